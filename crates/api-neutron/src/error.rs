@@ -1,0 +1,299 @@
+//! The one place where errors become Neutron's `{"NeutronError": {...}}` envelope.
+//! Exception type names and message templates are Neutron's (neutron-lib
+//! `exceptions/vpn.py`, webob for request-shape errors), because clients show
+//! them to operators and some scripts match on them.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use model::{Error, Kind, Violation};
+use serde_json::json;
+
+/// Everything a Neutron handler can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error(transparent)]
+    Model(#[from] Error),
+    /// A request-shape error (webob `HTTPBadRequest`).
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    /// A converter failed (neutron-lib `InvalidInput`).
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+    /// The caller's role does not allow the action (oslo.policy).
+    #[error("policy does not allow {0}")]
+    Policy(String),
+    #[error("no such resource")]
+    NoRoute,
+    #[error("request body too large")]
+    TooLarge,
+    /// Any other Neutron exception, by status, type name and message.
+    #[error("{kind}: {message}")]
+    Neutron {
+        status: StatusCode,
+        kind: &'static str,
+        message: String,
+    },
+}
+
+fn envelope(status: StatusCode, kind: &str, message: String) -> Response {
+    (
+        status,
+        Json(json!({"NeutronError": {"type": kind, "message": message, "detail": ""}})),
+    )
+        .into_response()
+}
+
+fn not_found(kind: Kind, id: &str) -> (&'static str, String) {
+    match kind {
+        Kind::IkePolicy => ("IKEPolicyNotFound", format!("IKEPolicy {id} could not be found")),
+        Kind::IpsecPolicy => (
+            "IPsecPolicyNotFound",
+            format!("IPsecPolicy {id} could not be found"),
+        ),
+        Kind::VpnService => (
+            "VPNServiceNotFound",
+            format!("VPNService {id} could not be found"),
+        ),
+        Kind::EndpointGroup => (
+            "VPNEndpointGroupNotFound",
+            format!("Endpoint group {id} could not be found"),
+        ),
+        Kind::Connection => (
+            "IPsecSiteConnectionNotFound",
+            format!("ipsec_site_connection {id} not found"),
+        ),
+        Kind::Gateway => ("RouterNotFound", format!("Router {id} could not be found")),
+        Kind::Subnet => ("SubnetNotFound", format!("Subnet {id} could not be found.")),
+        Kind::Project | Kind::User => ("NotFound", "An unknown exception occurred.".to_string()),
+    }
+}
+
+fn in_use(kind: Kind, id: &str) -> (StatusCode, &'static str, String) {
+    let c = StatusCode::CONFLICT;
+    match kind {
+        Kind::IkePolicy => (
+            c,
+            "IKEPolicyInUse",
+            format!(
+                "IKEPolicy {id} is in use by existing IPsecSiteConnection and can't be updated or deleted"
+            ),
+        ),
+        Kind::IpsecPolicy => (
+            c,
+            "IPsecPolicyInUse",
+            format!(
+                "IPsecPolicy {id} is in use by existing IPsecSiteConnection and can't be updated or deleted"
+            ),
+        ),
+        Kind::VpnService => (c, "VPNServiceInUse", format!("VPNService {id} is still in use")),
+        // Neutron raises this one as a BadRequest.
+        Kind::EndpointGroup => (
+            StatusCode::BAD_REQUEST,
+            "EndpointGroupInUse",
+            format!("Endpoint group {id} is in use and cannot be deleted"),
+        ),
+        Kind::Gateway => (c, "RouterInUse", format!("Router {id} still has VPN services")),
+        Kind::Subnet => (
+            c,
+            "SubnetInUse",
+            format!(
+                "Unable to complete operation on subnet {id}: One or more ports have an IP allocation from this subnet."
+            ),
+        ),
+        _ => (c, "InUse", format!("The resource {id} is in use.")),
+    }
+}
+
+fn violation(v: &Violation) -> (&'static str, String) {
+    use Violation::*;
+    match v {
+        Field { field, reason } => (
+            "HTTPBadRequest",
+            format!("Invalid input for {field}. Reason: {reason}."),
+        ),
+        DpdTimeoutNotAboveInterval => (
+            "IPsecSiteConnectionDpdIntervalValueError",
+            "ipsec_site_connection dpd_timeout is equal to or less than dpd_interval".into(),
+        ),
+        MtuTooSmall { mtu, ip_version } => (
+            "IPsecSiteConnectionMtuError",
+            format!("ipsec_site_connection MTU {mtu} is too small for ipv{ip_version}"),
+        ),
+        PeerCidrInvalid { cidr } => (
+            "IPsecSiteConnectionPeerCidrError",
+            format!("ipsec_site_connection peer cidr {cidr} is invalid CIDR"),
+        ),
+        MixedPeerCidrVersions => (
+            "MixedIPVersionsForPeerCidrs",
+            "Peer CIDRs do not have the same IP version, as required for IPSec site-to-site connection"
+                .into(),
+        ),
+        MixedEndpointVersions { group } => (
+            "MixedIPVersionsForIPSecEndpoints",
+            format!(
+                "Endpoints in group {group} do not have the same IP version, as required for IPSec site-to-site connection"
+            ),
+        ),
+        MixedConnectionVersions => (
+            "MixedIPVersionsForIPSecConnection",
+            "IP versions are not compatible between peer and local endpoints".into(),
+        ),
+        MissingPeerCidrs => (
+            "MissingPeerCidrs",
+            "Missing peer CIDRs for IPsec site-to-site connection".into(),
+        ),
+        EndpointGroupWithSubnetService { side } => {
+            let s = if *side == model::error::Side::Both {
+                "s"
+            } else {
+                ""
+            };
+            (
+                "InvalidEndpointGroup",
+                format!(
+                    "Endpoint group{s} {} cannot be specified, when VPN Service has subnet specified",
+                    side.as_str()
+                ),
+            )
+        }
+        PeerCidrsWithEndpointGroups => (
+            "PeerCidrsInvalid",
+            "Peer CIDRs cannot be specified, when using endpoint groups".into(),
+        ),
+        MissingEndpointGroup { side } => {
+            let s = if *side == model::error::Side::Both {
+                "s"
+            } else {
+                ""
+            };
+            (
+                "MissingRequiredEndpointGroup",
+                format!(
+                    "Missing endpoint group{s} {} for IPSec site-to-site connection",
+                    side.as_str()
+                ),
+            )
+        }
+        WrongEndpointGroupType {
+            side,
+            actual,
+            expected,
+        } => (
+            "WrongEndpointGroupType",
+            format!(
+                "Endpoint group {} type is '{actual}' and should be '{expected}'",
+                side.as_str()
+            ),
+        ),
+        SubnetNotOnRouter { subnet, router } => (
+            "SubnetIsNotConnectedToRouter",
+            format!("Subnet {subnet} is not connected to Router {router}"),
+        ),
+        RouterNotExternal { router } => (
+            "RouterIsNotExternal",
+            format!("Router {router} has no external network gateway set"),
+        ),
+        NoExternalAddress { router, ip_version } => (
+            "ExternalNetworkHasNoSubnet",
+            format!("Router's {router} external network has no IPv{ip_version} subnet"),
+        ),
+        PeerAddressUnresolved { address } => (
+            "VPNPeerAddressNotResolved",
+            format!("Peer address {address} cannot be resolved"),
+        ),
+        InvalidEndpoint {
+            endpoint,
+            group_type,
+            why,
+        } => (
+            "InvalidEndpointInEndpointGroup",
+            format!("Endpoint '{endpoint}' is invalid for group type '{group_type}': {why}"),
+        ),
+        MissingEndpoints { group } => (
+            "MissingEndpointForEndpointGroup",
+            format!("No endpoints specified for endpoint group '{group}'"),
+        ),
+        SubnetNotFound { subnet } => (
+            "NonExistingSubnetInEndpointGroup",
+            format!("Subnet {subnet} in endpoint group does not exist"),
+        ),
+        IpsecUnsupported { resource, key, value } => (
+            "IpsecValidationFailure",
+            format!("IPSec does not support {resource} attribute {key} with value '{value}'"),
+        ),
+        StateInvalidToUpdate { state, id } => (
+            "VPNStateInvalidToUpdate",
+            format!("Invalid state {state} of vpnaas resource {id} for updating"),
+        ),
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        match self {
+            ApiError::BadRequest(m) => envelope(StatusCode::BAD_REQUEST, "HTTPBadRequest", m),
+            ApiError::InvalidInput(m) => envelope(
+                StatusCode::BAD_REQUEST,
+                "InvalidInput",
+                format!("Invalid input for operation: {m}."),
+            ),
+            ApiError::Policy(rule) => envelope(
+                StatusCode::FORBIDDEN,
+                "PolicyNotAuthorized",
+                format!("rule:{rule} is disallowed by policy"),
+            ),
+            ApiError::NoRoute => envelope(
+                StatusCode::NOT_FOUND,
+                "HTTPNotFound",
+                "The resource could not be found.".into(),
+            ),
+            ApiError::TooLarge => envelope(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "HTTPRequestEntityTooLarge",
+                "Request is too large.".into(),
+            ),
+            ApiError::Neutron {
+                status,
+                kind,
+                message,
+            } => envelope(status, kind, message),
+            ApiError::Model(e) => match &e {
+                Error::NotFound { kind, id } => {
+                    let (t, m) = not_found(*kind, id);
+                    envelope(StatusCode::NOT_FOUND, t, m)
+                }
+                Error::InUse { kind, id } => {
+                    let (s, t, m) = in_use(*kind, id);
+                    envelope(s, t, m)
+                }
+                Error::Invalid(v) => {
+                    let (t, m) = violation(v);
+                    envelope(StatusCode::BAD_REQUEST, t, m)
+                }
+                Error::StaleRevision { .. } => envelope(
+                    StatusCode::PRECONDITION_FAILED,
+                    "RevisionNumberConstraintFailed",
+                    "The resource was changed by another request; retry.".into(),
+                ),
+                Error::Conflict(m) => envelope(StatusCode::CONFLICT, "Conflict", m.clone()),
+                Error::Unauthenticated => identity::keystone::unauthorized(),
+                Error::Forbidden => envelope(
+                    StatusCode::FORBIDDEN,
+                    "PolicyNotAuthorized",
+                    "The request is not allowed by policy.".into(),
+                ),
+                Error::Internal { .. } => {
+                    tracing::error!(error = %e, source = ?std::error::Error::source(&e), "request failed");
+                    envelope(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "HTTPInternalServerError",
+                        "Request Failed: internal server error while processing your request.".into(),
+                    )
+                }
+            },
+        }
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

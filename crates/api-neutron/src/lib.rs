@@ -1,0 +1,436 @@
+//! The OpenStack Neutron VPNaaS v2.0 API (`/v2.0/vpn/...`), plus the read-only
+//! `/v2.0/routers` and `/v2.0/subnets` views of gateways that clients resolve
+//! names through, and the version/extension documents they probe.
+//!
+//! Handlers are generic over [`views::View`]: parse (Neutron's attribute rules),
+//! authorize (Neutron's default policy), call one store operation, render. All
+//! JSON shapes live in `views`, all error wording in `error`.
+
+mod attrs;
+pub mod error;
+mod query;
+pub mod status;
+pub mod views;
+
+use std::collections::HashMap;
+
+use axum::body::Bytes;
+use axum::extract::{FromRef, FromRequest, OriginalUri, Path, RawQuery, Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
+use axum::{Extension, Json, Router};
+use identity::keystone::Caller;
+use identity::request::RequestId;
+use identity::{AuthContext, Identity};
+use model::{Gateway, Record, Subnet};
+use serde_json::{Map, Value, json};
+use store::{NewMeta, Scope, Store, WriteCtx};
+
+use crate::attrs::{Get, Op, prepare_body};
+use crate::error::{ApiError, ApiResult};
+use crate::views::{Connections, EndpointGroups, IkePolicies, IpsecPolicies, View, ViewCtx, VpnServices};
+
+/// Largest request body accepted (Neutron's default `max_request_body_size`).
+pub const MAX_BODY: usize = 1 << 20;
+
+/// The Neutron routes. Needs a [`Store`] and an [`Identity`] in the state.
+pub fn router<S>() -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    Store: FromRef<S>,
+    Identity: FromRef<S>,
+{
+    let r = Router::new()
+        .route("/", get(versions))
+        .route("/v2.0", get(v2_root))
+        .route("/v2.0/", get(v2_root))
+        .route("/v2.0/extensions", get(extensions))
+        .route("/v2.0/extensions/{alias}", get(extension_show))
+        .route("/v2.0/routers", get(routers_list))
+        .route("/v2.0/routers/{id}", get(router_show))
+        .route("/v2.0/subnets", get(subnets_list))
+        .route("/v2.0/subnets/{id}", get(subnet_show))
+        .route("/v2.0/{*rest}", any(no_route));
+    let r = resource::<S, IkePolicies>(r, "/v2.0/vpn/ikepolicies");
+    let r = resource::<S, IpsecPolicies>(r, "/v2.0/vpn/ipsecpolicies");
+    let r = resource::<S, VpnServices>(r, "/v2.0/vpn/vpnservices");
+    let r = resource::<S, EndpointGroups>(r, "/v2.0/vpn/endpoint-groups");
+    resource::<S, Connections>(r, "/v2.0/vpn/ipsec-site-connections")
+}
+
+fn resource<S, V: View>(r: Router<S>, path: &str) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    Store: FromRef<S>,
+    Identity: FromRef<S>,
+{
+    r.route(path, get(list::<V>).post(create::<V>)).route(
+        &format!("{path}/{{id}}"),
+        get(show::<V>).put(update::<V>).delete(delete::<V>),
+    )
+}
+
+async fn no_route() -> ApiError {
+    ApiError::NoRoute
+}
+
+/// The raw request body, read with Neutron's size limit.
+pub struct RawBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for RawBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, _: &S) -> Result<Self, Self::Rejection> {
+        if let Some(len) = req
+            .headers()
+            .get(axum::http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok())
+            && len > MAX_BODY
+        {
+            return Err(ApiError::TooLarge);
+        }
+        axum::body::to_bytes(req.into_body(), MAX_BODY)
+            .await
+            .map(RawBody)
+            .map_err(|_| ApiError::TooLarge)
+    }
+}
+
+/// What a caller may read: admins everything, members their project, others
+/// nothing (Neutron's `ADMIN_OR_PROJECT_MEMBER` default for `get_*`).
+fn read_scope(ctx: &AuthContext) -> Option<Scope> {
+    if ctx.is_admin() {
+        Some(Scope::All)
+    } else if ctx.is_member() {
+        Some(Scope::Project(ctx.project_id.clone()))
+    } else {
+        None
+    }
+}
+
+fn write_ctx(ctx: &AuthContext, rid: RequestId) -> WriteCtx {
+    WriteCtx {
+        request_id: rid.0,
+        actor: ctx.user_name.clone(),
+    }
+}
+
+fn self_url(headers: &HeaderMap, uri: &OriginalUri) -> String {
+    let host = headers
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost");
+    format!("http://{host}{}", uri.0.path())
+}
+
+async fn view_ctx<V: View>(store: &Store) -> ApiResult<ViewCtx> {
+    let mut ctx = ViewCtx::default();
+    if V::STATEFUL {
+        ctx.gateways = store
+            .list::<Gateway>(&Scope::All)
+            .await?
+            .into_iter()
+            .map(|g| (g.meta.id.clone(), g))
+            .collect::<HashMap<_, _>>();
+    }
+    Ok(ctx)
+}
+
+fn one<V: View>(obj: Map<String, Value>) -> Json<Value> {
+    Json(json!({ V::SINGULAR: obj }))
+}
+
+async fn list<V: View>(
+    State(store): State<Store>,
+    Caller(ctx): Caller,
+    headers: HeaderMap,
+    uri: OriginalUri,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Json<Value>> {
+    let q = query::parse(query::pairs(raw.as_deref()), V::attrs(), V::ALIASES)?;
+    let records = match read_scope(&ctx) {
+        Some(scope) => store.list::<V::Body>(&scope).await?,
+        None => Vec::new(),
+    };
+    let vctx = view_ctx::<V>(&store).await?;
+    let items = records.iter().map(|r| V::render(r, &vctx)).collect();
+    Ok(Json(query::render(
+        items,
+        &q,
+        V::PLURAL,
+        &self_url(&headers, &uri),
+    )))
+}
+
+async fn get_visible<V: View>(store: &Store, ctx: &AuthContext, id: &str) -> ApiResult<Record<V::Body>> {
+    match read_scope(ctx) {
+        Some(scope) => Ok(store.get::<V::Body>(&scope, id).await?),
+        None => Err(model::Error::not_found(<V::Body as store::Body>::KIND, id).into()),
+    }
+}
+
+async fn show<V: View>(
+    State(store): State<Store>,
+    Caller(ctx): Caller,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Json<Value>> {
+    let fields = query::fields_only(&query::pairs(raw.as_deref()));
+    let rec = get_visible::<V>(&store, &ctx, &id).await?;
+    let vctx = view_ctx::<V>(&store).await?;
+    Ok(one::<V>(query::select_fields(V::render(&rec, &vctx), &fields)))
+}
+
+async fn create<V: View>(
+    State(store): State<Store>,
+    Caller(ctx): Caller,
+    Extension(rid): Extension<RequestId>,
+    RawBody(raw): RawBody,
+) -> ApiResult<Response> {
+    let m = prepare_body(&raw, V::SINGULAR, V::attrs(), Op::Create)?;
+    if !ctx.is_member() {
+        return Err(ApiError::Policy(format!("create_{}", V::RULE)));
+    }
+    let project_id = match m.str_of("tenant_id") {
+        Some(p) if p != ctx.project_id && !ctx.is_admin() => {
+            return Err(ApiError::BadRequest(
+                "Specifying 'project_id' other than the authenticated project in request is not allowed for the current user"
+                    .into(),
+            ));
+        }
+        Some(p) if !p.is_empty() => p,
+        _ => ctx.project_id.clone(),
+    };
+    let body = V::build(&m)?;
+    let meta = NewMeta {
+        id: None,
+        project_id,
+        name: m.str_of("name").unwrap_or_default(),
+        description: m.str_of("description").unwrap_or_default(),
+    };
+    let scope = ctx.scope();
+    let written = V::create(&store, &write_ctx(&ctx, rid), &scope, meta, body).await?;
+    let vctx = view_ctx::<V>(&store).await?;
+    Ok((StatusCode::CREATED, one::<V>(V::render(&written.record, &vctx))).into_response())
+}
+
+async fn update<V: View>(
+    State(store): State<Store>,
+    Caller(ctx): Caller,
+    Extension(rid): Extension<RequestId>,
+    Path(id): Path<String>,
+    RawBody(raw): RawBody,
+) -> ApiResult<Json<Value>> {
+    let m = prepare_body(&raw, V::SINGULAR, V::attrs(), Op::Update)?;
+    let Some(scope) = read_scope(&ctx) else {
+        return Err(model::Error::not_found(<V::Body as store::Body>::KIND, &id).into());
+    };
+    if V::STATEFUL {
+        let current = store.get::<V::Body>(&scope, &id).await?;
+        let vctx = view_ctx::<V>(&store).await?;
+        if let Some(status) = V::status(&current, &vctx) {
+            model::validate::updatable(status, &id)?;
+        }
+    }
+    let written = V::update(&store, &write_ctx(&ctx, rid), &scope, &id, m).await?;
+    let vctx = view_ctx::<V>(&store).await?;
+    Ok(one::<V>(V::render(&written.record, &vctx)))
+}
+
+async fn delete<V: View>(
+    State(store): State<Store>,
+    Caller(ctx): Caller,
+    Extension(rid): Extension<RequestId>,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let Some(scope) = read_scope(&ctx) else {
+        return Err(model::Error::not_found(<V::Body as store::Body>::KIND, &id).into());
+    };
+    store
+        .delete::<V::Body>(&write_ctx(&ctx, rid), &scope, &id)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+// ------------------------------------------------------------- gateway views
+
+async fn routers_list(
+    State(store): State<Store>,
+    Caller(ctx): Caller,
+    headers: HeaderMap,
+    uri: OriginalUri,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Json<Value>> {
+    let q = query::parse(query::pairs(raw.as_deref()), &views::ROUTER_ATTRS, &[])?;
+    let items = match read_scope(&ctx) {
+        Some(s) => store
+            .list::<Gateway>(&s)
+            .await?
+            .iter()
+            .map(views::router_json)
+            .collect(),
+        None => Vec::new(),
+    };
+    Ok(Json(query::render(
+        items,
+        &q,
+        "routers",
+        &self_url(&headers, &uri),
+    )))
+}
+
+async fn router_show(
+    State(store): State<Store>,
+    Caller(ctx): Caller,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Json<Value>> {
+    let fields = query::fields_only(&query::pairs(raw.as_deref()));
+    let scope = read_scope(&ctx).ok_or_else(|| model::Error::not_found(model::Kind::Gateway, &id))?;
+    let rec = store.get::<Gateway>(&scope, &id).await?;
+    Ok(Json(
+        json!({"router": query::select_fields(views::router_json(&rec), &fields)}),
+    ))
+}
+
+async fn subnets_list(
+    State(store): State<Store>,
+    Caller(ctx): Caller,
+    headers: HeaderMap,
+    uri: OriginalUri,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Json<Value>> {
+    let q = query::parse(query::pairs(raw.as_deref()), &views::SUBNET_ATTRS, &[])?;
+    let items = match read_scope(&ctx) {
+        Some(s) => store
+            .list::<Subnet>(&s)
+            .await?
+            .iter()
+            .map(views::subnet_json)
+            .collect(),
+        None => Vec::new(),
+    };
+    Ok(Json(query::render(
+        items,
+        &q,
+        "subnets",
+        &self_url(&headers, &uri),
+    )))
+}
+
+async fn subnet_show(
+    State(store): State<Store>,
+    Caller(ctx): Caller,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Json<Value>> {
+    let fields = query::fields_only(&query::pairs(raw.as_deref()));
+    let scope = read_scope(&ctx).ok_or_else(|| model::Error::not_found(model::Kind::Subnet, &id))?;
+    let rec = store.get::<Subnet>(&scope, &id).await?;
+    Ok(Json(
+        json!({"subnet": query::select_fields(views::subnet_json(&rec), &fields)}),
+    ))
+}
+
+// --------------------------------------------------------- discovery documents
+
+async fn versions(headers: HeaderMap) -> Json<Value> {
+    let host = headers
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost");
+    Json(json!({"versions": [{"status": "CURRENT", "id": "v2.0",
+        "links": [{"href": format!("http://{host}/v2.0/"), "rel": "self"}]}]}))
+}
+
+const COLLECTIONS: &[(&str, &str)] = &[
+    ("ikepolicy", "vpn/ikepolicies"),
+    ("ipsecpolicy", "vpn/ipsecpolicies"),
+    ("vpnservice", "vpn/vpnservices"),
+    ("endpoint_group", "vpn/endpoint-groups"),
+    ("ipsec_site_connection", "vpn/ipsec-site-connections"),
+    ("router", "routers"),
+    ("subnet", "subnets"),
+];
+
+async fn v2_root(headers: HeaderMap, Caller(_): Caller) -> Json<Value> {
+    let host = headers
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost");
+    let resources: Vec<Value> = COLLECTIONS
+        .iter()
+        .map(|(name, coll)| {
+            json!({"name": name, "collection": coll.rsplit('/').next().unwrap_or(coll),
+                   "links": [{"href": format!("http://{host}/v2.0/{coll}"), "rel": "self"}]})
+        })
+        .collect();
+    Json(json!({ "resources": resources }))
+}
+
+const EXTENSIONS: &[(&str, &str, &str)] = &[
+    ("vpnaas", "VPN service", "Extension for VPN service"),
+    (
+        "vpn-endpoint-groups",
+        "VPN Endpoint Groups",
+        "VPN endpoint groups support",
+    ),
+    (
+        "service-type",
+        "Neutron Service Type Management",
+        "API for retrieving service providers for Neutron advanced services",
+    ),
+    (
+        "vpn-flavors",
+        "VPN Service Flavor Extension",
+        "Flavor support for vpnservice resource",
+    ),
+    (
+        "vpn-aes-ctr",
+        "VPN Encryption with AES-CTR",
+        "Add AES-CTR encryption algorithms to IKE and IPsec policies",
+    ),
+    (
+        "router",
+        "Neutron L3 Router",
+        "Router abstraction for basic L3 forwarding between L2 Neutron networks and access to external networks via a NAT gateway.",
+    ),
+    (
+        "filter-validation",
+        "Filter parameters validation",
+        "Provides validation on filter parameters.",
+    ),
+    ("sorting", "Sorting support", "Enables sorting of resources"),
+    (
+        "pagination",
+        "Pagination support",
+        "Enables pagination of resources",
+    ),
+    (
+        "project-id",
+        "project_id field enabled",
+        "Extension that indicates that project_id field is enabled.",
+    ),
+];
+
+fn extension_json(e: &(&str, &str, &str)) -> Value {
+    json!({"alias": e.0, "name": e.1, "description": e.2, "updated": "2024-01-01T00:00:00-00:00", "links": []})
+}
+
+async fn extensions(Caller(_): Caller) -> Json<Value> {
+    Json(json!({"extensions": EXTENSIONS.iter().map(extension_json).collect::<Vec<_>>()}))
+}
+
+async fn extension_show(Caller(_): Caller, Path(alias): Path<String>) -> ApiResult<Json<Value>> {
+    EXTENSIONS
+        .iter()
+        .find(|e| e.0 == alias)
+        .map(|e| Json(json!({"extension": extension_json(e)})))
+        .ok_or(ApiError::Neutron {
+            status: StatusCode::NOT_FOUND,
+            kind: "HTTPNotFound",
+            message: format!("Extension with alias {alias} does not exist"),
+        })
+}

@@ -1,0 +1,770 @@
+//! The five VPN resources as Neutron shows them: attribute maps, how checked
+//! attributes become canonical objects, and how canonical objects render.
+//! This is the only code that knows Neutron's field names.
+
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
+use ipnet::IpNet;
+use model::*;
+use serde_json::{Map, Value, json};
+use store::{NewMeta, Scope, Store, WriteCtx, ops::Written};
+
+use crate::attrs::{Attr, Check, Conv, Default, Get, common, to_int};
+use crate::error::{ApiError, ApiResult};
+use crate::status::StatusView;
+
+/// What rendering needs besides the record itself.
+#[derive(Default)]
+pub struct ViewCtx {
+    pub gateways: HashMap<String, Record<Gateway>>,
+    pub status: StatusView,
+}
+
+type Obj = Map<String, Value>;
+
+/// One Neutron resource over one canonical kind.
+pub trait View: Send + Sync + 'static {
+    type Body: store::Body;
+    const SINGULAR: &'static str;
+    const PLURAL: &'static str;
+    /// Policy rule suffix (`create_<rule>`).
+    const RULE: &'static str;
+    const ALIASES: &'static [(&'static str, &'static str)] = &[];
+    /// Whether a PENDING_* status blocks updates.
+    const STATEFUL: bool = false;
+
+    fn attrs() -> &'static [Attr];
+    fn render(rec: &Record<Self::Body>, ctx: &ViewCtx) -> Obj;
+    fn build(m: &Obj) -> ApiResult<Self::Body>;
+    fn create(
+        store: &Store,
+        w: &WriteCtx,
+        scope: &Scope,
+        meta: NewMeta,
+        body: Self::Body,
+    ) -> impl Future<Output = model::Result<Written<Record<Self::Body>>>> + Send;
+    fn update(
+        store: &Store,
+        w: &WriteCtx,
+        scope: &Scope,
+        id: &str,
+        m: Obj,
+    ) -> impl Future<Output = ApiResult<Written<Record<Self::Body>>>> + Send;
+    /// Status of an object, for stateful resources.
+    fn status(_rec: &Record<Self::Body>, _ctx: &ViewCtx) -> Option<Status> {
+        None
+    }
+}
+
+fn base(meta: &Meta) -> Obj {
+    let mut o = Map::new();
+    o.insert("id".into(), json!(meta.id));
+    o.insert("tenant_id".into(), json!(meta.project_id));
+    o.insert("project_id".into(), json!(meta.project_id));
+    o.insert("name".into(), json!(meta.name));
+    o.insert("description".into(), json!(meta.description));
+    o
+}
+
+fn values<E: Copy>(all: &'static [E], f: fn(E) -> &'static str) -> &'static [&'static str] {
+    Box::leak(all.iter().map(|e| f(*e)).collect::<Vec<_>>().into_boxed_slice())
+}
+
+static AUTH: LazyLock<&'static [&'static str]> =
+    LazyLock::new(|| values(AuthAlgorithm::ALL, AuthAlgorithm::as_str));
+static ENC: LazyLock<&'static [&'static str]> =
+    LazyLock::new(|| values(EncryptionAlgorithm::ALL, EncryptionAlgorithm::as_str));
+static PFS: LazyLock<&'static [&'static str]> = LazyLock::new(|| values(DhGroup::ALL, DhGroup::as_str));
+
+fn parse_enum<E>(m: &Obj, k: &str, parse: fn(&str) -> Option<E>) -> Option<E> {
+    m.str_of(k).and_then(|s| parse(&s))
+}
+
+fn lifetime_json(l: &Lifetime) -> Value {
+    json!({"units": l.units.as_str(), "value": l.value})
+}
+
+/// Applies a lifetime dict: only keys present (and truthy, as Neutron does) change.
+fn lifetime_apply(l: &mut Lifetime, v: Option<&Value>) {
+    let Some(Value::Object(o)) = v else { return };
+    if let Some(u) = o
+        .get("units")
+        .and_then(Value::as_str)
+        .and_then(LifetimeUnits::parse)
+    {
+        l.units = u;
+    }
+    if let Some(n) = o.get("value").and_then(to_int).filter(|n| *n > 0) {
+        l.value = n as u32;
+    }
+}
+
+fn dpd_apply(d: &mut DpdSettings, v: Option<&Value>) {
+    let Some(Value::Object(o)) = v else { return };
+    if let Some(a) = o.get("action").and_then(Value::as_str).and_then(DpdAction::parse) {
+        d.action = a;
+    }
+    if let Some(n) = o.get("interval").and_then(to_int) {
+        d.interval = n as u32;
+    }
+    if let Some(n) = o.get("timeout").and_then(to_int) {
+        d.timeout = n as u32;
+    }
+}
+
+fn opt_str(m: &Obj, k: &str) -> Option<String> {
+    m.str_of(k)
+}
+
+// ---------------------------------------------------------------- IKE policies
+
+pub struct IkePolicies;
+
+static IKE_ATTRS: LazyLock<Vec<Attr>> = LazyLock::new(|| {
+    let mut v = common(true).to_vec();
+    v.extend([
+        Attr::new("auth_algorithm")
+            .default(Default::Str("sha1"))
+            .check(Check::Values(*AUTH)),
+        Attr::new("encryption_algorithm")
+            .default(Default::Str("aes-128"))
+            .check(Check::Values(*ENC)),
+        Attr::new("phase1_negotiation_mode")
+            .default(Default::Str("main"))
+            .check(Check::Values(&["main", "aggressive"])),
+        Attr::new("lifetime")
+            .default(Default::EmptyDict)
+            .conv(Conv::NoneToEmptyDict)
+            .check(Check::Lifetime)
+            .no_filter(),
+        Attr::new("ike_version")
+            .default(Default::Str("v1"))
+            .check(Check::Values(&["v1", "v2"])),
+        Attr::new("pfs")
+            .default(Default::Str("group5"))
+            .check(Check::Values(*PFS)),
+    ]);
+    v
+});
+
+fn ike_apply(p: &mut IkePolicy, m: &Obj) {
+    if let Some(v) = parse_enum(m, "auth_algorithm", AuthAlgorithm::parse) {
+        p.auth_algorithm = v;
+    }
+    if let Some(v) = parse_enum(m, "encryption_algorithm", EncryptionAlgorithm::parse) {
+        p.encryption_algorithm = v;
+    }
+    if let Some(v) = parse_enum(m, "phase1_negotiation_mode", Phase1Mode::parse) {
+        p.phase1_negotiation_mode = v;
+    }
+    lifetime_apply(&mut p.lifetime, m.get("lifetime"));
+    if let Some(v) = parse_enum(m, "ike_version", IkeVersion::parse) {
+        p.ike_version = v;
+    }
+    if let Some(v) = parse_enum(m, "pfs", DhGroup::parse) {
+        p.pfs = v;
+    }
+}
+
+impl View for IkePolicies {
+    type Body = IkePolicy;
+    const SINGULAR: &'static str = "ikepolicy";
+    const PLURAL: &'static str = "ikepolicies";
+    const RULE: &'static str = "ikepolicy";
+
+    fn attrs() -> &'static [Attr] {
+        &IKE_ATTRS
+    }
+
+    fn render(rec: &Record<IkePolicy>, _: &ViewCtx) -> Obj {
+        let b = &rec.body;
+        let mut o = base(&rec.meta);
+        o.insert("auth_algorithm".into(), json!(b.auth_algorithm.as_str()));
+        o.insert(
+            "encryption_algorithm".into(),
+            json!(b.encryption_algorithm.as_str()),
+        );
+        o.insert(
+            "phase1_negotiation_mode".into(),
+            json!(b.phase1_negotiation_mode.as_str()),
+        );
+        o.insert("lifetime".into(), lifetime_json(&b.lifetime));
+        o.insert("ike_version".into(), json!(b.ike_version.as_str()));
+        o.insert("pfs".into(), json!(b.pfs.as_str()));
+        o
+    }
+
+    fn build(m: &Obj) -> ApiResult<IkePolicy> {
+        let mut p = IkePolicy::default();
+        ike_apply(&mut p, m);
+        Ok(p)
+    }
+
+    async fn create(
+        store: &Store,
+        w: &WriteCtx,
+        _: &Scope,
+        meta: NewMeta,
+        body: IkePolicy,
+    ) -> model::Result<Written<Record<IkePolicy>>> {
+        store.simple_create(w, meta, body).await
+    }
+
+    async fn update(
+        store: &Store,
+        w: &WriteCtx,
+        scope: &Scope,
+        id: &str,
+        m: Obj,
+    ) -> ApiResult<Written<Record<IkePolicy>>> {
+        Ok(store
+            .policy_update(w, scope, id, |rec: &mut Record<IkePolicy>| {
+                apply_meta(&mut rec.meta, &m);
+                ike_apply(&mut rec.body, &m);
+                Ok(())
+            })
+            .await?)
+    }
+}
+
+fn apply_meta(meta: &mut Meta, m: &Obj) {
+    if let Some(n) = m.str_of("name") {
+        meta.name = n;
+    }
+    if let Some(d) = m.str_of("description") {
+        meta.description = d;
+    }
+}
+
+// -------------------------------------------------------------- IPsec policies
+
+pub struct IpsecPolicies;
+
+static IPSEC_ATTRS: LazyLock<Vec<Attr>> = LazyLock::new(|| {
+    let mut v = common(true).to_vec();
+    v.extend([
+        Attr::new("transform_protocol")
+            .default(Default::Str("esp"))
+            .check(Check::Values(&["esp", "ah", "ah-esp"])),
+        Attr::new("auth_algorithm")
+            .default(Default::Str("sha1"))
+            .check(Check::Values(*AUTH)),
+        Attr::new("encryption_algorithm")
+            .default(Default::Str("aes-128"))
+            .check(Check::Values(*ENC)),
+        Attr::new("encapsulation_mode")
+            .default(Default::Str("tunnel"))
+            .check(Check::Values(&["tunnel", "transport"])),
+        Attr::new("lifetime")
+            .default(Default::EmptyDict)
+            .conv(Conv::NoneToEmptyDict)
+            .check(Check::Lifetime)
+            .no_filter(),
+        Attr::new("pfs")
+            .default(Default::Str("group5"))
+            .check(Check::Values(*PFS)),
+    ]);
+    v
+});
+
+fn ipsec_apply(p: &mut IpsecPolicy, m: &Obj) {
+    if let Some(v) = parse_enum(m, "transform_protocol", TransformProtocol::parse) {
+        p.transform_protocol = v;
+    }
+    if let Some(v) = parse_enum(m, "auth_algorithm", AuthAlgorithm::parse) {
+        p.auth_algorithm = v;
+    }
+    if let Some(v) = parse_enum(m, "encryption_algorithm", EncryptionAlgorithm::parse) {
+        p.encryption_algorithm = v;
+    }
+    if let Some(v) = parse_enum(m, "encapsulation_mode", EncapsulationMode::parse) {
+        p.encapsulation_mode = v;
+    }
+    lifetime_apply(&mut p.lifetime, m.get("lifetime"));
+    if let Some(v) = parse_enum(m, "pfs", DhGroup::parse) {
+        p.pfs = v;
+    }
+}
+
+impl View for IpsecPolicies {
+    type Body = IpsecPolicy;
+    const SINGULAR: &'static str = "ipsecpolicy";
+    const PLURAL: &'static str = "ipsecpolicies";
+    const RULE: &'static str = "ipsecpolicy";
+
+    fn attrs() -> &'static [Attr] {
+        &IPSEC_ATTRS
+    }
+
+    fn render(rec: &Record<IpsecPolicy>, _: &ViewCtx) -> Obj {
+        let b = &rec.body;
+        let mut o = base(&rec.meta);
+        o.insert("transform_protocol".into(), json!(b.transform_protocol.as_str()));
+        o.insert("auth_algorithm".into(), json!(b.auth_algorithm.as_str()));
+        o.insert(
+            "encryption_algorithm".into(),
+            json!(b.encryption_algorithm.as_str()),
+        );
+        o.insert("encapsulation_mode".into(), json!(b.encapsulation_mode.as_str()));
+        o.insert("lifetime".into(), lifetime_json(&b.lifetime));
+        o.insert("pfs".into(), json!(b.pfs.as_str()));
+        o
+    }
+
+    fn build(m: &Obj) -> ApiResult<IpsecPolicy> {
+        let mut p = IpsecPolicy::default();
+        ipsec_apply(&mut p, m);
+        Ok(p)
+    }
+
+    async fn create(
+        store: &Store,
+        w: &WriteCtx,
+        _: &Scope,
+        meta: NewMeta,
+        body: IpsecPolicy,
+    ) -> model::Result<Written<Record<IpsecPolicy>>> {
+        store.simple_create(w, meta, body).await
+    }
+
+    async fn update(
+        store: &Store,
+        w: &WriteCtx,
+        scope: &Scope,
+        id: &str,
+        m: Obj,
+    ) -> ApiResult<Written<Record<IpsecPolicy>>> {
+        Ok(store
+            .policy_update(w, scope, id, |rec: &mut Record<IpsecPolicy>| {
+                apply_meta(&mut rec.meta, &m);
+                ipsec_apply(&mut rec.body, &m);
+                Ok(())
+            })
+            .await?)
+    }
+}
+
+// ---------------------------------------------------------------- VPN services
+
+pub struct VpnServices;
+
+static SERVICE_ATTRS: LazyLock<Vec<Attr>> = LazyLock::new(|| {
+    let mut v = common(true).to_vec();
+    v.extend([
+        Attr::new("subnet_id").post_only().check(Check::UuidOrNone),
+        Attr::new("router_id")
+            .post_only()
+            .required()
+            .check(Check::Uuid)
+            .sort(),
+        Attr::new("admin_state_up")
+            .default(Default::Bool(true))
+            .conv(Conv::Bool)
+            .check(Check::Boolean),
+        Attr::new("flavor_id").post_only().check(Check::UuidOrNone),
+        Attr::new("external_v4_ip").ro(),
+        Attr::new("external_v6_ip").ro(),
+        Attr::new("status").ro(),
+    ]);
+    v
+});
+
+impl View for VpnServices {
+    type Body = VpnService;
+    const SINGULAR: &'static str = "vpnservice";
+    const PLURAL: &'static str = "vpnservices";
+    const RULE: &'static str = "vpnservice";
+    const STATEFUL: bool = true;
+
+    fn attrs() -> &'static [Attr] {
+        &SERVICE_ATTRS
+    }
+
+    fn render(rec: &Record<VpnService>, ctx: &ViewCtx) -> Obj {
+        let b = &rec.body;
+        let gw = ctx.gateways.get(&b.router_id);
+        let mut o = base(&rec.meta);
+        o.insert("subnet_id".into(), json!(b.subnet_id));
+        o.insert("router_id".into(), json!(b.router_id));
+        o.insert("flavor_id".into(), json!(b.flavor_id));
+        o.insert("admin_state_up".into(), json!(b.admin_state_up));
+        o.insert(
+            "external_v4_ip".into(),
+            json!(gw.and_then(|g| g.body.external_v4).map(|a| a.to_string())),
+        );
+        o.insert(
+            "external_v6_ip".into(),
+            json!(gw.and_then(|g| g.body.external_v6).map(|a| a.to_string())),
+        );
+        o.insert("status".into(), json!(Self::status(rec, ctx).map(Status::as_str)));
+        o
+    }
+
+    fn status(rec: &Record<VpnService>, ctx: &ViewCtx) -> Option<Status> {
+        Some(ctx.status.service(rec))
+    }
+
+    fn build(m: &Obj) -> ApiResult<VpnService> {
+        if m.get("flavor_id").is_some_and(|v| !v.is_null()) {
+            return Err(ApiError::Neutron {
+                status: axum::http::StatusCode::NOT_FOUND,
+                kind: "FlavorsPluginNotLoaded",
+                message: "Flavors plugin not found".into(),
+            });
+        }
+        Ok(VpnService {
+            router_id: m.str_of("router_id").unwrap_or_default(),
+            subnet_id: opt_str(m, "subnet_id"),
+            flavor_id: None,
+            admin_state_up: m.bool_of("admin_state_up").unwrap_or(true),
+        })
+    }
+
+    async fn create(
+        store: &Store,
+        w: &WriteCtx,
+        scope: &Scope,
+        meta: NewMeta,
+        body: VpnService,
+    ) -> model::Result<Written<Record<VpnService>>> {
+        store.vpn_service_create(w, scope, meta, body).await
+    }
+
+    async fn update(
+        store: &Store,
+        w: &WriteCtx,
+        scope: &Scope,
+        id: &str,
+        m: Obj,
+    ) -> ApiResult<Written<Record<VpnService>>> {
+        Ok(store
+            .simple_update(w, scope, id, |rec: &mut Record<VpnService>| {
+                apply_meta(&mut rec.meta, &m);
+                if let Some(a) = m.bool_of("admin_state_up") {
+                    rec.body.admin_state_up = a;
+                }
+                Ok(())
+            })
+            .await?)
+    }
+}
+
+// ------------------------------------------------------------- endpoint groups
+
+pub struct EndpointGroups;
+
+static GROUP_ATTRS: LazyLock<Vec<Attr>> = LazyLock::new(|| {
+    let mut v = common(false).to_vec();
+    v.extend([
+        Attr::new("type")
+            .post_only()
+            .required()
+            .check(Check::Values(&["cidr", "network", "router", "subnet", "vlan"])),
+        Attr::new("endpoints")
+            .post_only()
+            .default(Default::EmptyList)
+            .conv(Conv::List)
+            .check(Check::StrList)
+            .no_filter(),
+    ]);
+    v
+});
+
+impl View for EndpointGroups {
+    type Body = EndpointGroup;
+    const SINGULAR: &'static str = "endpoint_group";
+    const PLURAL: &'static str = "endpoint_groups";
+    const RULE: &'static str = "endpoint_group";
+    const ALIASES: &'static [(&'static str, &'static str)] = &[("endpoint_type", "type")];
+
+    fn attrs() -> &'static [Attr] {
+        &GROUP_ATTRS
+    }
+
+    fn render(rec: &Record<EndpointGroup>, _: &ViewCtx) -> Obj {
+        let mut o = base(&rec.meta);
+        o.insert("type".into(), json!(rec.body.endpoint_type.as_str()));
+        o.insert("endpoints".into(), json!(rec.body.endpoints));
+        o
+    }
+
+    fn build(m: &Obj) -> ApiResult<EndpointGroup> {
+        Ok(EndpointGroup {
+            endpoint_type: parse_enum(m, "type", EndpointType::parse).unwrap_or(EndpointType::Cidr),
+            endpoints: m
+                .get("endpoints")
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(|e| e.as_str().map(str::to_string)).collect())
+                .unwrap_or_default(),
+        })
+    }
+
+    async fn create(
+        store: &Store,
+        w: &WriteCtx,
+        scope: &Scope,
+        meta: NewMeta,
+        body: EndpointGroup,
+    ) -> model::Result<Written<Record<EndpointGroup>>> {
+        store.endpoint_group_create(w, scope, meta, body).await
+    }
+
+    async fn update(
+        store: &Store,
+        w: &WriteCtx,
+        scope: &Scope,
+        id: &str,
+        m: Obj,
+    ) -> ApiResult<Written<Record<EndpointGroup>>> {
+        Ok(store
+            .simple_update(w, scope, id, |rec: &mut Record<EndpointGroup>| {
+                apply_meta(&mut rec.meta, &m);
+                Ok(())
+            })
+            .await?)
+    }
+}
+
+// ------------------------------------------------------ IPsec site connections
+
+pub struct Connections;
+
+static CONN_ATTRS: LazyLock<Vec<Attr>> = LazyLock::new(|| {
+    let mut v = common(true).to_vec();
+    v.extend([
+        Attr::new("local_id")
+            .default(Default::Str(""))
+            .check(Check::Str(255)),
+        Attr::new("peer_address").required().check(Check::Str(255)),
+        Attr::new("peer_id").required().check(Check::Str(255)),
+        Attr::new("peer_cidrs")
+            .conv(Conv::List)
+            .check(Check::SubnetList)
+            .no_filter(),
+        Attr::new("local_ep_group_id").check(Check::UuidOrNone),
+        Attr::new("peer_ep_group_id").check(Check::UuidOrNone),
+        Attr::new("route_mode").ro(),
+        Attr::new("mtu")
+            .default(Default::Int(1500))
+            .conv(Conv::Int)
+            .check(Check::NonNegative),
+        Attr::new("initiator")
+            .default(Default::Str("bi-directional"))
+            .check(Check::Values(&["bi-directional", "response-only"])),
+        Attr::new("auth_mode").ro(),
+        Attr::new("psk").required().check(Check::Str(255)),
+        Attr::new("dpd")
+            .default(Default::EmptyDict)
+            .conv(Conv::NoneToEmptyDict)
+            .check(Check::Dpd)
+            .no_filter(),
+        Attr::new("admin_state_up")
+            .default(Default::Bool(true))
+            .conv(Conv::Bool)
+            .check(Check::Boolean),
+        Attr::new("status").ro(),
+        Attr::new("vpnservice_id")
+            .post_only()
+            .required()
+            .check(Check::Uuid),
+        Attr::new("ikepolicy_id")
+            .post_only()
+            .required()
+            .check(Check::Uuid),
+        Attr::new("ipsecpolicy_id")
+            .post_only()
+            .required()
+            .check(Check::Uuid),
+    ]);
+    v
+});
+
+fn cidrs(m: &Obj) -> Option<Vec<IpNet>> {
+    m.get("peer_cidrs").and_then(Value::as_array).map(|a| {
+        a.iter()
+            .filter_map(|c| c.as_str().and_then(validate::parse_cidr))
+            .collect()
+    })
+}
+
+/// Applies a request's connection attributes onto `c` (create starts from defaults).
+fn conn_apply(c: &mut Connection, m: &Obj) {
+    if let Some(v) = m.str_of("local_id") {
+        c.local_id = v;
+    }
+    if let Some(v) = m.str_of("peer_address") {
+        c.peer_address = v;
+    }
+    if let Some(v) = m.str_of("peer_id") {
+        c.peer_id = v;
+    }
+    if let Some(v) = cidrs(m) {
+        c.peer_cidrs = v;
+    }
+    if m.contains_key("local_ep_group_id") {
+        c.local_ep_group_id = opt_str(m, "local_ep_group_id");
+    }
+    if m.contains_key("peer_ep_group_id") {
+        c.peer_ep_group_id = opt_str(m, "peer_ep_group_id");
+    }
+    if let Some(v) = m.int_of("mtu") {
+        c.mtu = v.clamp(0, u32::MAX as i64) as u32;
+    }
+    if let Some(v) = parse_enum(m, "initiator", Initiator::parse) {
+        c.initiator = v;
+    }
+    if let Some(v) = m.str_of("psk") {
+        c.psk = Psk(v);
+    }
+    dpd_apply(&mut c.dpd, m.get("dpd"));
+    if let Some(v) = m.bool_of("admin_state_up") {
+        c.admin_state_up = v;
+    }
+}
+
+impl View for Connections {
+    type Body = Connection;
+    const SINGULAR: &'static str = "ipsec_site_connection";
+    const PLURAL: &'static str = "ipsec_site_connections";
+    const RULE: &'static str = "ipsec_site_connection";
+    const STATEFUL: bool = true;
+
+    fn attrs() -> &'static [Attr] {
+        &CONN_ATTRS
+    }
+
+    fn render(rec: &Record<Connection>, ctx: &ViewCtx) -> Obj {
+        let b = &rec.body;
+        let mut o = base(&rec.meta);
+        o.insert("peer_address".into(), json!(b.peer_address));
+        o.insert("peer_id".into(), json!(b.peer_id));
+        o.insert("local_id".into(), json!(b.local_id));
+        o.insert("route_mode".into(), json!("static"));
+        o.insert("mtu".into(), json!(b.mtu));
+        o.insert("auth_mode".into(), json!("psk"));
+        o.insert("psk".into(), json!(b.psk.expose()));
+        o.insert("initiator".into(), json!(b.initiator.as_str()));
+        o.insert(
+            "dpd".into(),
+            json!({"action": b.dpd.action.as_str(), "interval": b.dpd.interval, "timeout": b.dpd.timeout}),
+        );
+        o.insert("admin_state_up".into(), json!(b.admin_state_up));
+        o.insert("status".into(), json!(Self::status(rec, ctx).map(Status::as_str)));
+        o.insert("vpnservice_id".into(), json!(b.vpnservice_id));
+        o.insert("ikepolicy_id".into(), json!(b.ikepolicy_id));
+        o.insert("ipsecpolicy_id".into(), json!(b.ipsecpolicy_id));
+        o.insert(
+            "peer_cidrs".into(),
+            json!(b.peer_cidrs.iter().map(|c| c.to_string()).collect::<Vec<_>>()),
+        );
+        o.insert("local_ep_group_id".into(), json!(b.local_ep_group_id));
+        o.insert("peer_ep_group_id".into(), json!(b.peer_ep_group_id));
+        o
+    }
+
+    fn status(rec: &Record<Connection>, ctx: &ViewCtx) -> Option<Status> {
+        Some(ctx.status.connection(rec))
+    }
+
+    fn build(m: &Obj) -> ApiResult<Connection> {
+        let mut c = Connection {
+            vpnservice_id: m.str_of("vpnservice_id").unwrap_or_default(),
+            ikepolicy_id: m.str_of("ikepolicy_id").unwrap_or_default(),
+            ipsecpolicy_id: m.str_of("ipsecpolicy_id").unwrap_or_default(),
+            peer_address: String::new(),
+            peer_id: String::new(),
+            local_id: String::new(),
+            psk: Psk::default(),
+            initiator: Initiator::BiDirectional,
+            dpd: DpdSettings::default(),
+            mtu: 1500,
+            admin_state_up: true,
+            peer_cidrs: Vec::new(),
+            local_ep_group_id: None,
+            peer_ep_group_id: None,
+        };
+        conn_apply(&mut c, m);
+        Ok(c)
+    }
+
+    async fn create(
+        store: &Store,
+        w: &WriteCtx,
+        scope: &Scope,
+        meta: NewMeta,
+        body: Connection,
+    ) -> model::Result<Written<Record<Connection>>> {
+        store.connection_create(w, scope, meta, body).await
+    }
+
+    async fn update(
+        store: &Store,
+        w: &WriteCtx,
+        scope: &Scope,
+        id: &str,
+        m: Obj,
+    ) -> ApiResult<Written<Record<Connection>>> {
+        Ok(store
+            .connection_update(w, scope, id, |rec: &mut Record<Connection>| {
+                apply_meta(&mut rec.meta, &m);
+                conn_apply(&mut rec.body, &m);
+                Ok(())
+            })
+            .await?)
+    }
+}
+
+// ------------------------------------------------ routers and subnets (read-only)
+
+pub static ROUTER_ATTRS: LazyLock<Vec<Attr>> = LazyLock::new(|| {
+    let mut v = common(true).to_vec();
+    v.extend([
+        Attr::new("status").ro(),
+        Attr::new("admin_state_up").conv(Conv::Bool).check(Check::Boolean),
+        Attr::new("external_gateway_info").ro().no_filter(),
+    ]);
+    v
+});
+
+pub fn router_json(rec: &Record<Gateway>) -> Obj {
+    let mut o = base(&rec.meta);
+    let mut ips = Vec::new();
+    if let Some(a) = rec.body.external_v4 {
+        ips.push(json!({"subnet_id": null, "ip_address": a.to_string()}));
+    }
+    if let Some(a) = rec.body.external_v6 {
+        ips.push(json!({"subnet_id": null, "ip_address": a.to_string()}));
+    }
+    o.insert("status".into(), json!("ACTIVE"));
+    o.insert("admin_state_up".into(), json!(true));
+    o.insert(
+        "external_gateway_info".into(),
+        if rec.body.has_external() {
+            json!({"network_id": null, "enable_snat": false, "external_fixed_ips": ips})
+        } else {
+            Value::Null
+        },
+    );
+    o
+}
+
+pub static SUBNET_ATTRS: LazyLock<Vec<Attr>> = LazyLock::new(|| {
+    let mut v = common(true).to_vec();
+    v.extend([
+        Attr::new("cidr").ro(),
+        Attr::new("ip_version").ro().conv(Conv::Int),
+        Attr::new("network_id").ro(),
+    ]);
+    v
+});
+
+pub fn subnet_json(rec: &Record<Subnet>) -> Obj {
+    let mut o = base(&rec.meta);
+    o.insert("cidr".into(), json!(rec.body.cidr.to_string()));
+    o.insert("ip_version".into(), json!(rec.body.ip_version()));
+    o.insert("network_id".into(), json!(rec.body.gateway_id));
+    o.insert("gateway_ip".into(), Value::Null);
+    o.insert("enable_dhcp".into(), json!(false));
+    o
+}

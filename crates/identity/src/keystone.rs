@@ -1,0 +1,294 @@
+//! The Keystone v3 HTTP subset and the request-authentication extractor.
+
+use axum::extract::{FromRef, FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use chrono::{TimeZone, Utc};
+use serde_json::{Value, json};
+
+use crate::{AuthContext, DEFAULT_DOMAIN_ID, DEFAULT_DOMAIN_NAME, Identity, Issued};
+use model::Error;
+
+/// Routes under `/v3`.
+pub fn router<S>() -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    Identity: FromRef<S>,
+{
+    Router::new()
+        .route("/v3", get(version))
+        .route("/v3/", get(version))
+        .route(
+            "/v3/auth/tokens",
+            get(token_show)
+                .head(token_check)
+                .post(token_create)
+                .delete(token_revoke),
+        )
+}
+
+/// A Keystone-style error response.
+pub fn keystone_error(status: StatusCode, message: &str) -> Response {
+    let title = status.canonical_reason().unwrap_or("Error");
+    let mut resp = (
+        status,
+        Json(json!({"error": {"code": status.as_u16(), "title": title, "message": message}})),
+    )
+        .into_response();
+    if status == StatusCode::UNAUTHORIZED {
+        resp.headers_mut().insert(
+            "WWW-Authenticate",
+            HeaderValue::from_static("Keystone uri=\"/v3\""),
+        );
+    }
+    resp
+}
+
+/// The error for missing or invalid credentials, as keystonemiddleware words it.
+pub fn unauthorized() -> Response {
+    keystone_error(
+        StatusCode::UNAUTHORIZED,
+        "The request you have made requires authentication.",
+    )
+}
+
+async fn version(State(id): State<Identity>) -> Json<Value> {
+    let base = id.config().public_url.trim_end_matches('/').to_string();
+    Json(json!({"version": {
+        "id": "v3.14",
+        "status": "stable",
+        "updated": "2020-04-07T00:00:00Z",
+        "links": [{"rel": "self", "href": format!("{base}/v3/")}],
+        "media-types": [{"base": "application/json", "type": "application/vnd.openstack.identity-v3+json"}]
+    }}))
+}
+
+fn iso(ms: i64) -> String {
+    Utc.timestamp_millis_opt(ms)
+        .single()
+        .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string())
+        .unwrap_or_default()
+}
+
+/// The token body Keystone returns (and keystoneauth1 parses).
+pub fn token_body(id: &Identity, t: &Issued) -> Value {
+    let cfg = id.config();
+    let base = cfg.public_url.trim_end_matches('/').to_string();
+    let ep = |eid: &str, url: String| json!({"id": eid, "interface": "public", "region": cfg.region, "region_id": cfg.region, "url": url});
+    json!({"token": {
+        "methods": ["password"],
+        "user": {"id": t.ctx.user_id, "name": t.ctx.user_name,
+                 "domain": {"id": DEFAULT_DOMAIN_ID, "name": DEFAULT_DOMAIN_NAME},
+                 "password_expires_at": null},
+        "audit_ids": [t.audit_id],
+        "expires_at": iso(t.expires_at),
+        "issued_at": iso(t.issued_at),
+        "project": {"id": t.ctx.project_id, "name": t.ctx.project_name,
+                    "domain": {"id": DEFAULT_DOMAIN_ID, "name": DEFAULT_DOMAIN_NAME}},
+        "is_domain": false,
+        "roles": t.ctx.roles.iter().map(|r| json!({"id": r, "name": r})).collect::<Vec<_>>(),
+        "catalog": [
+            {"type": "network", "name": "neutron", "id": "network",
+             "endpoints": [ep("network-public", base.clone())]},
+            {"type": "identity", "name": "keystone", "id": "identity",
+             "endpoints": [ep("identity-public", format!("{base}/v3"))]}
+        ]
+    }})
+}
+
+fn domain_ok(v: Option<&Value>) -> bool {
+    match v {
+        None => true,
+        Some(d) => {
+            let id_ok = d
+                .get("id")
+                .and_then(Value::as_str)
+                .is_none_or(|i| i == DEFAULT_DOMAIN_ID);
+            let name_ok = d
+                .get("name")
+                .and_then(Value::as_str)
+                .is_none_or(|n| n.eq_ignore_ascii_case(DEFAULT_DOMAIN_NAME));
+            id_ok && name_ok
+        }
+    }
+}
+
+fn bad_request(msg: &str) -> Response {
+    keystone_error(StatusCode::BAD_REQUEST, msg)
+}
+
+async fn token_create(State(id): State<Identity>, body: axum::body::Bytes) -> Response {
+    let Ok(body) = serde_json::from_slice::<Value>(&body) else {
+        return bad_request("Expecting to find valid JSON in request body.");
+    };
+    let auth = &body["auth"];
+    let methods: Vec<&str> = auth["identity"]["methods"]
+        .as_array()
+        .map(|m| m.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    // Who: a password, or an existing token (re-scoping).
+    let user = if methods.contains(&"password") {
+        let u = &auth["identity"]["password"]["user"];
+        let Some(pw) = u["password"].as_str() else {
+            return bad_request(
+                "Expecting to find password in user - the server could not comply with the request since it is either malformed or otherwise incorrect.",
+            );
+        };
+        if !domain_ok(u.get("domain")) {
+            return unauthorized();
+        }
+        let who = u["id"].as_str().or(u["name"].as_str()).unwrap_or_default();
+        match id.check_password(who, pw).await {
+            Ok(u) => u,
+            Err(Error::Unauthenticated) => return unauthorized(),
+            Err(e) => return internal(e),
+        }
+    } else if methods.contains(&"token") {
+        let Some(tok) = auth["identity"]["token"]["id"].as_str() else {
+            return bad_request("Expecting to find id in token.");
+        };
+        match id.validate(tok).await {
+            Ok((ctx, _)) => match id.store.user_find(&ctx.user_id).await {
+                Ok(u) => u,
+                Err(_) => return unauthorized(),
+            },
+            Err(Error::Unauthenticated) => return unauthorized(),
+            Err(e) => return internal(e),
+        }
+    } else {
+        return unauthorized();
+    };
+    // Scope: a project by id, or by name in the default domain; without one,
+    // the user's default project (vpnaas issues project-scoped tokens only).
+    let scope = &auth["scope"]["project"];
+    let project = if let Some(pid) = scope["id"].as_str() {
+        pid.to_string()
+    } else if let Some(name) = scope["name"].as_str() {
+        if !domain_ok(scope.get("domain")) {
+            return unauthorized();
+        }
+        name.to_string()
+    } else {
+        match id.store.default_project_of(&user.id).await {
+            Ok(Some(p)) => p,
+            Ok(None) => return unauthorized(),
+            Err(e) => return internal(e),
+        }
+    };
+    let ctx = match id.context_for(&user, &project).await {
+        Ok(c) => c,
+        Err(Error::Unauthenticated) => return unauthorized(),
+        Err(e) => return internal(e),
+    };
+    match id.issue(ctx).await {
+        Ok(issued) => {
+            let mut resp = (StatusCode::CREATED, Json(token_body(&id, &issued))).into_response();
+            if let Ok(v) = HeaderValue::from_str(&issued.token) {
+                resp.headers_mut().insert("X-Subject-Token", v);
+            }
+            resp
+        }
+        Err(e) => internal(e),
+    }
+}
+
+fn internal(e: Error) -> Response {
+    tracing::error!(error = %e, source = ?std::error::Error::source(&e), "identity failure");
+    keystone_error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "An unexpected error prevented the server from fulfilling your request.",
+    )
+}
+
+fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    h.get(name).and_then(|v| v.to_str().ok())
+}
+
+async fn subject(id: &Identity, headers: &HeaderMap) -> Result<Issued, Response> {
+    let Some(caller) = header(headers, "X-Auth-Token") else {
+        return Err(unauthorized());
+    };
+    if id.validate(caller).await.is_err() {
+        return Err(unauthorized());
+    }
+    let Some(sub) = header(headers, "X-Subject-Token") else {
+        return Err(keystone_error(StatusCode::NOT_FOUND, "Could not find token."));
+    };
+    match id.validate(sub).await {
+        Ok((ctx, exp)) => Ok(Issued {
+            token: sub.to_string(),
+            ctx,
+            audit_id: String::new(),
+            issued_at: exp - id.config().token_ttl.as_millis() as i64,
+            expires_at: exp,
+        }),
+        Err(_) => Err(keystone_error(StatusCode::NOT_FOUND, "Could not find token.")),
+    }
+}
+
+async fn token_show(State(id): State<Identity>, headers: HeaderMap) -> Response {
+    match subject(&id, &headers).await {
+        Ok(t) => {
+            let mut resp = Json(token_body(&id, &t)).into_response();
+            if let Ok(v) = HeaderValue::from_str(&t.token) {
+                resp.headers_mut().insert("X-Subject-Token", v);
+            }
+            resp
+        }
+        Err(r) => r,
+    }
+}
+
+async fn token_check(State(id): State<Identity>, headers: HeaderMap) -> Response {
+    match subject(&id, &headers).await {
+        Ok(_) => StatusCode::OK.into_response(),
+        Err(r) => r,
+    }
+}
+
+async fn token_revoke(State(id): State<Identity>, headers: HeaderMap) -> Response {
+    match subject(&id, &headers).await {
+        Ok(t) => match id.revoke(&t.token).await {
+            Ok(_) => StatusCode::NO_CONTENT.into_response(),
+            Err(e) => internal(e),
+        },
+        Err(r) => r,
+    }
+}
+
+/// Extractor: the authenticated caller of an API request (`X-Auth-Token`).
+/// Rejects with Keystone's 401 body, as keystonemiddleware does in front of Neutron.
+pub struct Caller(pub AuthContext);
+
+impl<S> FromRequestParts<S> for Caller
+where
+    S: Send + Sync,
+    Identity: FromRef<S>,
+{
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let id = Identity::from_ref(state);
+        let Some(token) = header(&parts.headers, "X-Auth-Token") else {
+            return Err(unauthorized());
+        };
+        match id.validate(token).await {
+            Ok((ctx, _)) => Ok(Caller(ctx)),
+            Err(Error::Unauthenticated) => Err(unauthorized()),
+            Err(e) => Err(internal(e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn iso_format_is_keystones() {
+        assert_eq!(iso(0), "1970-01-01T00:00:00.000000Z");
+    }
+}

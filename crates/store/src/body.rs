@@ -1,0 +1,79 @@
+//! What the store needs to know about each kind of object: its kind tag, the ids
+//! it references, and its secret, if it has one.
+
+use model::*;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+pub trait Body: Serialize + DeserializeOwned + Clone + Send + Sync + Unpin + 'static {
+    const KIND: Kind;
+    /// Ids of the objects this one uses (kept in `resource_refs`).
+    fn refs(&self) -> Vec<String> {
+        Vec::new()
+    }
+    fn secret(&self) -> Option<&str> {
+        None
+    }
+    fn set_secret(&mut self, _secret: String) {}
+}
+
+impl Body for IkePolicy {
+    const KIND: Kind = Kind::IkePolicy;
+}
+
+impl Body for IpsecPolicy {
+    const KIND: Kind = Kind::IpsecPolicy;
+}
+
+impl Body for Gateway {
+    const KIND: Kind = Kind::Gateway;
+}
+
+impl Body for Subnet {
+    const KIND: Kind = Kind::Subnet;
+    fn refs(&self) -> Vec<String> {
+        vec![self.gateway_id.clone()]
+    }
+}
+
+impl Body for VpnService {
+    const KIND: Kind = Kind::VpnService;
+    fn refs(&self) -> Vec<String> {
+        let mut r = vec![self.router_id.clone()];
+        r.extend(self.subnet_id.clone());
+        r
+    }
+}
+
+impl Body for EndpointGroup {
+    const KIND: Kind = Kind::EndpointGroup;
+    fn refs(&self) -> Vec<String> {
+        if self.endpoint_type == EndpointType::Subnet {
+            self.endpoints.clone()
+        } else {
+            Vec::new()
+        }
+    }
+}
+
+impl Body for Connection {
+    const KIND: Kind = Kind::Connection;
+    fn refs(&self) -> Vec<String> {
+        let mut r = vec![
+            self.vpnservice_id.clone(),
+            self.ikepolicy_id.clone(),
+            self.ipsecpolicy_id.clone(),
+        ];
+        r.extend(self.local_ep_group_id.clone());
+        r.extend(self.peer_ep_group_id.clone());
+        r.sort();
+        r.dedup();
+        r
+    }
+    fn secret(&self) -> Option<&str> {
+        Some(self.psk.expose())
+    }
+    fn set_secret(&mut self, secret: String) {
+        self.psk = Psk(secret);
+    }
+}

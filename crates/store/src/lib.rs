@@ -1,0 +1,226 @@
+//! The store: the only crate that speaks SQL.
+//!
+//! Why it looks like this:
+//! - One transaction per API write. [`Store::begin`] allocates the write's
+//!   generation from the global sequence and [`Tx::commit`] records the request id
+//!   and every touched object in the same transaction, so a write and its
+//!   realization bookkeeping land together or not at all.
+//! - Objects are rows with their metadata in columns and their kind-specific body
+//!   as a JSON document; references between objects are rows in `resource_refs`
+//!   with a foreign key, so the database itself refuses to delete something in use.
+//! - Secrets (pre-shared keys) are encrypted with AES-256-GCM before they reach SQL.
+//! - SQLite specifics (pragmas, the single-writer pool) live in [`backend`]; the
+//!   SQL elsewhere is portable, with `$n` placeholders, so PostgreSQL can follow.
+
+pub mod backend;
+pub mod body;
+pub mod crypto;
+pub mod identity;
+pub mod ops;
+mod tx;
+
+use std::path::Path;
+
+pub use body::Body;
+pub use crypto::Cipher;
+use model::{Error, Kind, Meta, Record, Result};
+use sqlx::Row;
+pub use tx::Tx;
+
+/// Who may see what: everything (admin) or one project's objects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    All,
+    Project(String),
+}
+
+impl Scope {
+    pub fn allows(&self, project_id: &str) -> bool {
+        match self {
+            Scope::All => true,
+            Scope::Project(p) => p == project_id,
+        }
+    }
+}
+
+/// Identifies one API write: its request id (returned as `x-nsx-requestid`) and actor.
+#[derive(Debug, Clone)]
+pub struct WriteCtx {
+    pub request_id: uuid::Uuid,
+    pub actor: String,
+}
+
+impl WriteCtx {
+    pub fn new(actor: impl Into<String>) -> WriteCtx {
+        WriteCtx {
+            request_id: uuid::Uuid::new_v4(),
+            actor: actor.into(),
+        }
+    }
+}
+
+/// Fields common to every new object.
+#[derive(Debug, Clone)]
+pub struct NewMeta {
+    pub id: Option<String>,
+    pub project_id: String,
+    pub name: String,
+    pub description: String,
+}
+
+/// Handle to the database. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    db: backend::Pools,
+    cipher: Cipher,
+}
+
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+pub(crate) fn db_err(context: &'static str) -> impl FnOnce(sqlx::Error) -> Error {
+    move |e| Error::internal(context, e)
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path` and runs migrations.
+    pub async fn open(path: &Path, cipher: Cipher) -> Result<Store> {
+        let db = backend::Pools::open(path).await?;
+        Ok(Store { db, cipher })
+    }
+
+    pub(crate) fn cipher(&self) -> &Cipher {
+        &self.cipher
+    }
+
+    /// Starts a write transaction and allocates its generation.
+    pub async fn begin(&self, w: &WriteCtx) -> Result<Tx<'static>> {
+        Tx::begin(self, w).await
+    }
+
+    /// The latest committed generation.
+    pub async fn generation_current(&self) -> Result<i64> {
+        let row = sqlx::query("SELECT value FROM counters WHERE name = 'generation'")
+            .fetch_one(&self.db.read)
+            .await
+            .map_err(db_err("read generation"))?;
+        Ok(row.get::<i64, _>(0))
+    }
+
+    /// Reads one object visible to `scope`.
+    pub async fn get<T: Body>(&self, scope: &Scope, id: &str) -> Result<Record<T>> {
+        let row = sqlx::query(&format!("{SELECT_RESOURCE} WHERE id = $1 AND kind = $2"))
+            .bind(id)
+            .bind(T::KIND.as_str())
+            .fetch_optional(&self.db.read)
+            .await
+            .map_err(db_err("read resource"))?;
+        match row {
+            Some(row) => {
+                let rec: Record<T> = decode_row(&row, &self.cipher)?;
+                if scope.allows(&rec.meta.project_id) {
+                    Ok(rec)
+                } else {
+                    Err(Error::not_found(T::KIND, id))
+                }
+            }
+            None => Err(Error::not_found(T::KIND, id)),
+        }
+    }
+
+    /// Lists every object of a kind visible to `scope`, oldest first.
+    pub async fn list<T: Body>(&self, scope: &Scope) -> Result<Vec<Record<T>>> {
+        let rows = match scope {
+            Scope::All => {
+                sqlx::query(&format!(
+                    "{SELECT_RESOURCE} WHERE kind = $1 ORDER BY created_at, id"
+                ))
+                .bind(T::KIND.as_str())
+                .fetch_all(&self.db.read)
+                .await
+            }
+            Scope::Project(p) => {
+                sqlx::query(&format!(
+                    "{SELECT_RESOURCE} WHERE kind = $1 AND project_id = $2 ORDER BY created_at, id"
+                ))
+                .bind(T::KIND.as_str())
+                .bind(p)
+                .fetch_all(&self.db.read)
+                .await
+            }
+        }
+        .map_err(db_err("list resources"))?;
+        rows.iter().map(|r| decode_row(r, &self.cipher)).collect()
+    }
+
+    /// Ids and kinds of the objects that reference `id`.
+    pub async fn users_of(&self, id: &str) -> Result<Vec<(Kind, String)>> {
+        let rows = sqlx::query(
+            "SELECT r.kind, r.id FROM resource_refs f JOIN resources r ON r.id = f.src_id \
+             WHERE f.dst_id = $1 ORDER BY r.id",
+        )
+        .bind(id)
+        .fetch_all(&self.db.read)
+        .await
+        .map_err(db_err("read references"))?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| Kind::parse(r.get::<&str, _>(0)).map(|k| (k, r.get::<String, _>(1))))
+            .collect())
+    }
+
+    /// Generation and touched objects of a logged request.
+    pub async fn request_get(&self, request_id: &str) -> Result<Option<(i64, Vec<String>)>> {
+        let row = sqlx::query("SELECT generation FROM requests WHERE request_id = $1")
+            .bind(request_id)
+            .fetch_optional(&self.db.read)
+            .await
+            .map_err(db_err("read request"))?;
+        let Some(row) = row else { return Ok(None) };
+        let ids = sqlx::query("SELECT entity_id FROM request_entities WHERE request_id = $1")
+            .bind(request_id)
+            .fetch_all(&self.db.read)
+            .await
+            .map_err(db_err("read request entities"))?;
+        Ok(Some((
+            row.get(0),
+            ids.iter().map(|r| r.get::<String, _>(0)).collect(),
+        )))
+    }
+
+    pub(crate) fn read_pool(&self) -> &backend::Pool {
+        &self.db.read
+    }
+
+    pub(crate) fn write_pool(&self) -> &backend::Pool {
+        &self.db.write
+    }
+}
+
+pub(crate) const SELECT_RESOURCE: &str = "SELECT id, project_id, name, description, body, secret, \
+     revision, generation, created_at, updated_at, created_by, updated_by FROM resources";
+
+pub(crate) fn decode_row<T: Body>(row: &backend::Row, cipher: &Cipher) -> Result<Record<T>> {
+    let meta = Meta {
+        id: row.get("id"),
+        project_id: row.get("project_id"),
+        name: row.get("name"),
+        description: row.get("description"),
+        revision: row.get("revision"),
+        generation: row.get("generation"),
+        created_at: row.get("created_at"),
+        updated_at: row.get("updated_at"),
+        created_by: row.get("created_by"),
+        updated_by: row.get("updated_by"),
+    };
+    let body: &str = row.get("body");
+    let mut body: T = serde_json::from_str(body).map_err(|e| Error::internal("decode body", e))?;
+    if let Some(secret) = row.get::<Option<String>, _>("secret") {
+        body.set_secret(cipher.decrypt(&secret, &meta.id)?);
+    }
+    Ok(Record { meta, body })
+}

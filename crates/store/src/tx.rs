@@ -1,0 +1,249 @@
+//! A write transaction: one generation, one request id, every touched object logged.
+
+use model::{Error, Kind, Meta, Record, Result};
+use sqlx::Row;
+
+use crate::backend::{BEGIN_WRITE, Db};
+use crate::{Body, Cipher, NewMeta, SELECT_RESOURCE, Scope, Store, WriteCtx, db_err, decode_row, now_ms};
+
+pub struct Tx<'c> {
+    tx: sqlx::Transaction<'c, Db>,
+    cipher: Cipher,
+    generation: i64,
+    request_id: String,
+    actor: String,
+    touched: Vec<(String, Kind, &'static str)>,
+}
+
+impl Tx<'static> {
+    pub(crate) async fn begin(store: &Store, w: &WriteCtx) -> Result<Tx<'static>> {
+        let mut tx = store
+            .write_pool()
+            .begin_with(BEGIN_WRITE)
+            .await
+            .map_err(db_err("begin write"))?;
+        let generation: i64 =
+            sqlx::query("UPDATE counters SET value = value + 1 WHERE name = 'generation' RETURNING value")
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(db_err("allocate generation"))?
+                .get(0);
+        Ok(Tx {
+            tx,
+            cipher: store.cipher().clone(),
+            generation,
+            request_id: w.request_id.to_string(),
+            actor: w.actor.clone(),
+            touched: Vec::new(),
+        })
+    }
+}
+
+impl Tx<'_> {
+    /// The generation this write will commit as.
+    pub fn generation(&self) -> i64 {
+        self.generation
+    }
+
+    /// Records the request id and the touched objects, then commits.
+    pub async fn commit(mut self) -> Result<i64> {
+        let now = now_ms();
+        sqlx::query("INSERT INTO requests (request_id, generation, created_at) VALUES ($1, $2, $3)")
+            .bind(&self.request_id)
+            .bind(self.generation)
+            .bind(now)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(db_err("log request"))?;
+        for (id, kind, op) in &self.touched {
+            sqlx::query(
+                "INSERT INTO request_entities (request_id, entity_id, kind, op) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (request_id, entity_id) DO UPDATE SET op = excluded.op",
+            )
+            .bind(&self.request_id)
+            .bind(id)
+            .bind(kind.as_str())
+            .bind(*op)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(db_err("log request entity"))?;
+        }
+        self.tx.commit().await.map_err(db_err("commit"))?;
+        Ok(self.generation)
+    }
+
+    /// Reads one object inside the transaction.
+    pub async fn get<T: Body>(&mut self, scope: &Scope, id: &str) -> Result<Record<T>> {
+        let row = sqlx::query(&format!("{SELECT_RESOURCE} WHERE id = $1 AND kind = $2"))
+            .bind(id)
+            .bind(T::KIND.as_str())
+            .fetch_optional(&mut *self.tx)
+            .await
+            .map_err(db_err("read resource"))?;
+        match row {
+            Some(row) => {
+                let rec: Record<T> = decode_row(&row, &self.cipher)?;
+                if scope.allows(&rec.meta.project_id) {
+                    Ok(rec)
+                } else {
+                    Err(Error::not_found(T::KIND, id))
+                }
+            }
+            None => Err(Error::not_found(T::KIND, id)),
+        }
+    }
+
+    /// Whether any object references `id`.
+    pub async fn is_referenced(&mut self, id: &str) -> Result<bool> {
+        let row = sqlx::query("SELECT 1 FROM resource_refs WHERE dst_id = $1 LIMIT 1")
+            .bind(id)
+            .fetch_optional(&mut *self.tx)
+            .await
+            .map_err(db_err("read references"))?;
+        Ok(row.is_some())
+    }
+
+    fn secret_column<T: Body>(&self, body: &T, id: &str) -> Result<Option<String>> {
+        body.secret().map(|s| self.cipher.encrypt(s, id)).transpose()
+    }
+
+    async fn write_refs<T: Body>(&mut self, id: &str, body: &T) -> Result<()> {
+        sqlx::query("DELETE FROM resource_refs WHERE src_id = $1")
+            .bind(id)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(db_err("clear references"))?;
+        for dst in body.refs() {
+            sqlx::query("INSERT INTO resource_refs (src_id, dst_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+                .bind(id)
+                .bind(&dst)
+                .execute(&mut *self.tx)
+                .await
+                .map_err(|e| match &e {
+                    sqlx::Error::Database(d) if d.is_foreign_key_violation() => {
+                        Error::Conflict(format!("referenced object {dst} does not exist"))
+                    }
+                    _ => Error::internal("write reference", e),
+                })?;
+        }
+        Ok(())
+    }
+
+    /// Inserts a new object; its id is generated unless `meta.id` is given.
+    pub async fn insert<T: Body>(&mut self, meta: NewMeta, body: T) -> Result<Record<T>> {
+        let now = now_ms();
+        let id = meta.id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        let doc = serde_json::to_string(&body).map_err(|e| Error::internal("encode body", e))?;
+        let secret = self.secret_column(&body, &id)?;
+        sqlx::query(
+            "INSERT INTO resources (id, kind, project_id, name, description, body, secret, revision, \
+             generation, created_at, updated_at, created_by, updated_by) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, $9, $9, $10, $10)",
+        )
+        .bind(&id)
+        .bind(T::KIND.as_str())
+        .bind(&meta.project_id)
+        .bind(&meta.name)
+        .bind(&meta.description)
+        .bind(&doc)
+        .bind(&secret)
+        .bind(self.generation)
+        .bind(now)
+        .bind(&self.actor)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(|e| match &e {
+            sqlx::Error::Database(d) if d.is_unique_violation() => {
+                Error::Conflict(format!("{} {id} already exists", T::KIND))
+            }
+            _ => Error::internal("insert resource", e),
+        })?;
+        self.write_refs(&id, &body).await?;
+        self.touched.push((id.clone(), T::KIND, "create"));
+        Ok(Record {
+            meta: Meta {
+                id,
+                project_id: meta.project_id,
+                name: meta.name,
+                description: meta.description,
+                revision: 0,
+                generation: self.generation,
+                created_at: now,
+                updated_at: now,
+                created_by: self.actor.clone(),
+                updated_by: self.actor.clone(),
+            },
+            body,
+        })
+    }
+
+    /// Writes back a changed object: revision + 1, this generation.
+    pub async fn update<T: Body>(&mut self, mut rec: Record<T>) -> Result<Record<T>> {
+        let now = now_ms();
+        let doc = serde_json::to_string(&rec.body).map_err(|e| Error::internal("encode body", e))?;
+        let secret = self.secret_column(&rec.body, &rec.meta.id)?;
+        let done = sqlx::query(
+            "UPDATE resources SET name = $1, description = $2, body = $3, secret = $4, \
+             revision = revision + 1, generation = $5, updated_at = $6, updated_by = $7 \
+             WHERE id = $8 AND kind = $9 AND revision = $10",
+        )
+        .bind(&rec.meta.name)
+        .bind(&rec.meta.description)
+        .bind(&doc)
+        .bind(&secret)
+        .bind(self.generation)
+        .bind(now)
+        .bind(&self.actor)
+        .bind(&rec.meta.id)
+        .bind(T::KIND.as_str())
+        .bind(rec.meta.revision)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(db_err("update resource"))?;
+        if done.rows_affected() != 1 {
+            return Err(Error::StaleRevision {
+                kind: T::KIND,
+                id: rec.meta.id.clone(),
+                given: Some(rec.meta.revision),
+                current: rec.meta.revision + 1,
+            });
+        }
+        self.write_refs(&rec.meta.id, &rec.body).await?;
+        rec.meta.revision += 1;
+        rec.meta.generation = self.generation;
+        rec.meta.updated_at = now;
+        rec.meta.updated_by = self.actor.clone();
+        self.touched.push((rec.meta.id.clone(), T::KIND, "update"));
+        Ok(rec)
+    }
+
+    /// Deletes an object visible to `scope`; refuses (InUse) while referenced.
+    pub async fn delete<T: Body>(&mut self, scope: &Scope, id: &str) -> Result<Record<T>> {
+        let rec: Record<T> = self.get(scope, id).await?;
+        if self.is_referenced(id).await? {
+            return Err(Error::in_use(T::KIND, id));
+        }
+        sqlx::query("DELETE FROM resources WHERE id = $1")
+            .bind(id)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(|e| match &e {
+                sqlx::Error::Database(d) if d.is_foreign_key_violation() => Error::in_use(T::KIND, id),
+                _ => Error::internal("delete resource", e),
+            })?;
+        sqlx::query(
+            "INSERT INTO tombstones (id, kind, project_id, generation, deleted_at) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (id) DO UPDATE SET generation = excluded.generation, deleted_at = excluded.deleted_at",
+        )
+        .bind(id)
+        .bind(T::KIND.as_str())
+        .bind(&rec.meta.project_id)
+        .bind(self.generation)
+        .bind(now_ms())
+        .execute(&mut *self.tx)
+        .await
+        .map_err(db_err("write tombstone"))?;
+        self.touched.push((id.to_string(), T::KIND, "delete"));
+        Ok(rec)
+    }
+}

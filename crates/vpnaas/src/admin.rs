@@ -1,0 +1,169 @@
+//! Admin commands (projects, users, gateways, subnets) and first-start bootstrap.
+//! They work on the database directly, so an operator can prepare a deployment
+//! before the server runs; SQLite's WAL lets them run beside a live server.
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use base64::Engine;
+use model::{Gateway, Record, Subnet};
+use rand::RngCore;
+use serde_json::{Value, json};
+use store::{NewMeta, Scope, Store, WriteCtx};
+
+use crate::server::ServeConfig;
+
+/// Creates the admin project, user and role on first start. Returns the file a
+/// generated password was written to, if one was generated.
+pub async fn bootstrap(store: &Store, cfg: &ServeConfig) -> anyhow::Result<Option<PathBuf>> {
+    if store.user_find(&cfg.admin_user).await.is_ok() {
+        return Ok(None);
+    }
+    let (password, file) = match &cfg.admin_password {
+        Some(p) if !p.is_empty() => (p.clone(), None),
+        _ => {
+            let mut raw = [0u8; 18];
+            rand::rngs::OsRng.fill_bytes(&mut raw);
+            let pw = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw);
+            let mut path = cfg.db.as_os_str().to_owned();
+            path.push(".admin-password");
+            let path = PathBuf::from(path);
+            write_private(&path, &pw).with_context(|| format!("write {}", path.display()))?;
+            (pw, Some(path))
+        }
+    };
+    let project = match store.project_find(&cfg.admin_project).await {
+        Ok(p) => p,
+        Err(_) => store.project_create(&cfg.admin_project, "Administration").await?,
+    };
+    let hash = identity::hash_password(&password)?;
+    let user = store.user_create(&cfg.admin_user, &hash).await?;
+    store.role_grant(&user.id, &project.id, "admin").await?;
+    store.role_grant(&user.id, &project.id, "member").await?;
+    store.role_grant(&user.id, &project.id, "reader").await?;
+    Ok(file)
+}
+
+fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    #[cfg(unix)]
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    o.mode(0o600);
+    let mut f = o.open(path)?;
+    f.write_all(text.as_bytes())?;
+    f.write_all(b"\n")
+}
+
+fn admin_ctx() -> WriteCtx {
+    WriteCtx::new("vpnaas-admin")
+}
+
+pub async fn project_create(store: &Store, name: &str, description: &str) -> anyhow::Result<Value> {
+    let p = store.project_create(name, description).await?;
+    Ok(json!({"id": p.id, "name": p.name, "description": p.description}))
+}
+
+pub async fn project_list(store: &Store) -> anyhow::Result<Value> {
+    Ok(Value::Array(
+        store
+            .project_list()
+            .await?
+            .into_iter()
+            .map(|p| json!({"id": p.id, "name": p.name, "description": p.description}))
+            .collect(),
+    ))
+}
+
+pub async fn user_create(
+    store: &Store,
+    name: &str,
+    password: &str,
+    project: &str,
+    roles: &[String],
+) -> anyhow::Result<Value> {
+    if password.is_empty() {
+        bail!("the password must not be empty");
+    }
+    let p = store
+        .project_find(project)
+        .await
+        .with_context(|| format!("project {project}"))?;
+    let user = match store.user_find(name).await {
+        Ok(u) => u,
+        Err(_) => {
+            store
+                .user_create(name, &identity::hash_password(password)?)
+                .await?
+        }
+    };
+    for r in roles {
+        store.role_grant(&user.id, &p.id, r).await?;
+    }
+    Ok(
+        json!({"id": user.id, "name": user.name, "project_id": p.id, "roles": store.roles_of(&user.id, &p.id).await?}),
+    )
+}
+
+fn gateway_json(g: &Record<Gateway>) -> Value {
+    json!({"id": g.meta.id, "name": g.meta.name, "project_id": g.meta.project_id,
+           "external_v4": g.body.external_v4, "external_v6": g.body.external_v6})
+}
+
+pub async fn gateway_create(
+    store: &Store,
+    name: &str,
+    project: &str,
+    v4: Option<Ipv4Addr>,
+    v6: Option<Ipv6Addr>,
+) -> anyhow::Result<Value> {
+    let p = store
+        .project_find(project)
+        .await
+        .with_context(|| format!("project {project}"))?;
+    let w = store
+        .gateway_create(
+            &admin_ctx(),
+            NewMeta {
+                id: None,
+                project_id: p.id,
+                name: name.to_string(),
+                description: String::new(),
+            },
+            Gateway {
+                external_v4: v4,
+                external_v6: v6,
+            },
+        )
+        .await?;
+    Ok(gateway_json(&w.record))
+}
+
+pub async fn gateway_list(store: &Store) -> anyhow::Result<Value> {
+    Ok(Value::Array(
+        store
+            .list::<Gateway>(&Scope::All)
+            .await?
+            .iter()
+            .map(gateway_json)
+            .collect(),
+    ))
+}
+
+pub async fn subnet_create(store: &Store, name: &str, gateway: &str, cidr: &str) -> anyhow::Result<Value> {
+    let cidr: ipnet::IpNet =
+        model::validate::parse_cidr(cidr).with_context(|| format!("invalid CIDR {cidr}"))?;
+    let gw: Record<Gateway> = store
+        .find(&Scope::All, gateway)
+        .await
+        .with_context(|| format!("gateway {gateway}"))?;
+    let w = store.subnet_create(&admin_ctx(), name, &gw.meta.id, cidr).await?;
+    let s: &Record<Subnet> = &w.record;
+    Ok(
+        json!({"id": s.meta.id, "name": s.meta.name, "project_id": s.meta.project_id,
+              "gateway_id": s.body.gateway_id, "cidr": s.body.cidr.to_string()}),
+    )
+}

@@ -1,0 +1,5 @@
+//! The vpnaas binary's library half: configuration, the composed HTTP server and
+//! the admin commands, so integration tests start exactly what `vpnaas serve` runs.
+
+pub mod admin;
+pub mod server;

@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# The single test command: bash scripts/test.sh
+#
+#   1. cargo build --profile ci --workspace --all-targets
+#   2. cargo nextest run --cargo-profile ci --workspace   (skip: VPNAAS_SKIP_CARGO_TESTS=1)
+#   3. Python venv .venv-test with tests/clients/requirements.txt (reinstalled when it changes)
+#   4. real-client conformance tests (openstack CLI, openstacksdk, raw HTTP) against target/ci/vpnaas
+#
+# Extra arguments are passed to pytest (e.g. bash scripts/test.sh -k identity -x).
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+ROOT="$(pwd)"
+
+step() { printf '\n==> %s\n' "$*"; }
+
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then
+    export PATH="$HOME/.cargo/bin:$PATH"
+fi
+
+# ---------------------------------------------------------------- 1. build
+step "[1/4] cargo build --profile ci --workspace --all-targets"
+cargo build --profile ci --workspace --all-targets
+VPNAAS_BIN="$ROOT/target/ci/vpnaas"
+if [ ! -x "$VPNAAS_BIN" ]; then
+    echo "error: server binary $VPNAAS_BIN was not built" >&2
+    exit 1
+fi
+
+# --------------------------------------------------------- 2. Rust tests
+if [ "${VPNAAS_SKIP_CARGO_TESTS:-0}" = "1" ]; then
+    step "[2/4] cargo nextest run: skipped (VPNAAS_SKIP_CARGO_TESTS=1)"
+else
+    step "[2/4] cargo nextest run --cargo-profile ci --workspace"
+    if ! cargo nextest --version >/dev/null 2>&1; then
+        echo "cargo-nextest not found; installing it from crates.io"
+        cargo install --locked cargo-nextest
+    fi
+    cargo nextest run --cargo-profile ci --workspace
+fi
+
+# ------------------------------------------------------ 3. Python venv
+VENV="$ROOT/.venv-test"
+REQ="$ROOT/tests/clients/requirements.txt"
+STAMP="$VENV/.requirements.sha256"
+PYTHON="${PYTHON:-python3}"
+step "[3/4] Python venv $VENV ($REQ)"
+want="$( (cat "$REQ"; "$PYTHON" -c 'import sys; print(sys.version)') | sha256sum | cut -d' ' -f1)"
+if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import sys' >/dev/null 2>&1; then
+    rm -rf "$VENV"
+    if ! "$PYTHON" -m venv "$VENV" >/dev/null 2>&1; then
+        # Debian's python3 without ensurepip
+        echo "python3 -m venv failed; installing python3-venv"
+        rm -rf "$VENV"
+        apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null
+        "$PYTHON" -m venv "$VENV"
+    fi
+fi
+have="$(cat "$STAMP" 2>/dev/null || true)"
+if [ "$have" != "$want" ]; then
+    echo "installing client packages (requirements changed or new venv)"
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r "$REQ"
+    echo "$want" > "$STAMP"
+else
+    echo "venv up to date"
+fi
+"$VENV/bin/openstack" --version
+
+# ------------------------------------------------- 4. client conformance
+step "[4/4] pytest tests/clients (VPNAAS_BIN=target/ci/vpnaas)"
+set +e
+VPNAAS_BIN="$VPNAAS_BIN" "$VENV/bin/python" -m pytest tests/clients -q -p no:cacheprovider "$@"
+rc=$?
+set -e
+if [ "$rc" -eq 5 ]; then
+    echo "error: pytest collected no tests" >&2
+    exit 1
+fi
+if [ "$rc" -ne 0 ]; then
+    echo "error: client conformance tests failed (pytest exit $rc)" >&2
+    exit "$rc"
+fi
+step "all tests passed"
