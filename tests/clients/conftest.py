@@ -91,6 +91,12 @@ def assert_keys(resource: str, obj: dict) -> None:
 _SERVER = None  # the running Server, for the failure-report hook
 
 
+def pytest_configure(config):
+    # openstacksdk's own deprecation chatter is not about the server
+    config.addinivalue_line("filterwarnings", "ignore:::openstack.*")
+    config.addinivalue_line("filterwarnings", "ignore:::keystoneauth1.*")
+
+
 def _bin_path() -> Path:
     raw = os.environ.get("VPNAAS_BIN", "target/ci/vpnaas")
     p = Path(raw)
@@ -357,9 +363,13 @@ def world(server) -> World:
 
     for pname in ("demo", "other"):
         w.projects[pname] = server.admin("project", "create", pname)["id"]
-    for uname, pw, proj in (("demo", "secret", "demo"), ("other", "secret2", "other")):
+    for uname, pw, proj, role in (
+        ("demo", "secret", "demo", "member"),
+        ("other", "secret2", "other", "member"),
+        ("reader", "secret3", "demo", "reader"),  # reader-only role on project demo
+    ):
         u = server.admin(
-            "user", "create", uname, "--password", pw, "--project", proj, "--role", "member"
+            "user", "create", uname, "--password", pw, "--project", proj, "--role", role
         )
         w.users[uname] = User(uname, pw, proj, w.projects[proj], u["id"])
 

@@ -53,6 +53,7 @@ def ctx(api, world):
     c["epg_peer_mixed"] = mk(
         "endpoint_group", {"name": "err-peer-mixed", "type": "cidr", "endpoints": ["10.21.0.0/24", "2001:db8:21::/64"]}
     )
+    c["epg_network"] = mk("endpoint_group", {"name": "err-net", "type": "network", "endpoints": [str(uuid.uuid4())]})
     c["conn"] = mk(
         "ipsec_site_connection",
         {
@@ -234,6 +235,10 @@ CASES = [
     Case("wrong-local-group-type", "POST", CONN, lambda c: conn_body(c, local_ep_group_id=c["epg_peer6"]), 400,
          # template `Endpoint group %(which)s type is ...`; neutron passes the group id as `which`
          "WrongEndpointGroupType", contains=("Endpoint group ", " type is 'cidr' and should be 'subnet'")),
+    Case("wrong-peer-group-type", "POST", CONN, lambda c: conn_body(c, peer_ep_group_id=c["epg_network"]), 400,
+         "WrongEndpointGroupType", contains=("Endpoint group ", " type is 'network' and should be 'cidr'")),
+    Case("vpnservice-flavor-unavailable", "POST", SVC, lambda c: svc(flavor_id=U2)(c), 404,
+         ("FlavorsPluginNotLoaded", "NoProviderFoundForFlavor")),
     Case("legacy-missing-peer-cidrs", "POST", CONN, lambda c: legacy_body(c, peer_cidrs=None), 400,
          "MissingPeerCidrs", "Missing peer CIDRs for IPsec site-to-site connection"),
     Case("legacy-with-endpoint-groups", "POST", CONN,
@@ -258,6 +263,15 @@ CASES = [
     Case("ah-esp-rejected-by-driver", "POST", CONN, lambda c: conn_body(c, ipsecpolicy_id=c["ipsec_ahesp"]), 400,
          "IpsecValidationFailure",
          "IPSec does not support IPsec Policy attribute transform_protocol with value 'ah-esp'"),
+    Case("peer-address-unresolvable", "POST", CONN, lambda c: conn_body(c, peer_address="nonexistent.invalid"), 400,
+         "VPNPeerAddressNotResolved", "Peer address nonexistent.invalid cannot be resolved"),
+    Case("peer-cidrs-with-epgs-on-update", "PUT", lambda c: f"{CONN}/{c['conn']}",
+         lambda c: {"ipsec_site_connection": {"peer_cidrs": ["10.50.0.0/24"]}}, 400, "PeerCidrsInvalid",
+         "Peer CIDRs cannot be specified, when using endpoint groups"),
+    Case("dpd-update-merged-with-stored", "PUT", lambda c: f"{CONN}/{c['conn']}",
+         lambda c: {"ipsec_site_connection": {"dpd": {"interval": 120}}}, 400,
+         "IPsecSiteConnectionDpdIntervalValueError",
+         "ipsec_site_connection dpd_timeout is equal to or less than dpd_interval"),
     # ---- references to missing objects
     Case("unknown-router", "POST", SVC, lambda c: {"vpnservice": {"name": BAD_NAME, "router_id": U1}}, 404,
          contains=U1),
@@ -389,3 +403,85 @@ def test_query_values_are_converted(api, ctx):
         assert [s["id"] for s in r.json()["vpnservices"]] == [ctx["svc"]], v
     r = api.get(SVC, params={"admin_state_up": "false", "name": "err-svc"})
     assert r.json()["vpnservices"] == []
+    # mtu=1500 converted to an int filter
+    r = api.get(CONN, params={"mtu": "1500", "name": "err-conn"})
+    assert r.status_code == 200, r.text
+    assert [x["id"] for x in r.json()["ipsec_site_connections"]] == [ctx["conn"]]
+    # repeated filter = OR
+    r = api.get(IKE, params=[("name", "err-ike-free"), ("name", "err-ike-used")])
+    assert sorted(x["id"] for x in r.json()["ikepolicies"]) == sorted([ctx["ike_free"], ctx["ike_used"]])
+    # an empty filter value is dropped
+    all_ids = {x["id"] for x in api.get(IKE).json()["ikepolicies"]}
+    r = api.get(IKE, params={"name": ""})
+    assert r.status_code == 200, r.text
+    assert {x["id"] for x in r.json()["ikepolicies"]} == all_ids
+    # unknown field names are simply absent
+    r = api.get(IKE, params=[("fields", "id"), ("fields", "bogus"), ("name", "err-ike-free")])
+    assert r.status_code == 200, r.text
+    assert r.json()["ikepolicies"] == [{"id": ctx["ike_free"]}]
+
+
+ENC_ALGS = (
+    ["3des", "aes-128", "aes-192", "aes-256"]
+    + [f"aes-{b}-{m}-{n}" for m in ("ccm", "gcm") for n in (8, 12, 16) for b in (128, 192, 256)]
+    + ["aes-128-ctr", "aes-192-ctr", "aes-256-ctr"]
+)
+PFS_GROUPS = ["group2", "group5"] + [f"group{i}" for i in range(14, 32)]
+AUTH_ALGS = ["sha1", "sha256", "sha384", "sha512", "aes-xcbc", "aes-cmac"]
+
+
+def test_all_valid_enum_values_accepted(api):
+    """Positive control for the enum cases: every value of §2.1/§2.2 is accepted."""
+    made = []
+    try:
+        for i, enc in enumerate(ENC_ALGS):
+            made.append(("ikepolicy", api.create("ikepolicy", {"name": f"enum-{i}", "encryption_algorithm": enc})["id"]))
+        for pfs in PFS_GROUPS:
+            made.append(("ipsecpolicy", api.create("ipsecpolicy", {"name": "enum", "pfs": pfs})["id"]))
+        for alg in AUTH_ALGS:
+            made.append(("ikepolicy", api.create("ikepolicy", {"name": "enum", "auth_algorithm": alg})["id"]))
+            made.append(("ipsecpolicy", api.create("ipsecpolicy", {"name": "enum", "auth_algorithm": alg})["id"]))
+        for tp in ("ah", "ah-esp", "esp"):
+            made.append(("ipsecpolicy", api.create("ipsecpolicy", {"name": "enum", "transform_protocol": tp})["id"]))
+        p = api.create("ipsecpolicy", {"name": "enum", "encapsulation_mode": "transport", "lifetime": None})
+        made.append(("ipsecpolicy", p["id"]))
+        assert p["encapsulation_mode"] == "transport"
+        assert p["lifetime"] == {"units": "seconds", "value": 3600}, "lifetime null -> defaults"
+        p = api.create("ikepolicy", {"name": "enum", "phase1_negotiation_mode": "aggressive", "ike_version": "v2"})
+        made.append(("ikepolicy", p["id"]))
+        assert p["phase1_negotiation_mode"] == "aggressive" and p["ike_version"] == "v2"
+        assert len(ENC_ALGS) == 25 and len(PFS_GROUPS) == 20
+    finally:
+        for res, oid in made:
+            api.remove(res, oid)
+
+
+def test_connection_edge_values_accepted(api, ctx):
+    """mtu 0 skips the MTU check; dpd null -> defaults; each dpd action; FQDN peer resolved;
+    a host-bits CIDR like 10.0.0.1/24 is a valid peer cidr (§5, §6.2)."""
+    made = []
+    try:
+        c = api.create("ipsec_site_connection", conn_body(ctx, name="edge-mtu0", mtu=0, dpd=None)["ipsec_site_connection"])
+        made.append(c["id"])
+        assert c["mtu"] == 0
+        assert c["dpd"] == {"action": "hold", "interval": 30, "timeout": 120}
+        for action in ("clear", "disabled", "hold", "restart", "restart-by-peer"):
+            c = api.create(
+                "ipsec_site_connection",
+                conn_body(ctx, name="edge-dpd", dpd={"action": action, "interval": 5, "timeout": 6})["ipsec_site_connection"],
+            )
+            made.append(c["id"])
+            assert c["dpd"] == {"action": action, "interval": 5, "timeout": 6}
+        c = api.create("ipsec_site_connection", conn_body(ctx, name="edge-fqdn", peer_address="localhost")["ipsec_site_connection"])
+        made.append(c["id"])
+        assert c["peer_address"] in ("127.0.0.1", "::1"), "FQDN peer_address is stored resolved"
+        c = api.create(
+            "ipsec_site_connection",
+            legacy_body(ctx, name="edge-hostbits", peer_cidrs=["10.0.0.1/24"], initiator="response-only")["ipsec_site_connection"],
+        )
+        made.append(c["id"])
+        assert c["initiator"] == "response-only"
+        assert len(c["peer_cidrs"]) == 1
+    finally:
+        for oid in made:
+            api.remove("ipsec_site_connection", oid)

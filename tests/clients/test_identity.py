@@ -137,16 +137,25 @@ def test_other_cannot_see_or_touch_demo_objects_raw(api, demo_objs):
     r = api.get(PATHS["vpnservice"], user="other")
     assert svc_id not in {s["id"] for s in r.json()["vpnservices"]}
     # same answer as for an object that does not exist
+    # (§6: other projects' ids -> 404 NotFound, as for nonexistent ids; §5 allows
+    # the generic HTTPNotFound of the policy layer for PUT/DELETE)
+    ike_nf = ("IKEPolicyNotFound", "HTTPNotFound")
+    svc_nf = ("VPNServiceNotFound", "HTTPNotFound")
     r = api.get(f"{PATHS['ikepolicy']}/{ike_id}", user="other")
-    assert r.status_code == 404, r.text
+    assert_neutron_error(r, 404, ike_nf)
     r = api.put(f"{PATHS['ikepolicy']}/{ike_id}", {"ikepolicy": {"name": "stolen"}}, user="other")
-    assert_neutron_error(r, 404)
+    assert_neutron_error(r, 404, ike_nf)
     r = api.delete(f"{PATHS['ikepolicy']}/{ike_id}", user="other")
-    assert_neutron_error(r, 404)
+    assert_neutron_error(r, 404, ike_nf)
+    r = api.get(f"{PATHS['vpnservice']}/{svc_id}", user="other")
+    assert_neutron_error(r, 404, svc_nf)
     r = api.put(f"{PATHS['vpnservice']}/{svc_id}", {"vpnservice": {"name": "stolen"}}, user="other")
-    assert_neutron_error(r, 404)
+    assert_neutron_error(r, 404, svc_nf)
     r = api.delete(f"{PATHS['vpnservice']}/{svc_id}", user="other")
-    assert_neutron_error(r, 404)
+    assert_neutron_error(r, 404, svc_nf)
+    # a project filter does not widen a non-admin's view
+    r = api.get(PATHS["ikepolicy"], user="other", params={"project_id": demo_objs["ike"]["project_id"]})
+    assert r.status_code == 200 and r.json()["ikepolicies"] == [], r.text
     # untouched
     assert api.show("ikepolicy", ike_id)["name"] == "iso-ike"
     assert api.show("vpnservice", svc_id)["name"] == "iso-svc"
@@ -234,3 +243,21 @@ def test_tenant_isolation_cli(cli, world, demo_objs):
     projects = {r["ID"]: r["Project"] for r in rows}
     assert projects.get(ike_id) == world.projects["demo"], rows
     assert projects.get(other_id) == world.projects["other"], rows
+
+
+def test_reader_role_is_denied(api, world, demo_objs):
+    """§6.1: ADMIN_OR_PROJECT_MEMBER; a reader-only token is denied."""
+    tok = api.token_body("reader")["token"]
+    assert {r["name"] for r in tok["roles"]} >= {"reader"}
+    r = api.post(PATHS["ikepolicy"], {"ikepolicy": {"name": "by-reader"}}, user="reader")
+    assert_neutron_error(r, 403)
+    r = api.put(f"{PATHS['ikepolicy']}/{demo_objs['ike']['id']}", {"ikepolicy": {"name": "by-reader"}}, user="reader")
+    assert r.status_code in (403, 404), r.text
+    assert_neutron_error(r, r.status_code)
+    r = api.delete(f"{PATHS['ikepolicy']}/{demo_objs['ike']['id']}", user="reader")
+    assert r.status_code in (403, 404), r.text
+    # list: items the caller may not get are silently dropped
+    r = api.get(PATHS["ikepolicy"], user="reader")
+    assert r.status_code == 200, r.text
+    assert demo_objs["ike"]["id"] not in {p["id"] for p in r.json()["ikepolicies"]}
+    assert api.show("ikepolicy", demo_objs["ike"]["id"])["name"] == "iso-ike"

@@ -131,6 +131,12 @@ def test_fields_returns_only_requested(net, api, five_policies):
     for it in items:
         assert set(it) == {"id", "name"}, it
 
+    # tenant_id and project_id come back together when either is requested
+    r = api.get(PATHS["ikepolicy"], params=[("fields", "project_id"), ("description", tag)])
+    assert r.status_code == 200, r.text
+    for it in r.json()["ikepolicies"]:
+        assert set(it) == {"project_id", "tenant_id"}, it
+
     # fields also applies to GET member
     r = api.get(f"{PATHS['ikepolicy']}/{target.id}", params=[("fields", "name"), ("fields", "pfs")])
     assert r.status_code == 200, r.text
@@ -195,6 +201,20 @@ def test_sorting_raw(api, five_policies):
     r = api.get(PATHS["ikepolicy"], params={**params, "marker": first[-1]["id"]})
     second = r.json()["ikepolicies"]
     assert [i["name"] for i in first + second] == names
+
+
+def test_page_reverse_raw(api, five_policies):
+    tag, made = five_policies
+    by_name = sorted(made, key=lambda p: p.name)
+    base = {"description": tag, "sort_key": "name", "sort_dir": "asc", "limit": "2"}
+    # no marker: the last `limit` items
+    r = api.get(PATHS["ikepolicy"], params={**base, "page_reverse": "True"})
+    assert r.status_code == 200, r.text
+    assert [i["name"] for i in r.json()["ikepolicies"]] == [p.name for p in by_name[3:]]
+    # with a marker: the `limit` items before it
+    r = api.get(PATHS["ikepolicy"], params={**base, "page_reverse": "True", "marker": by_name[3].id})
+    assert r.status_code == 200, r.text
+    assert [i["name"] for i in r.json()["ikepolicies"]] == [p.name for p in by_name[1:3]]
 
 
 # --------------------------------------------------------- VPN services

@@ -65,7 +65,8 @@ fn not_found(kind: Kind, id: &str) -> (&'static str, String) {
         ),
         Kind::Gateway => ("RouterNotFound", format!("Router {id} could not be found")),
         Kind::Subnet => ("SubnetNotFound", format!("Subnet {id} could not be found.")),
-        Kind::Project | Kind::User => ("NotFound", "An unknown exception occurred.".to_string()),
+        // Objects Neutron has no resource for (identity, NSX-only kinds).
+        _ => ("NotFound", format!("The resource {id} could not be found.")),
     }
 }
 
@@ -222,6 +223,9 @@ fn violation(v: &Violation) -> (&'static str, String) {
             "IpsecValidationFailure",
             format!("IPSec does not support {resource} attribute {key} with value '{value}'"),
         ),
+        ServiceDisabled { service, .. } => {
+            ("VPNServiceDisabled", format!("VPNService {service} is disabled"))
+        }
         StateInvalidToUpdate { state, id } => (
             "VPNStateInvalidToUpdate",
             format!("Invalid state {state} of vpnaas resource {id} for updating"),

@@ -23,7 +23,8 @@ use axum::{Extension, Json, Router};
 use identity::keystone::Caller;
 use identity::request::RequestId;
 use identity::{AuthContext, Identity};
-use model::{Gateway, Record, Subnet};
+use model::{Gateway, Record, Subnet, VpnService};
+use realize::Realizer;
 use serde_json::{Map, Value, json};
 use store::{NewMeta, Scope, Store, WriteCtx};
 
@@ -40,6 +41,7 @@ where
     S: Clone + Send + Sync + 'static,
     Store: FromRef<S>,
     Identity: FromRef<S>,
+    Realizer: FromRef<S>,
 {
     let r = Router::new()
         .route("/", get(versions))
@@ -64,6 +66,7 @@ where
     S: Clone + Send + Sync + 'static,
     Store: FromRef<S>,
     Identity: FromRef<S>,
+    Realizer: FromRef<S>,
 {
     r.route(path, get(list::<V>).post(create::<V>)).route(
         &format!("{path}/{{id}}"),
@@ -125,15 +128,23 @@ fn self_url(headers: &HeaderMap, uri: &OriginalUri) -> String {
     format!("http://{host}{}", uri.0.path())
 }
 
-async fn view_ctx<V: View>(store: &Store) -> ApiResult<ViewCtx> {
+async fn view_ctx<V: View>(r: &Realizer) -> ApiResult<ViewCtx> {
     let mut ctx = ViewCtx::default();
     if V::STATEFUL {
+        let store = &r.store;
         ctx.gateways = store
             .list::<Gateway>(&Scope::All)
             .await?
             .into_iter()
             .map(|g| (g.meta.id.clone(), g))
             .collect::<HashMap<_, _>>();
+        ctx.services = store
+            .list::<VpnService>(&Scope::All)
+            .await?
+            .into_iter()
+            .map(|s| (s.meta.id.clone(), s))
+            .collect::<HashMap<_, _>>();
+        ctx.status = r.status_index().await?;
     }
     Ok(ctx)
 }
@@ -144,6 +155,7 @@ fn one<V: View>(obj: Map<String, Value>) -> Json<Value> {
 
 async fn list<V: View>(
     State(store): State<Store>,
+    State(realizer): State<Realizer>,
     Caller(ctx): Caller,
     headers: HeaderMap,
     uri: OriginalUri,
@@ -154,7 +166,7 @@ async fn list<V: View>(
         Some(scope) => store.list::<V::Body>(&scope).await?,
         None => Vec::new(),
     };
-    let vctx = view_ctx::<V>(&store).await?;
+    let vctx = view_ctx::<V>(&realizer).await?;
     let items = records.iter().map(|r| V::render(r, &vctx)).collect();
     Ok(Json(query::render(
         items,
@@ -173,18 +185,20 @@ async fn get_visible<V: View>(store: &Store, ctx: &AuthContext, id: &str) -> Api
 
 async fn show<V: View>(
     State(store): State<Store>,
+    State(realizer): State<Realizer>,
     Caller(ctx): Caller,
     Path(id): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Json<Value>> {
     let fields = query::fields_only(&query::pairs(raw.as_deref()));
     let rec = get_visible::<V>(&store, &ctx, &id).await?;
-    let vctx = view_ctx::<V>(&store).await?;
+    let vctx = view_ctx::<V>(&realizer).await?;
     Ok(one::<V>(query::select_fields(V::render(&rec, &vctx), &fields)))
 }
 
 async fn create<V: View>(
     State(store): State<Store>,
+    State(realizer): State<Realizer>,
     Caller(ctx): Caller,
     Extension(rid): Extension<RequestId>,
     RawBody(raw): RawBody,
@@ -212,12 +226,13 @@ async fn create<V: View>(
     };
     let scope = ctx.scope();
     let written = V::create(&store, &write_ctx(&ctx, rid), &scope, meta, body).await?;
-    let vctx = view_ctx::<V>(&store).await?;
+    let vctx = view_ctx::<V>(&realizer).await?;
     Ok((StatusCode::CREATED, one::<V>(V::render(&written.record, &vctx))).into_response())
 }
 
 async fn update<V: View>(
     State(store): State<Store>,
+    State(realizer): State<Realizer>,
     Caller(ctx): Caller,
     Extension(rid): Extension<RequestId>,
     Path(id): Path<String>,
@@ -229,13 +244,13 @@ async fn update<V: View>(
     };
     if V::STATEFUL {
         let current = store.get::<V::Body>(&scope, &id).await?;
-        let vctx = view_ctx::<V>(&store).await?;
+        let vctx = view_ctx::<V>(&realizer).await?;
         if let Some(status) = V::status(&current, &vctx) {
             model::validate::updatable(status, &id)?;
         }
     }
     let written = V::update(&store, &write_ctx(&ctx, rid), &scope, &id, m).await?;
-    let vctx = view_ctx::<V>(&store).await?;
+    let vctx = view_ctx::<V>(&realizer).await?;
     Ok(one::<V>(V::render(&written.record, &vctx)))
 }
 

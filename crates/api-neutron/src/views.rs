@@ -18,6 +18,7 @@ use crate::status::StatusView;
 #[derive(Default)]
 pub struct ViewCtx {
     pub gateways: HashMap<String, Record<Gateway>>,
+    pub services: HashMap<String, Record<VpnService>>,
     pub status: StatusView,
 }
 
@@ -418,6 +419,7 @@ impl View for VpnServices {
             subnet_id: opt_str(m, "subnet_id"),
             flavor_id: None,
             admin_state_up: m.bool_of("admin_state_up").unwrap_or(true),
+            ..VpnService::default()
         })
     }
 
@@ -664,7 +666,10 @@ impl View for Connections {
     }
 
     fn status(rec: &Record<Connection>, ctx: &ViewCtx) -> Option<Status> {
-        Some(ctx.status.connection(rec))
+        Some(
+            ctx.status
+                .connection(rec, ctx.services.get(&rec.body.vpnservice_id)),
+        )
     }
 
     fn build(m: &Obj) -> ApiResult<Connection> {
@@ -683,6 +688,7 @@ impl View for Connections {
             peer_cidrs: Vec::new(),
             local_ep_group_id: None,
             peer_ep_group_id: None,
+            ..Connection::default()
         };
         conn_apply(&mut c, m);
         Ok(c)

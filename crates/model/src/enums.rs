@@ -32,6 +32,8 @@ macro_rules! string_enum {
     };
 }
 
+pub(crate) use string_enum;
+
 string_enum!(
     /// Integrity (PRF/digest) algorithm.
     AuthAlgorithm {
@@ -122,8 +124,9 @@ string_enum!(
 );
 
 string_enum!(
-    /// IKE protocol version.
-    IkeVersion { V1 = "v1", V2 = "v2" }
+    /// IKE protocol version. `Flex` (NSX `IKE_FLEX`) accepts either version as a
+    /// responder and initiates with IKEv2 (strongSwan `version = 0`).
+    IkeVersion { V1 = "v1", V2 = "v2", Flex = "flex" }
 );
 
 string_enum!(
@@ -142,8 +145,13 @@ string_enum!(
 );
 
 string_enum!(
-    /// Who starts the IKE negotiation.
-    Initiator { BiDirectional = "bi-directional", ResponseOnly = "response-only" }
+    /// Who starts the IKE negotiation. `OnDemand` (NSX `ON_DEMAND`) initiates when
+    /// matching traffic appears (strongSwan `start_action = trap`).
+    Initiator {
+        BiDirectional = "bi-directional",
+        ResponseOnly = "response-only",
+        OnDemand = "on-demand",
+    }
 );
 
 string_enum!(

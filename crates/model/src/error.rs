@@ -15,6 +15,15 @@ pub enum Kind {
     Subnet,
     Project,
     User,
+    /// NSX dead-peer-detection profile.
+    DpdProfile,
+    /// NSX local endpoint (local address and identity on a VPN service).
+    LocalEndpoint,
+    /// NSX peer endpoint (peer address, identity, key and profiles).
+    PeerEndpoint,
+    /// The hidden holder that keeps the system-owned default profiles in use, so
+    /// no API can change or delete them.
+    SystemDefaults,
 }
 
 impl Kind {
@@ -30,6 +39,10 @@ impl Kind {
             Kind::Subnet => "subnet",
             Kind::Project => "project",
             Kind::User => "user",
+            Kind::DpdProfile => "dpd_profile",
+            Kind::LocalEndpoint => "local_endpoint",
+            Kind::PeerEndpoint => "peer_endpoint",
+            Kind::SystemDefaults => "system_defaults",
         }
     }
 
@@ -45,6 +58,10 @@ impl Kind {
             Kind::Subnet,
             Kind::Project,
             Kind::User,
+            Kind::DpdProfile,
+            Kind::LocalEndpoint,
+            Kind::PeerEndpoint,
+            Kind::SystemDefaults,
         ]
         .into_iter()
         .find(|k| k.as_str() == s)
@@ -143,6 +160,11 @@ pub enum Violation {
     StateInvalidToUpdate {
         state: String,
         id: String,
+    },
+    /// Realization state asked for a connection whose service is disabled.
+    ServiceDisabled {
+        service: String,
+        connection: String,
     },
 }
 

@@ -7,6 +7,8 @@
 
 pub mod enums;
 pub mod error;
+pub mod nsx;
+pub mod realization;
 pub mod resources;
 pub mod validate;
 

@@ -2,12 +2,13 @@
 //! timestamps) lives in [`Meta`]; the store keeps it in columns and the body in a
 //! document column, so adding an optional field needs no schema migration.
 
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 use crate::enums::*;
+use crate::nsx::{DfPolicy, IkeLogLevel, PolicyRule, Tag, TcpMssClamping, TunnelPort};
 
 /// Metadata every stored object has.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,6 +52,10 @@ impl Lifetime {
 }
 
 /// Phase 1 (IKE SA) parameters.
+///
+/// Neutron names one algorithm of each kind; NSX offers lists. The first of each
+/// list is the primary field (what Neutron shows), the rest are the `extra_*`
+/// fields; use [`IkePolicy::encryption_algorithms`] and friends for the whole list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IkePolicy {
     pub auth_algorithm: AuthAlgorithm,
@@ -58,7 +63,74 @@ pub struct IkePolicy {
     pub phase1_negotiation_mode: Phase1Mode,
     pub lifetime: Lifetime,
     pub ike_version: IkeVersion,
+    /// The (primary) Diffie-Hellman group of the IKE SA.
     pub pfs: DhGroup,
+    /// Encryption algorithms offered after `encryption_algorithm`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extra_encryption_algorithms: Vec<EncryptionAlgorithm>,
+    /// Integrity algorithms offered after `auth_algorithm`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extra_auth_algorithms: Vec<AuthAlgorithm>,
+    /// DH groups offered after `pfs`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extra_dh_groups: Vec<DhGroup>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<Tag>,
+}
+
+/// Splits a list into its first element and the rest, dropping duplicates.
+fn split_list<T: Copy + PartialEq>(list: &[T]) -> Option<(T, Vec<T>)> {
+    let mut uniq: Vec<T> = Vec::with_capacity(list.len());
+    for x in list {
+        if !uniq.contains(x) {
+            uniq.push(*x);
+        }
+    }
+    let first = *uniq.first()?;
+    Some((first, uniq.split_off(1)))
+}
+
+fn joined<T: Copy>(first: T, rest: &[T]) -> Vec<T> {
+    let mut v = Vec::with_capacity(rest.len() + 1);
+    v.push(first);
+    v.extend_from_slice(rest);
+    v
+}
+
+impl IkePolicy {
+    /// Every encryption algorithm offered, primary first.
+    pub fn encryption_algorithms(&self) -> Vec<EncryptionAlgorithm> {
+        joined(self.encryption_algorithm, &self.extra_encryption_algorithms)
+    }
+    /// Every integrity algorithm offered, primary first.
+    pub fn auth_algorithms(&self) -> Vec<AuthAlgorithm> {
+        joined(self.auth_algorithm, &self.extra_auth_algorithms)
+    }
+    /// Every DH group offered, primary first.
+    pub fn dh_groups(&self) -> Vec<DhGroup> {
+        joined(self.pfs, &self.extra_dh_groups)
+    }
+    /// Replaces the encryption list; an empty list changes nothing.
+    pub fn set_encryption_algorithms(&mut self, list: &[EncryptionAlgorithm]) {
+        if let Some((first, rest)) = split_list(list) {
+            self.encryption_algorithm = first;
+            self.extra_encryption_algorithms = rest;
+        }
+    }
+    /// Replaces the integrity list; an empty list changes nothing.
+    pub fn set_auth_algorithms(&mut self, list: &[AuthAlgorithm]) {
+        if let Some((first, rest)) = split_list(list) {
+            self.auth_algorithm = first;
+            self.extra_auth_algorithms = rest;
+        }
+    }
+    /// Replaces the DH group list; an empty list changes nothing.
+    pub fn set_dh_groups(&mut self, list: &[DhGroup]) {
+        if let Some((first, rest)) = split_list(list) {
+            self.pfs = first;
+            self.extra_dh_groups = rest;
+        }
+    }
 }
 
 impl Default for IkePolicy {
@@ -71,11 +143,15 @@ impl Default for IkePolicy {
             lifetime: Lifetime::seconds(3600),
             ike_version: IkeVersion::V1,
             pfs: DhGroup::Group5,
+            extra_encryption_algorithms: Vec::new(),
+            extra_auth_algorithms: Vec::new(),
+            extra_dh_groups: Vec::new(),
+            tags: Vec::new(),
         }
     }
 }
 
-/// Phase 2 (CHILD SA) parameters.
+/// Phase 2 (CHILD SA) parameters. Lists work as in [`IkePolicy`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IpsecPolicy {
     pub transform_protocol: TransformProtocol,
@@ -83,7 +159,81 @@ pub struct IpsecPolicy {
     pub encryption_algorithm: EncryptionAlgorithm,
     pub encapsulation_mode: EncapsulationMode,
     pub lifetime: Lifetime,
+    /// The (primary) PFS group.
     pub pfs: DhGroup,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extra_encryption_algorithms: Vec<EncryptionAlgorithm>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extra_auth_algorithms: Vec<AuthAlgorithm>,
+    /// No integrity algorithm was chosen (NSX: empty `digest_algorithms`): the
+    /// AEAD ciphers protect integrity, and `auth_algorithm` is only the value
+    /// Neutron's view requires.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub auth_implicit: bool,
+    /// PFS groups offered after `pfs`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extra_dh_groups: Vec<DhGroup>,
+    /// False: no perfect forward secrecy (NSX `enable_perfect_forward_secrecy`);
+    /// Neutron always has PFS.
+    #[serde(default = "crate::nsx::yes")]
+    pub pfs_enabled: bool,
+    /// What happens to the DF bit of tunnelled packets.
+    #[serde(default)]
+    pub df_policy: DfPolicy,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<Tag>,
+}
+
+impl IpsecPolicy {
+    /// Every encryption algorithm offered, primary first.
+    pub fn encryption_algorithms(&self) -> Vec<EncryptionAlgorithm> {
+        joined(self.encryption_algorithm, &self.extra_encryption_algorithms)
+    }
+    /// Every integrity algorithm offered; empty when integrity comes from AEAD only.
+    pub fn auth_algorithms(&self) -> Vec<AuthAlgorithm> {
+        if self.auth_implicit {
+            Vec::new()
+        } else {
+            joined(self.auth_algorithm, &self.extra_auth_algorithms)
+        }
+    }
+    /// Every configured PFS group, primary first (even when PFS is off).
+    pub fn dh_groups(&self) -> Vec<DhGroup> {
+        joined(self.pfs, &self.extra_dh_groups)
+    }
+    /// The PFS groups to negotiate: none when PFS is off.
+    pub fn pfs_groups(&self) -> Vec<DhGroup> {
+        if self.pfs_enabled { self.dh_groups() } else { Vec::new() }
+    }
+    /// Replaces the encryption list; an empty list changes nothing.
+    pub fn set_encryption_algorithms(&mut self, list: &[EncryptionAlgorithm]) {
+        if let Some((first, rest)) = split_list(list) {
+            self.encryption_algorithm = first;
+            self.extra_encryption_algorithms = rest;
+        }
+    }
+    /// Replaces the integrity list; an empty list means "implicit" (AEAD only)
+    /// and keeps the primary as Neutron's placeholder.
+    pub fn set_auth_algorithms(&mut self, list: &[AuthAlgorithm]) {
+        match split_list(list) {
+            Some((first, rest)) => {
+                self.auth_algorithm = first;
+                self.extra_auth_algorithms = rest;
+                self.auth_implicit = false;
+            }
+            None => {
+                self.extra_auth_algorithms.clear();
+                self.auth_implicit = true;
+            }
+        }
+    }
+    /// Replaces the PFS group list; an empty list changes nothing.
+    pub fn set_dh_groups(&mut self, list: &[DhGroup]) {
+        if let Some((first, rest)) = split_list(list) {
+            self.pfs = first;
+            self.extra_dh_groups = rest;
+        }
+    }
 }
 
 impl Default for IpsecPolicy {
@@ -95,6 +245,13 @@ impl Default for IpsecPolicy {
             encapsulation_mode: EncapsulationMode::Tunnel,
             lifetime: Lifetime::seconds(3600),
             pfs: DhGroup::Group5,
+            extra_encryption_algorithms: Vec::new(),
+            extra_auth_algorithms: Vec::new(),
+            auth_implicit: false,
+            extra_dh_groups: Vec::new(),
+            pfs_enabled: true,
+            df_policy: DfPolicy::default(),
+            tags: Vec::new(),
         }
     }
 }
@@ -142,6 +299,32 @@ pub struct VpnService {
     pub subnet_id: Option<String>,
     pub flavor_id: Option<String>,
     pub admin_state_up: bool,
+    /// IKE daemon log level on the gateway nodes (NSX `ike_log_level`).
+    #[serde(default)]
+    pub ike_log_level: IkeLogLevel,
+    /// NSX `ipsec_ha_sync`: keep SA state in sync between the gateway's nodes.
+    #[serde(default = "crate::nsx::yes")]
+    pub ipsec_ha_sync: bool,
+    /// Traffic that must never be encrypted (NSX `bypass_rules`, action bypass).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bypass_rules: Vec<PolicyRule>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<Tag>,
+}
+
+impl Default for VpnService {
+    fn default() -> Self {
+        VpnService {
+            router_id: String::new(),
+            subnet_id: None,
+            flavor_id: None,
+            admin_state_up: true,
+            ike_log_level: IkeLogLevel::default(),
+            ipsec_ha_sync: true,
+            bypass_rules: Vec::new(),
+            tags: Vec::new(),
+        }
+    }
 }
 
 /// A named list of local subnets or remote CIDRs (or other endpoint kinds).
@@ -187,6 +370,14 @@ impl Psk {
 }
 
 /// A site-to-site IPsec connection (Neutron ipsec-site-connection, NSX session).
+///
+/// Two forms share this type. A Neutron-created connection names its traffic with
+/// endpoint groups (or the legacy service subnet + `peer_cidrs`). An NSX-created
+/// one has `local_endpoint_id`/`peer_endpoint_id`, and its traffic comes from
+/// `policy_rules` (policy-based) or `tunnel_ports` (route-based); the fields
+/// copied from its endpoints (service, policies, peer address/id, key, initiator,
+/// DPD, local id/address) are kept current by the store whenever an endpoint or
+/// profile changes, so renderers never need to look the endpoints up.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Connection {
     pub vpnservice_id: String,
@@ -205,4 +396,90 @@ pub struct Connection {
     pub peer_cidrs: Vec<IpNet>,
     pub local_ep_group_id: Option<String>,
     pub peer_ep_group_id: Option<String>,
+    /// NSX local endpoint this connection was made from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local_endpoint_id: Option<String>,
+    /// NSX peer endpoint this connection was made from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer_endpoint_id: Option<String>,
+    /// Address the tunnel terminates on (NSX local endpoint `local_address`);
+    /// None: the gateway's external address of the peer's IP version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local_address: Option<IpAddr>,
+    /// Policy-based traffic selection (NSX `policy_rules`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub policy_rules: Vec<PolicyRule>,
+    /// Route-based session (NSX `RouteBasedIPSecVPNSession`): traffic is routed
+    /// into virtual tunnel interfaces described by `tunnel_ports`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub route_based: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tunnel_ports: Vec<TunnelPort>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tcp_mss_clamping: Option<TcpMssClamping>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<Tag>,
+}
+
+impl Default for Connection {
+    /// Neutron's defaults; the ids are empty until filled in.
+    fn default() -> Self {
+        Connection {
+            vpnservice_id: String::new(),
+            ikepolicy_id: String::new(),
+            ipsecpolicy_id: String::new(),
+            peer_address: String::new(),
+            peer_id: String::new(),
+            local_id: String::new(),
+            psk: Psk::default(),
+            initiator: Initiator::BiDirectional,
+            dpd: DpdSettings::default(),
+            mtu: 1500,
+            admin_state_up: true,
+            peer_cidrs: Vec::new(),
+            local_ep_group_id: None,
+            peer_ep_group_id: None,
+            local_endpoint_id: None,
+            peer_endpoint_id: None,
+            local_address: None,
+            policy_rules: Vec::new(),
+            route_based: false,
+            tunnel_ports: Vec::new(),
+            tcp_mss_clamping: None,
+            tags: Vec::new(),
+        }
+    }
+}
+
+impl Connection {
+    /// Whether this is the NSX form (endpoints + rules/tunnel ports) rather than
+    /// Neutron's (endpoint groups or peer CIDRs).
+    pub fn is_endpoint_form(&self) -> bool {
+        self.local_endpoint_id.is_some()
+    }
+
+    /// Local and remote traffic selectors of a policy-based NSX-form connection:
+    /// the sources and destinations of its enabled `protect` rules, in order,
+    /// without duplicates.
+    pub fn rule_selectors(&self) -> (Vec<IpNet>, Vec<IpNet>) {
+        let mut local: Vec<IpNet> = Vec::new();
+        let mut remote: Vec<IpNet> = Vec::new();
+        for r in self
+            .policy_rules
+            .iter()
+            .filter(|r| r.enabled && r.action == crate::nsx::RuleAction::Protect)
+        {
+            for n in &r.sources {
+                if !local.contains(n) {
+                    local.push(*n);
+                }
+            }
+            for n in &r.destinations {
+                if !remote.contains(n) {
+                    remote.push(*n);
+                }
+            }
+        }
+        (local, remote)
+    }
 }

@@ -136,6 +136,10 @@ fn side_of(local: bool, peer: bool) -> Option<Side> {
 /// Neutron's connection-mode rule: a service with a subnet (legacy) takes
 /// peer_cidrs and no endpoint groups; otherwise both groups and no peer_cidrs.
 pub fn connection_mode(conn: &Connection, service: &VpnService) -> Result<()> {
+    if conn.is_endpoint_form() {
+        // NSX form: traffic comes from policy rules / tunnel ports (crate::nsx::session).
+        return Ok(());
+    }
     if service.subnet_id.is_some() {
         if conn.peer_cidrs.is_empty() {
             return Err(Violation::MissingPeerCidrs.into());
@@ -174,6 +178,9 @@ pub fn dpd(d: &DpdSettings) -> Result<()> {
 /// Full connection validation, after [`connection_mode`] and once all
 /// references are loaded. Returns the local side's IP version.
 pub fn connection(conn: &Connection, refs: &ConnectionRefs<'_>) -> Result<u8> {
+    if conn.is_endpoint_form() {
+        return crate::nsx::session(conn, &refs.ipsec_policy.body);
+    }
     if refs.ipsec_policy.body.transform_protocol == TransformProtocol::AhEsp {
         return Err(Violation::IpsecUnsupported {
             resource: "IPsec Policy".into(),
@@ -308,6 +315,7 @@ mod tests {
             peer_cidrs: vec![],
             local_ep_group_id: Some("l".into()),
             peer_ep_group_id: Some("r".into()),
+            ..Connection::default()
         }
     }
 
@@ -329,6 +337,7 @@ mod tests {
                     subnet_id: None,
                     flavor_id: None,
                     admin_state_up: true,
+                    ..VpnService::default()
                 },
             },
             gateway: Record {

@@ -66,6 +66,8 @@ impl Body for Connection {
         ];
         r.extend(self.local_ep_group_id.clone());
         r.extend(self.peer_ep_group_id.clone());
+        r.extend(self.local_endpoint_id.clone());
+        r.extend(self.peer_endpoint_id.clone());
         r.sort();
         r.dedup();
         r

@@ -16,6 +16,8 @@ pub mod backend;
 pub mod body;
 pub mod crypto;
 pub mod identity;
+pub mod nodes;
+pub mod nsx;
 pub mod ops;
 mod tx;
 
@@ -73,6 +75,8 @@ pub struct NewMeta {
 pub struct Store {
     db: backend::Pools,
     cipher: Cipher,
+    /// The last generation committed by this process; watchers wake on change.
+    notify: tokio::sync::watch::Sender<i64>,
 }
 
 pub(crate) fn now_ms() -> i64 {
@@ -90,7 +94,23 @@ impl Store {
     /// Opens (creating if needed) the database at `path` and runs migrations.
     pub async fn open(path: &Path, cipher: Cipher) -> Result<Store> {
         let db = backend::Pools::open(path).await?;
-        Ok(Store { db, cipher })
+        let current: i64 = sqlx::query("SELECT value FROM counters WHERE name = 'generation'")
+            .fetch_one(&db.read)
+            .await
+            .map_err(db_err("read generation"))?
+            .get(0);
+        let (notify, _) = tokio::sync::watch::channel(current);
+        Ok(Store { db, cipher, notify })
+    }
+
+    /// A receiver that changes whenever this process commits a write. Other
+    /// replicas' writes are seen by polling [`Store::generation_current`].
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<i64> {
+        self.notify.subscribe()
+    }
+
+    pub(crate) fn notifier(&self) -> tokio::sync::watch::Sender<i64> {
+        self.notify.clone()
     }
 
     pub(crate) fn cipher(&self) -> &Cipher {

@@ -13,7 +13,18 @@ pub struct Tx<'c> {
     request_id: String,
     actor: String,
     touched: Vec<(String, Kind, &'static str)>,
+    gateways: std::collections::BTreeSet<String>,
+    notify: tokio::sync::watch::Sender<i64>,
 }
+
+/// Everything that (transitively) uses `$1`, including itself.
+const USERS_OF: &str = "WITH RECURSIVE up(id) AS (SELECT $1 UNION SELECT r.src_id FROM resource_refs r JOIN up ON r.dst_id = up.id)";
+
+/// The gateways that carry `$1` or anything that uses it: walk up to every user,
+/// then down (a few hops: connection → endpoint → service → gateway) to gateways.
+const SPAN_GATEWAYS: &str = "WITH RECURSIVE up(id) AS (SELECT $1 UNION SELECT r.src_id FROM resource_refs r JOIN up ON r.dst_id = up.id), \
+     down(id, depth) AS (SELECT id, 0 FROM up UNION SELECT r.dst_id, d.depth + 1 FROM resource_refs r JOIN down d ON r.src_id = d.id WHERE d.depth < 4) \
+     SELECT DISTINCT g.id FROM down JOIN resources g ON g.id = down.id WHERE g.kind = 'gateway'";
 
 impl Tx<'static> {
     pub(crate) async fn begin(store: &Store, w: &WriteCtx) -> Result<Tx<'static>> {
@@ -35,6 +46,8 @@ impl Tx<'static> {
             request_id: w.request_id.to_string(),
             actor: w.actor.clone(),
             touched: Vec::new(),
+            gateways: Default::default(),
+            notify: store.notifier(),
         })
     }
 }
@@ -45,9 +58,44 @@ impl Tx<'_> {
         self.generation
     }
 
+    /// Marks the gateways whose nodes carry `id` (or anything using it) as changed
+    /// by this write, and stamps this generation on everything that uses `id`, so
+    /// an object's generation is always that of the last change to anything it is
+    /// made of.
+    async fn mark(&mut self, id: &str) -> Result<()> {
+        let rows = sqlx::query(SPAN_GATEWAYS)
+            .bind(id)
+            .fetch_all(&mut *self.tx)
+            .await
+            .map_err(db_err("compute span"))?;
+        for r in rows {
+            self.gateways.insert(r.get::<String, _>(0));
+        }
+        sqlx::query(&format!(
+            "{USERS_OF} UPDATE resources SET generation = $2 WHERE id IN (SELECT id FROM up) AND id <> $1"
+        ))
+        .bind(id)
+        .bind(self.generation)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(db_err("stamp users"))?;
+        Ok(())
+    }
+
     /// Records the request id and the touched objects, then commits.
     pub async fn commit(mut self) -> Result<i64> {
         let now = now_ms();
+        for gw in &self.gateways {
+            sqlx::query(
+                "INSERT INTO gateway_generations (gateway_id, generation) VALUES ($1, $2) \
+                 ON CONFLICT (gateway_id) DO UPDATE SET generation = excluded.generation",
+            )
+            .bind(gw)
+            .bind(self.generation)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(db_err("stamp gateway generation"))?;
+        }
         sqlx::query("INSERT INTO requests (request_id, generation, created_at) VALUES ($1, $2, $3)")
             .bind(&self.request_id)
             .bind(self.generation)
@@ -69,6 +117,13 @@ impl Tx<'_> {
             .map_err(db_err("log request entity"))?;
         }
         self.tx.commit().await.map_err(db_err("commit"))?;
+        self.notify.send_if_modified(|g| {
+            let newer = self.generation > *g;
+            if newer {
+                *g = self.generation;
+            }
+            newer
+        });
         Ok(self.generation)
     }
 
@@ -159,6 +214,7 @@ impl Tx<'_> {
             _ => Error::internal("insert resource", e),
         })?;
         self.write_refs(&id, &body).await?;
+        self.mark(&id).await?;
         self.touched.push((id.clone(), T::KIND, "create"));
         Ok(Record {
             meta: Meta {
@@ -182,6 +238,7 @@ impl Tx<'_> {
         let now = now_ms();
         let doc = serde_json::to_string(&rec.body).map_err(|e| Error::internal("encode body", e))?;
         let secret = self.secret_column(&rec.body, &rec.meta.id)?;
+        self.mark(&rec.meta.id).await?;
         let done = sqlx::query(
             "UPDATE resources SET name = $1, description = $2, body = $3, secret = $4, \
              revision = revision + 1, generation = $5, updated_at = $6, updated_by = $7 \
@@ -209,6 +266,7 @@ impl Tx<'_> {
             });
         }
         self.write_refs(&rec.meta.id, &rec.body).await?;
+        self.mark(&rec.meta.id).await?;
         rec.meta.revision += 1;
         rec.meta.generation = self.generation;
         rec.meta.updated_at = now;
@@ -223,6 +281,7 @@ impl Tx<'_> {
         if self.is_referenced(id).await? {
             return Err(Error::in_use(T::KIND, id));
         }
+        self.mark(id).await?;
         sqlx::query("DELETE FROM resources WHERE id = $1")
             .bind(id)
             .execute(&mut *self.tx)

@@ -167,3 +167,28 @@ pub async fn subnet_create(store: &Store, name: &str, gateway: &str, cidr: &str)
               "gateway_id": s.body.gateway_id, "cidr": s.body.cidr.to_string()}),
     )
 }
+
+/// Registers a transport node of a gateway; the token is shown only here.
+pub async fn node_add(store: &Store, name: &str, gateway: &str) -> anyhow::Result<Value> {
+    let gw: Record<Gateway> = store
+        .find(&Scope::All, gateway)
+        .await
+        .with_context(|| format!("gateway {gateway}"))?;
+    let (token, hash) = realize::http::new_token();
+    let node = store.node_create(name, &gw.meta.id, &hash).await?;
+    Ok(json!({"id": node.id, "name": node.name, "gateway_id": node.gateway_id, "token": token}))
+}
+
+pub async fn node_list(store: &Store) -> anyhow::Result<Value> {
+    Ok(Value::Array(
+        store
+            .node_states(None)
+            .await?
+            .into_iter()
+            .map(|n| {
+                json!({"id": n.node.id, "name": n.node.name, "gateway_id": n.node.gateway_id,
+                       "realized_generation": n.realized_generation, "last_seen_ms": n.last_seen})
+            })
+            .collect(),
+    ))
+}

@@ -2,4 +2,5 @@
 //! the admin commands, so integration tests start exactly what `vpnaas serve` runs.
 
 pub mod admin;
+pub mod bench;
 pub mod server;

@@ -45,6 +45,9 @@ enum Cmd {
         /// Token lifetime in seconds.
         #[arg(long, env = "VPNAAS_TOKEN_TTL", default_value_t = 3600)]
         token_ttl: u64,
+        /// Seconds without a report after which a node is `unknown`.
+        #[arg(long, env = "VPNAAS_NODE_TIMEOUT", default_value_t = 15)]
+        node_timeout: u64,
     },
     /// Manage projects.
     Project {
@@ -66,6 +69,32 @@ enum Cmd {
         #[command(subcommand)]
         cmd: SubnetCmd,
     },
+    /// Benchmark the API: N connection creates from C clients, then list them.
+    Bench {
+        /// Connection counts to run (one fresh server each).
+        #[arg(long = "connections", default_values_t = [1000usize, 10000])]
+        connections: Vec<usize>,
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+        #[arg(long, default_value_t = 20)]
+        list_iterations: usize,
+    },
+    /// Manage transport nodes (gateway nodes running `vpnaas agent`).
+    Node {
+        #[command(subcommand)]
+        cmd: NodeCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum NodeCmd {
+    /// Register a node of a gateway; prints its id and API token (shown once).
+    Add {
+        name: String,
+        #[arg(long)]
+        gateway: String,
+    },
+    List,
 }
 
 #[derive(Subcommand)]
@@ -140,6 +169,7 @@ async fn main() -> anyhow::Result<()> {
             admin_project,
             admin_password,
             token_ttl,
+            node_timeout,
         } => {
             let cfg = ServeConfig {
                 db: cli.db.clone(),
@@ -150,6 +180,7 @@ async fn main() -> anyhow::Result<()> {
                 admin_project: admin_project.clone(),
                 admin_password,
                 token_ttl: Duration::from_secs(token_ttl.max(60)),
+                node_timeout: Duration::from_secs(node_timeout.max(1)),
             };
             let running = server::start(cfg).await?;
             println!("vpnaas listening on {}", running.url);
@@ -199,6 +230,28 @@ async fn main() -> anyhow::Result<()> {
                     external_v6,
                 } => print(admin::gateway_create(&store, &name, &project, external_v4, external_v6).await?),
                 GatewayCmd::List => print(admin::gateway_list(&store).await?),
+            }
+        }
+        Cmd::Bench {
+            connections,
+            concurrency,
+            list_iterations,
+        } => {
+            for n in connections {
+                let r = vpnaas::bench::run_local(&vpnaas::bench::BenchOpts {
+                    connections: n,
+                    concurrency,
+                    list_iterations,
+                })
+                .await?;
+                r.print();
+            }
+        }
+        Cmd::Node { cmd } => {
+            let store = server::open_store(&cli.db, cli.key_file.as_deref()).await?;
+            match cmd {
+                NodeCmd::Add { name, gateway } => print(admin::node_add(&store, &name, &gateway).await?),
+                NodeCmd::List => print(admin::node_list(&store).await?),
             }
         }
         Cmd::Subnet { cmd } => {

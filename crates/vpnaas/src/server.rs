@@ -10,6 +10,7 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::{Json, Router};
 use identity::{Identity, IdentityConfig};
+use realize::{RealizeConfig, Realizer};
 use serde_json::json;
 use store::{Cipher, Store};
 use tower_http::trace::TraceLayer;
@@ -19,6 +20,7 @@ use tower_http::trace::TraceLayer;
 pub struct AppState {
     pub store: Store,
     pub identity: Identity,
+    pub realizer: Realizer,
 }
 
 /// Everything `serve` needs.
@@ -32,6 +34,8 @@ pub struct ServeConfig {
     pub admin_project: String,
     pub admin_password: Option<String>,
     pub token_ttl: Duration,
+    /// A node silent for longer is `unknown` in realization states.
+    pub node_timeout: Duration,
 }
 
 /// The key file next to the database unless configured.
@@ -63,6 +67,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(identity::keystone::router())
         .merge(api_neutron::router())
+        .merge(realize::http::router())
         .fallback(not_found)
         .layer(axum::middleware::from_fn(identity::request::assign))
         .layer(TraceLayer::new_for_http())
@@ -114,7 +119,18 @@ pub async fn start(cfg: ServeConfig) -> anyhow::Result<Running> {
             region: "RegionOne".into(),
         },
     );
-    let state = AppState { store, identity };
+    let realizer = Realizer::new(
+        store.clone(),
+        RealizeConfig {
+            node_timeout: cfg.node_timeout,
+            ..RealizeConfig::default()
+        },
+    );
+    let state = AppState {
+        store,
+        identity,
+        realizer,
+    };
     let app = app(state.clone());
     let task = tokio::spawn(async move {
         axum::serve(listener, app)

@@ -1,0 +1,607 @@
+//! Canonical objects and rules that only the NSX API can express today: DPD
+//! profiles, local and peer endpoints, policy rules, tunnel ports, tags, and the
+//! system-owned default profiles. They are canonical (stored, validated and
+//! realized like everything else); only `api-nsx` knows their NSX spellings.
+//!
+//! Rules here that need more than one attribute or more than one object are
+//! called by the store for NSX writes; [`session`] is also what
+//! [`crate::validate::connection`] runs for an endpoint-form connection, whichever
+//! API changes it.
+
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+
+use crate::enums::string_enum;
+use crate::enums::*;
+use crate::error::{Result, Violation};
+use crate::resources::*;
+
+/// `serde(default)` helper for fields that default to true.
+pub fn yes() -> bool {
+    true
+}
+
+/// Ids of the system-owned defaults. Fixed, so every database has the same ones
+/// and they survive re-creation; UUIDs, so Neutron's UUID checks accept them.
+pub const DEFAULT_IKE_PROFILE_ID: &str = "8b8f4f83-4e0e-4a53-a6c8-5f2b7a1d0e01";
+pub const DEFAULT_TUNNEL_PROFILE_ID: &str = "8b8f4f83-4e0e-4a53-a6c8-5f2b7a1d0e02";
+pub const DEFAULT_DPD_PROFILE_ID: &str = "8b8f4f83-4e0e-4a53-a6c8-5f2b7a1d0e03";
+/// The hidden [`SystemDefaults`] object that references the three defaults.
+pub const DEFAULTS_HOLDER_ID: &str = "8b8f4f83-4e0e-4a53-a6c8-5f2b7a1d0e00";
+pub const DEFAULT_IKE_PROFILE_NAME: &str = "nsx-default-l3vpn-ike-profile";
+pub const DEFAULT_TUNNEL_PROFILE_NAME: &str = "nsx-default-l3vpn-tunnel-profile";
+pub const DEFAULT_DPD_PROFILE_NAME: &str = "nsx-default-l3vpn-dpd-profile";
+/// The actor recorded on system-made objects (`_create_user`).
+pub const SYSTEM_USER: &str = "system";
+
+/// Whether `id` is one of the system-owned defaults (which no API may change).
+pub fn is_system_owned(id: &str) -> bool {
+    matches!(
+        id,
+        DEFAULT_IKE_PROFILE_ID | DEFAULT_TUNNEL_PROFILE_ID | DEFAULT_DPD_PROFILE_ID | DEFAULTS_HOLDER_ID
+    )
+}
+
+/// Limits NSX documents (and vmware-nsxlib enforces client-side).
+pub const IKE_LIFETIME: std::ops::RangeInclusive<u32> = 21_600..=31_536_000;
+pub const IPSEC_LIFETIME: std::ops::RangeInclusive<u32> = 900..=31_536_000;
+pub const DPD_PERIODIC_INTERVAL: std::ops::RangeInclusive<u32> = 3..=360;
+pub const DPD_ON_DEMAND_INTERVAL: std::ops::RangeInclusive<u32> = 1..=10;
+pub const DPD_RETRY_COUNT: std::ops::RangeInclusive<u32> = 1..=100;
+pub const PSK_MAX_LEN: usize = 128;
+pub const MSS: std::ops::RangeInclusive<u32> = 108..=8860;
+
+/// A user's label on an object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Tag {
+    #[serde(default)]
+    pub scope: String,
+    pub tag: String,
+}
+
+string_enum!(
+    /// DF bit of tunnelled packets: copied from the inner packet or cleared.
+    DfPolicy { Copy = "copy", Clear = "clear" }
+);
+
+impl Default for DfPolicy {
+    fn default() -> Self {
+        DfPolicy::Copy
+    }
+}
+
+string_enum!(
+    /// IKE daemon log level of a VPN service.
+    IkeLogLevel {
+        Debug = "debug",
+        Info = "info",
+        Warn = "warn",
+        Error = "error",
+        Emergency = "emergency",
+    }
+);
+
+impl Default for IkeLogLevel {
+    fn default() -> Self {
+        IkeLogLevel::Info
+    }
+}
+
+string_enum!(
+    /// What a policy rule does with matching traffic.
+    RuleAction { Protect = "protect", Bypass = "bypass" }
+);
+
+string_enum!(
+    /// When DPD probes are sent: periodically, or only when traffic is waiting.
+    DpdProbeMode { Periodic = "periodic", OnDemand = "on-demand" }
+);
+
+string_enum!(
+    /// Which TCP handshakes get their MSS clamped.
+    MssDirection {
+        None = "none",
+        InboundConnection = "inbound-connection",
+        OutboundConnection = "outbound-connection",
+        Both = "both",
+    }
+);
+
+/// One policy rule: traffic from `sources` (local) to `destinations` (peer).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyRule {
+    pub id: String,
+    pub sources: Vec<IpNet>,
+    pub destinations: Vec<IpNet>,
+    pub action: RuleAction,
+    pub enabled: bool,
+    pub logged: bool,
+}
+
+/// A route-based session's virtual tunnel interface addresses.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TunnelPort {
+    pub tunnel_port_id: String,
+    pub ip_subnets: Vec<TunnelSubnet>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TunnelSubnet {
+    pub ip_addresses: Vec<IpAddr>,
+    pub prefix_length: u8,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TcpMssClamping {
+    pub direction: MssDirection,
+    /// None: derived from the path MTU.
+    pub max_segment_size: Option<u32>,
+}
+
+/// Dead peer detection as a reusable profile. A connection gets its
+/// [`DpdSettings`] from [`DpdProfile::settings`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DpdProfile {
+    pub enabled: bool,
+    pub probe_mode: DpdProbeMode,
+    /// Seconds between probes (periodic) or idle seconds before a probe (on demand).
+    pub probe_interval: u32,
+    pub retry_count: u32,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<Tag>,
+}
+
+impl Default for DpdProfile {
+    /// NSX's defaults (also the system default profile).
+    fn default() -> Self {
+        DpdProfile {
+            enabled: true,
+            probe_mode: DpdProbeMode::Periodic,
+            probe_interval: 60,
+            retry_count: 5,
+            tags: Vec::new(),
+        }
+    }
+}
+
+impl DpdProfile {
+    /// The connection-level settings: hold on a dead peer, declared dead after
+    /// the probe and every retry went unanswered.
+    pub fn settings(&self) -> DpdSettings {
+        DpdSettings {
+            action: if self.enabled {
+                DpdAction::Hold
+            } else {
+                DpdAction::Disabled
+            },
+            interval: self.probe_interval,
+            timeout: self.probe_interval.saturating_mul(self.retry_count.saturating_add(1)),
+        }
+    }
+}
+
+/// The local side of NSX sessions: an address and identity on a VPN service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LocalEndpoint {
+    pub vpnservice_id: String,
+    pub local_address: IpAddr,
+    /// IKE identity; empty means the local address.
+    pub local_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trust_ca_ids: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trust_crl_ids: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<Tag>,
+}
+
+/// The remote side of NSX sessions: address, identity, key and the profiles
+/// sessions with this peer use.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerEndpoint {
+    /// An IP literal.
+    pub peer_address: String,
+    pub peer_id: String,
+    /// Held encrypted by the store; never serialized into the document column.
+    #[serde(skip)]
+    pub psk: Psk,
+    pub initiator: Initiator,
+    pub ikepolicy_id: String,
+    pub ipsecpolicy_id: String,
+    pub dpd_profile_id: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<Tag>,
+}
+
+/// The hidden object that references the system-owned defaults, so the
+/// database's own in-use rule keeps every API from changing or deleting them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct SystemDefaults {
+    pub ids: Vec<String>,
+}
+
+/// NSX's IKE profile defaults (also the system default IKE profile): IKEv2,
+/// AES-128, SHA-256, group 14, one day.
+pub fn ike_profile_defaults() -> IkePolicy {
+    IkePolicy {
+        auth_algorithm: AuthAlgorithm::Sha256,
+        encryption_algorithm: EncryptionAlgorithm::Aes128,
+        phase1_negotiation_mode: Phase1Mode::Main,
+        lifetime: Lifetime::seconds(86_400),
+        ike_version: IkeVersion::V2,
+        pfs: DhGroup::Group14,
+        ..IkePolicy::default()
+    }
+}
+
+/// NSX's tunnel profile defaults: AES-GCM-128 (integrity implicit), PFS with
+/// group 14, one hour, ESP tunnel mode, DF copied.
+pub fn tunnel_profile_defaults() -> IpsecPolicy {
+    IpsecPolicy {
+        transform_protocol: TransformProtocol::Esp,
+        auth_algorithm: AuthAlgorithm::Sha256,
+        encryption_algorithm: EncryptionAlgorithm::Aes128Gcm16,
+        encapsulation_mode: EncapsulationMode::Tunnel,
+        lifetime: Lifetime::seconds(3_600),
+        pfs: DhGroup::Group14,
+        auth_implicit: true,
+        pfs_enabled: true,
+        ..IpsecPolicy::default()
+    }
+}
+
+fn field(field: &str, reason: impl Into<String>) -> crate::Error {
+    Violation::Field {
+        field: field.to_string(),
+        reason: reason.into(),
+    }
+    .into()
+}
+
+/// Cross-attribute rules of an IKE profile written through NSX.
+pub fn ike_profile(p: &IkePolicy) -> Result<()> {
+    if p.ike_version != IkeVersion::V2 && p.encryption_algorithms().iter().any(|e| e.is_aead()) {
+        return Err(field(
+            "encryption_algorithms",
+            "AES-GCM encryption for IKE needs IKE version 2",
+        ));
+    }
+    if !IKE_LIFETIME.contains(&p.lifetime.value) {
+        return Err(field(
+            "sa_life_time",
+            format!("must be between {} and {} seconds", IKE_LIFETIME.start(), IKE_LIFETIME.end()),
+        ));
+    }
+    Ok(())
+}
+
+/// Cross-attribute rules of a tunnel profile written through NSX.
+pub fn tunnel_profile(p: &IpsecPolicy) -> Result<()> {
+    if p.auth_algorithms().is_empty() && p.encryption_algorithms().iter().any(|e| !e.is_aead()) {
+        return Err(field(
+            "digest_algorithms",
+            "a digest algorithm is required unless every encryption algorithm is AES-GCM",
+        ));
+    }
+    if !IPSEC_LIFETIME.contains(&p.lifetime.value) {
+        return Err(field(
+            "sa_life_time",
+            format!(
+                "must be between {} and {} seconds",
+                IPSEC_LIFETIME.start(),
+                IPSEC_LIFETIME.end()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Rules of a DPD profile: the probe interval's range depends on the mode.
+pub fn dpd_profile(d: &DpdProfile) -> Result<()> {
+    let range = match d.probe_mode {
+        DpdProbeMode::Periodic => DPD_PERIODIC_INTERVAL,
+        DpdProbeMode::OnDemand => DPD_ON_DEMAND_INTERVAL,
+    };
+    if !range.contains(&d.probe_interval) {
+        return Err(field(
+            "dpd_probe_interval",
+            format!(
+                "must be between {} and {} seconds in {} mode",
+                range.start(),
+                range.end(),
+                d.probe_mode
+            ),
+        ));
+    }
+    if !DPD_RETRY_COUNT.contains(&d.retry_count) {
+        return Err(field(
+            "retry_count",
+            format!(
+                "must be between {} and {}",
+                DPD_RETRY_COUNT.start(),
+                DPD_RETRY_COUNT.end()
+            ),
+        ));
+    }
+    crate::validate::dpd(&d.settings())
+}
+
+fn same_version(nets: &[IpNet]) -> Option<u8> {
+    let first = nets.first().map(ip_version)?;
+    nets.iter().all(|n| ip_version(n) == first).then_some(first)
+}
+
+fn ip_of(addr: &IpAddr) -> u8 {
+    if addr.is_ipv4() { 4 } else { 6 }
+}
+
+/// Rules of an endpoint-form (NSX) connection, once its endpoints have been
+/// copied in: traffic selection present and of one IP version, tunnel port
+/// addresses sane, local and peer addresses of that version too, DPD and MTU as
+/// for every connection. Returns the IP version of the protected traffic (or of
+/// the outer addresses, for route-based sessions).
+pub fn session(conn: &Connection, ipsec_policy: &IpsecPolicy) -> Result<u8> {
+    if ipsec_policy.transform_protocol == TransformProtocol::AhEsp {
+        return Err(Violation::IpsecUnsupported {
+            resource: "IPsec Policy".into(),
+            key: "transform_protocol".into(),
+            value: "ah-esp".into(),
+        }
+        .into());
+    }
+    crate::validate::dpd(&conn.dpd)?;
+    let peer: IpAddr = conn
+        .peer_address
+        .parse()
+        .map_err(|_| field("peer_address", "must be an IP address"))?;
+    if let Some(local) = &conn.local_address
+        && ip_of(local) != ip_of(&peer)
+    {
+        return Err(field(
+            "peer_address",
+            "the local and peer addresses must be of the same IP version",
+        ));
+    }
+    let version = if conn.route_based {
+        if conn.tunnel_ports.is_empty() {
+            return Err(field("tunnel_ports", "a route-based session needs a tunnel port"));
+        }
+        for port in &conn.tunnel_ports {
+            if port.ip_subnets.is_empty() {
+                return Err(field("tunnel_ports", "each tunnel port needs an IP subnet"));
+            }
+            for s in &port.ip_subnets {
+                if s.ip_addresses.is_empty() {
+                    return Err(field("ip_subnets", "each IP subnet needs an address"));
+                }
+                for a in &s.ip_addresses {
+                    let max = if a.is_ipv4() { 32 } else { 128 };
+                    if s.prefix_length == 0 || s.prefix_length > max {
+                        return Err(field(
+                            "prefix_length",
+                            format!("{} is not a valid prefix length for {a}", s.prefix_length),
+                        ));
+                    }
+                }
+            }
+        }
+        ip_of(&peer)
+    } else {
+        if conn.policy_rules.is_empty() {
+            return Err(field(
+                "policy_rules",
+                "a policy-based session needs at least one rule",
+            ));
+        }
+        let mut local = Vec::new();
+        let mut remote = Vec::new();
+        for (i, r) in conn.policy_rules.iter().enumerate() {
+            if r.sources.is_empty() || r.destinations.is_empty() {
+                return Err(field(
+                    "policy_rules",
+                    format!("rule {i} needs at least one source and one destination subnet"),
+                ));
+            }
+            local.extend_from_slice(&r.sources);
+            remote.extend_from_slice(&r.destinations);
+        }
+        let l = same_version(&local).ok_or_else(|| Violation::MixedEndpointVersions {
+            group: "policy_rules sources".into(),
+        })?;
+        let p = same_version(&remote).ok_or_else(|| Violation::MixedEndpointVersions {
+            group: "policy_rules destinations".into(),
+        })?;
+        if l != p {
+            return Err(Violation::MixedConnectionVersions.into());
+        }
+        l
+    };
+    let min_mtu = if version == 6 { 1280 } else { 68 };
+    if conn.mtu != 0 && conn.mtu < min_mtu {
+        return Err(Violation::MtuTooSmall {
+            mtu: conn.mtu,
+            ip_version: version,
+        }
+        .into());
+    }
+    Ok(version)
+}
+
+/// Rules of a VPN service's bypass rules: each has traffic, all of one version.
+pub fn bypass_rules(rules: &[PolicyRule]) -> Result<()> {
+    for (i, r) in rules.iter().enumerate() {
+        if r.action != RuleAction::Bypass {
+            return Err(field(
+                "bypass_rules",
+                format!("rule {i}: the action of a bypass rule must be BYPASS"),
+            ));
+        }
+        let all: Vec<IpNet> = r.sources.iter().chain(&r.destinations).copied().collect();
+        if r.sources.is_empty() || r.destinations.is_empty() {
+            return Err(field(
+                "bypass_rules",
+                format!("rule {i} needs at least one source and one destination subnet"),
+            ));
+        }
+        if same_version(&all).is_none() {
+            return Err(Violation::MixedConnectionVersions.into());
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Error;
+
+    fn rule(src: &str, dst: &str) -> PolicyRule {
+        PolicyRule {
+            id: "1".into(),
+            sources: vec![src.parse().unwrap()],
+            destinations: vec![dst.parse().unwrap()],
+            action: RuleAction::Protect,
+            enabled: true,
+            logged: false,
+        }
+    }
+
+    fn session_conn() -> Connection {
+        Connection {
+            peer_address: "192.0.2.1".into(),
+            peer_id: "192.0.2.1".into(),
+            local_endpoint_id: Some("l".into()),
+            peer_endpoint_id: Some("p".into()),
+            local_address: Some("198.51.100.1".parse().unwrap()),
+            policy_rules: vec![rule("10.0.1.0/24", "10.0.2.0/24")],
+            dpd: DpdProfile::default().settings(),
+            ..Connection::default()
+        }
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        ike_profile(&ike_profile_defaults()).unwrap();
+        tunnel_profile(&tunnel_profile_defaults()).unwrap();
+        dpd_profile(&DpdProfile::default()).unwrap();
+        assert!(tunnel_profile_defaults().auth_algorithms().is_empty());
+        assert_eq!(tunnel_profile_defaults().pfs_groups(), vec![DhGroup::Group14]);
+        assert!(is_system_owned(DEFAULT_DPD_PROFILE_ID));
+        assert!(!is_system_owned("x"));
+    }
+
+    #[test]
+    fn gcm_ike_needs_v2() {
+        let mut p = ike_profile_defaults();
+        p.set_encryption_algorithms(&[EncryptionAlgorithm::Aes128Gcm16]);
+        ike_profile(&p).unwrap();
+        p.ike_version = IkeVersion::V1;
+        assert!(matches!(ike_profile(&p), Err(Error::Invalid(Violation::Field { .. }))));
+        p.lifetime.value = 3600;
+        p.ike_version = IkeVersion::V2;
+        assert!(ike_profile(&p).is_err());
+    }
+
+    #[test]
+    fn tunnel_digest_required_without_gcm() {
+        let mut p = tunnel_profile_defaults();
+        p.set_encryption_algorithms(&[EncryptionAlgorithm::Aes128]);
+        assert!(tunnel_profile(&p).is_err());
+        p.set_auth_algorithms(&[AuthAlgorithm::Sha256, AuthAlgorithm::Sha256, AuthAlgorithm::Sha1]);
+        tunnel_profile(&p).unwrap();
+        assert_eq!(p.auth_algorithms(), vec![AuthAlgorithm::Sha256, AuthAlgorithm::Sha1]);
+        p.pfs_enabled = false;
+        assert!(p.pfs_groups().is_empty());
+    }
+
+    #[test]
+    fn dpd_profile_ranges_and_settings() {
+        let mut d = DpdProfile::default();
+        assert_eq!(d.settings().timeout, 360);
+        d.probe_interval = 2;
+        assert!(dpd_profile(&d).is_err());
+        d.probe_mode = DpdProbeMode::OnDemand;
+        dpd_profile(&d).unwrap();
+        d.retry_count = 0;
+        assert!(dpd_profile(&d).is_err());
+        d.retry_count = 1;
+        d.enabled = false;
+        assert_eq!(d.settings().action, DpdAction::Disabled);
+    }
+
+    #[test]
+    fn session_rules() {
+        let ipsec = tunnel_profile_defaults();
+        assert_eq!(session(&session_conn(), &ipsec).unwrap(), 4);
+        let mut c = session_conn();
+        c.policy_rules = vec![rule("10.0.1.0/24", "2001:db8::/64")];
+        assert!(matches!(
+            session(&c, &ipsec),
+            Err(Error::Invalid(Violation::MixedConnectionVersions))
+        ));
+        let mut c = session_conn();
+        c.policy_rules.push(rule("2001:db8:1::/64", "10.0.3.0/24"));
+        assert!(matches!(
+            session(&c, &ipsec),
+            Err(Error::Invalid(Violation::MixedEndpointVersions { .. }))
+        ));
+        let mut c = session_conn();
+        c.policy_rules.clear();
+        assert!(session(&c, &ipsec).is_err());
+        let mut c = session_conn();
+        c.peer_address = "2001:db8::1".into();
+        assert!(session(&c, &ipsec).is_err());
+        let mut c = session_conn();
+        c.dpd.timeout = c.dpd.interval;
+        assert!(matches!(
+            session(&c, &ipsec),
+            Err(Error::Invalid(Violation::DpdTimeoutNotAboveInterval))
+        ));
+    }
+
+    #[test]
+    fn route_based_rules() {
+        let ipsec = tunnel_profile_defaults();
+        let mut c = session_conn();
+        c.policy_rules.clear();
+        c.route_based = true;
+        assert!(session(&c, &ipsec).is_err());
+        c.tunnel_ports = vec![TunnelPort {
+            tunnel_port_id: "t".into(),
+            ip_subnets: vec![TunnelSubnet {
+                ip_addresses: vec!["169.254.1.1".parse().unwrap()],
+                prefix_length: 30,
+            }],
+        }];
+        assert_eq!(session(&c, &ipsec).unwrap(), 4);
+        c.tunnel_ports[0].ip_subnets[0].prefix_length = 33;
+        assert!(session(&c, &ipsec).is_err());
+    }
+
+    #[test]
+    fn selectors_from_rules() {
+        let mut c = session_conn();
+        c.policy_rules.push(rule("10.0.1.0/24", "10.0.9.0/24"));
+        let mut off = rule("10.7.0.0/16", "10.8.0.0/16");
+        off.enabled = false;
+        c.policy_rules.push(off);
+        let (l, r) = c.rule_selectors();
+        assert_eq!(l, vec!["10.0.1.0/24".parse::<IpNet>().unwrap()]);
+        assert_eq!(r.len(), 2);
+    }
+
+    #[test]
+    fn old_documents_still_decode() {
+        let doc = r#"{"transform_protocol":"esp","auth_algorithm":"sha1","encryption_algorithm":"aes-128",
+            "encapsulation_mode":"tunnel","lifetime":{"units":"seconds","value":3600},"pfs":"group5"}"#;
+        let p: IpsecPolicy = serde_json::from_str(doc).unwrap();
+        assert!(p.pfs_enabled && !p.auth_implicit && p.df_policy == DfPolicy::Copy);
+        let doc = r#"{"router_id":"r","subnet_id":null,"flavor_id":null,"admin_state_up":true}"#;
+        let s: VpnService = serde_json::from_str(doc).unwrap();
+        assert!(s.ipsec_ha_sync && s.ike_log_level == IkeLogLevel::Info);
+    }
+}

@@ -1,0 +1,284 @@
+//! Realization: turning desired state into what each gateway node must carry,
+//! and turning what nodes report back into states an operator can read.
+//!
+//! - [`Realizer::node_config`] resolves a gateway's connections, whichever API
+//!   created them, into self-contained [`Tunnel`]s, read from one consistent
+//!   snapshot whose generation the node reports back once applied.
+//! - [`state`] holds the pure functions: per-node realization state
+//!   (`in_sync` / `in_progress` / `failed` / `unknown`) for a generation, the
+//!   overall state, Neutron statuses, NSX session runtime status.
+//! - [`http`] is the node API (`/internal/v1/nodes/...`) agents talk to.
+
+pub mod http;
+pub mod state;
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use ipnet::IpNet;
+use model::realization::{ChildProposal, IkeProposal, NodeConfig, Tunnel};
+use model::*;
+use store::Store;
+use store::nodes::{Node, NodeState, Snapshot};
+
+pub use state::{NodeDetail, RealizationState, SessionState, SessionStatus, StatusIndex};
+
+/// Settings of the realization engine.
+#[derive(Debug, Clone)]
+pub struct RealizeConfig {
+    /// A node whose last report is older than this is `unknown`.
+    pub node_timeout: Duration,
+    /// Identifies this control-plane instance in state messages (NSX's "CCP Id").
+    pub server_id: String,
+}
+
+impl Default for RealizeConfig {
+    fn default() -> Self {
+        RealizeConfig {
+            node_timeout: Duration::from_secs(15),
+            server_id: uuid::Uuid::new_v4().to_string(),
+        }
+    }
+}
+
+/// The realization engine: cheap to clone.
+#[derive(Clone)]
+pub struct Realizer {
+    pub store: Store,
+    pub cfg: std::sync::Arc<RealizeConfig>,
+}
+
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Caches referenced objects while resolving one snapshot.
+struct Resolver<'s> {
+    snap: &'s mut Snapshot,
+    ike: HashMap<String, Record<IkePolicy>>,
+    ipsec: HashMap<String, Record<IpsecPolicy>>,
+    groups: HashMap<String, Record<EndpointGroup>>,
+    subnets: HashMap<String, Record<Subnet>>,
+}
+
+macro_rules! cached {
+    ($self:ident, $map:ident, $t:ty, $id:expr) => {{
+        let id: &str = $id;
+        if !$self.$map.contains_key(id) {
+            let rec: Record<$t> = $self.snap.get(id).await?;
+            $self.$map.insert(id.to_string(), rec);
+        }
+        $self.$map[id].clone()
+    }};
+}
+
+impl Resolver<'_> {
+    async fn subnet_cidr(&mut self, id: &str) -> Result<IpNet> {
+        Ok(cached!(self, subnets, Subnet, id).body.cidr)
+    }
+
+    async fn tunnel(
+        &mut self,
+        conn: &Record<Connection>,
+        service: &Record<VpnService>,
+        gateway: &Record<Gateway>,
+    ) -> Result<Option<Tunnel>> {
+        let c = &conn.body;
+        let Ok(peer) = c.peer_address.parse::<IpAddr>() else {
+            tracing::warn!(connection = %conn.meta.id, "peer address is not an IP; skipped");
+            return Ok(None);
+        };
+        // An NSX local endpoint names the address; otherwise the gateway's
+        // external address of the peer's family.
+        let local: Option<IpAddr> = c.local_address.or(match peer {
+            IpAddr::V4(_) => gateway.body.external_v4.map(IpAddr::V4),
+            IpAddr::V6(_) => gateway.body.external_v6.map(IpAddr::V6),
+        });
+        let Some(local) = local else {
+            tracing::warn!(connection = %conn.meta.id, "gateway has no address of the peer's family; skipped");
+            return Ok(None);
+        };
+        let ike = cached!(self, ike, IkePolicy, &c.ikepolicy_id);
+        let ipsec = cached!(self, ipsec, IpsecPolicy, &c.ipsecpolicy_id);
+        let (mut local_ts, mut remote_ts) = (Vec::new(), Vec::new());
+        if c.route_based {
+            // Route-based: the tunnel carries whatever is routed into it.
+            let any: IpNet = if peer.is_ipv4() {
+                "0.0.0.0/0".parse().expect("literal prefix")
+            } else {
+                "::/0".parse().expect("literal prefix")
+            };
+            local_ts.push(any);
+            remote_ts.push(any);
+        } else if c.is_endpoint_form() {
+            let (l, r) = c.rule_selectors();
+            local_ts = l.iter().map(IpNet::trunc).collect();
+            remote_ts = r.iter().map(IpNet::trunc).collect();
+        } else if let Some(subnet_id) = &service.body.subnet_id {
+            local_ts.push(self.subnet_cidr(subnet_id).await?.trunc());
+            remote_ts.extend(c.peer_cidrs.iter().map(IpNet::trunc));
+        } else {
+            if let Some(gid) = &c.local_ep_group_id {
+                let g = cached!(self, groups, EndpointGroup, gid);
+                for e in &g.body.endpoints {
+                    local_ts.push(self.subnet_cidr(e).await?.trunc());
+                }
+            }
+            if let Some(gid) = &c.peer_ep_group_id {
+                let g = cached!(self, groups, EndpointGroup, gid);
+                remote_ts.extend(
+                    g.body
+                        .endpoints
+                        .iter()
+                        .filter_map(|e| validate::parse_cidr(e))
+                        .map(|n| n.trunc()),
+                );
+            }
+        }
+        let local_id = if c.local_id.is_empty() {
+            local.to_string()
+        } else {
+            c.local_id.clone()
+        };
+        Ok(Some(Tunnel {
+            id: conn.meta.id.clone(),
+            name: conn.meta.name.clone(),
+            enabled: c.admin_state_up && service.body.admin_state_up,
+            local_address: local,
+            local_id,
+            peer_address: peer,
+            peer_id: c.peer_id.clone(),
+            psk: c.psk.clone(),
+            ike: IkeProposal {
+                version: ike.body.ike_version,
+                encryption: ike.body.encryption_algorithms(),
+                integrity: ike.body.auth_algorithms(),
+                dh_groups: ike.body.dh_groups(),
+                lifetime_seconds: ike.body.lifetime.value,
+                aggressive: ike.body.phase1_negotiation_mode == Phase1Mode::Aggressive,
+            },
+            child: ChildProposal {
+                protocol: ipsec.body.transform_protocol,
+                mode: ipsec.body.encapsulation_mode,
+                encryption: ipsec.body.encryption_algorithms(),
+                integrity: ipsec.body.auth_algorithms(),
+                pfs_groups: ipsec.body.pfs_groups(),
+                lifetime_seconds: ipsec.body.lifetime.value,
+            },
+            local_ts,
+            remote_ts,
+            dpd: c.dpd,
+            initiator: c.initiator,
+            mtu: c.mtu,
+            generation: conn.meta.generation.max(service.meta.generation),
+        }))
+    }
+}
+
+impl Realizer {
+    pub fn new(store: Store, cfg: RealizeConfig) -> Realizer {
+        Realizer {
+            store,
+            cfg: std::sync::Arc::new(cfg),
+        }
+    }
+
+    /// The configuration a node must carry, from one consistent snapshot.
+    pub async fn node_config(&self, node: &Node) -> Result<NodeConfig> {
+        let mut snap = self.store.snapshot().await?;
+        let generation = snap.generation;
+        let gateway: Record<Gateway> = snap.get(&node.gateway_id).await?;
+        let services: Vec<Record<VpnService>> = snap.list_users(&node.gateway_id).await?;
+        let mut per_service = Vec::new();
+        for s in services {
+            let conns: Vec<Record<Connection>> = snap.list_users(&s.meta.id).await?;
+            per_service.push((s, conns));
+        }
+        let mut r = Resolver {
+            snap: &mut snap,
+            ike: HashMap::new(),
+            ipsec: HashMap::new(),
+            groups: HashMap::new(),
+            subnets: HashMap::new(),
+        };
+        let mut tunnels = Vec::new();
+        for (service, conns) in &per_service {
+            for conn in conns {
+                if let Some(t) = r.tunnel(conn, service, &gateway).await? {
+                    tunnels.push(t);
+                }
+            }
+        }
+        tunnels.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(NodeConfig {
+            node_id: node.id.clone(),
+            gateway_id: node.gateway_id.clone(),
+            generation,
+            tunnels,
+        })
+    }
+
+    /// Node states, grouped by gateway, for deriving statuses of many objects.
+    pub async fn status_index(&self) -> Result<StatusIndex> {
+        let nodes = self.store.node_states(None).await?;
+        let gens = self.store.gateway_generations().await?;
+        Ok(StatusIndex::new(nodes, gens, self.cfg.node_timeout, now_ms()))
+    }
+
+    /// NSX realization state of a connection (session), for `request_id` or, without
+    /// one, for the latest change to it.
+    pub async fn session_state(&self, conn_id: &str, request_id: Option<&str>) -> Result<SessionState> {
+        let conn: Record<Connection> = self.store.get(&store::Scope::All, conn_id).await?;
+        let service: Record<VpnService> = self
+            .store
+            .get(&store::Scope::All, &conn.body.vpnservice_id)
+            .await?;
+        if !service.body.admin_state_up {
+            return Err(Error::Invalid(Violation::ServiceDisabled {
+                service: service.meta.id.clone(),
+                connection: conn.meta.id.clone(),
+            }));
+        }
+        let target = match request_id {
+            Some(rid) => match self.store.request_get(rid).await? {
+                Some((g, _)) => g,
+                None => {
+                    return Err(Error::NotFound {
+                        kind: Kind::Connection,
+                        id: format!("request {rid}"),
+                    });
+                }
+            },
+            None => conn.meta.generation.max(service.meta.generation),
+        };
+        let nodes: Vec<NodeState> = self.store.node_states(Some(&service.body.router_id)).await?;
+        let gw_gen = self.store.gateway_generation(&service.body.router_id).await?;
+        Ok(state::session_state(
+            &nodes,
+            conn_id,
+            target,
+            gw_gen,
+            now_ms(),
+            self.cfg.node_timeout,
+            &self.cfg.server_id,
+        ))
+    }
+
+    /// NSX runtime status of a connection (session) from the nodes' reports.
+    pub async fn session_status(&self, conn_id: &str) -> Result<(Record<Connection>, SessionStatus)> {
+        let conn: Record<Connection> = self.store.get(&store::Scope::All, conn_id).await?;
+        let service: Record<VpnService> = self
+            .store
+            .get(&store::Scope::All, &conn.body.vpnservice_id)
+            .await?;
+        let nodes = self.store.node_states(Some(&service.body.router_id)).await?;
+        Ok((
+            conn.clone(),
+            state::session_status(&nodes, conn_id, now_ms(), self.cfg.node_timeout),
+        ))
+    }
+}

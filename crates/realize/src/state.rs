@@ -1,0 +1,385 @@
+//! Pure state functions: from node reports to realization states and statuses.
+//!
+//! A node has realized generation G when its last applied snapshot includes
+//! every change ≤ G, or when nothing it carries changed after its snapshot
+//! (its gateway's last-change generation ≤ its realized generation): changes to
+//! other gateways never keep a node "in progress".
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use model::realization::{IkeState, TunnelStatus};
+use model::{Connection, Record, Status, VpnService};
+use store::nodes::NodeState;
+
+/// Realization state of one node, or overall. Ordered from best to worst, so
+/// the overall state is the maximum (unknown > failed > in_progress > in_sync).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum RealizationState {
+    InSync,
+    InProgress,
+    Failed,
+    Unknown,
+}
+
+impl RealizationState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RealizationState::InSync => "in_sync",
+            RealizationState::InProgress => "in_progress",
+            RealizationState::Failed => "failed",
+            RealizationState::Unknown => "unknown",
+        }
+    }
+}
+
+/// One node's line of a session state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeDetail {
+    pub node_id: String,
+    pub node_name: String,
+    pub state: RealizationState,
+    pub failure_message: Option<String>,
+}
+
+/// A session's realization state across its span.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionState {
+    pub state: RealizationState,
+    pub failure_message: Option<String>,
+    /// Empty when no node answered at all.
+    pub details: Vec<NodeDetail>,
+}
+
+fn alive(n: &NodeState, now_ms: i64, timeout: Duration) -> bool {
+    n.last_seen > 0 && now_ms - n.last_seen <= timeout.as_millis() as i64
+}
+
+/// Whether node `n` has applied every change ≤ `target` that concerns it.
+fn realized(n: &NodeState, target: i64, gateway_generation: i64) -> bool {
+    match n.realized_generation {
+        Some(r) => r >= target || r >= gateway_generation,
+        None => false,
+    }
+}
+
+/// The state of `entity_id` at generation `target` on the nodes of its gateway.
+pub fn session_state(
+    nodes: &[NodeState],
+    entity_id: &str,
+    target: i64,
+    gateway_generation: i64,
+    now_ms: i64,
+    timeout: Duration,
+    server_id: &str,
+) -> SessionState {
+    let details: Vec<NodeDetail> = nodes
+        .iter()
+        .map(|n| {
+            let (state, msg) = if !alive(n, now_ms, timeout) {
+                (
+                    RealizationState::Unknown,
+                    Some(format!(
+                        "CCP Id:{server_id}, Message: Unable to get response from the node. Please retry operation after some time."
+                    )),
+                )
+            } else if let Some(f) = n.failures.iter().find(|f| f.entity_id == entity_id) {
+                (
+                    RealizationState::Failed,
+                    Some(format!("CCP Id:{server_id}, Message:{}", f.message)),
+                )
+            } else if realized(n, target, gateway_generation) {
+                (RealizationState::InSync, None)
+            } else {
+                (
+                    RealizationState::InProgress,
+                    Some(format!(
+                        "CCP Id:{server_id}, Message:State realization is in progress at the node."
+                    )),
+                )
+            };
+            NodeDetail {
+                node_id: n.node.id.clone(),
+                node_name: n.node.name.clone(),
+                state,
+                failure_message: msg,
+            }
+        })
+        .collect();
+    if details.iter().all(|d| d.state == RealizationState::Unknown) {
+        return SessionState {
+            state: RealizationState::Unknown,
+            failure_message: Some(
+                "Unable to get response from any CCP node. Please retry operation after some time.".into(),
+            ),
+            details: Vec::new(),
+        };
+    }
+    let overall = details
+        .iter()
+        .map(|d| d.state)
+        .max()
+        .unwrap_or(RealizationState::Unknown);
+    let failure_message = match overall {
+        RealizationState::InSync => None,
+        RealizationState::InProgress => {
+            Some("The state realization is in progress at transport nodes.".into())
+        }
+        RealizationState::Failed => Some("The state realization failed at transport nodes.".into()),
+        RealizationState::Unknown => Some("The state realization is unknown at transport nodes".into()),
+    };
+    SessionState {
+        state: overall,
+        failure_message,
+        details,
+    }
+}
+
+/// Runtime status of a session, aggregated over its gateway's nodes.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SessionStatus {
+    /// UP, DOWN or DEGRADED.
+    pub session_status: &'static str,
+    /// UP, DOWN or NEGOTIATING.
+    pub ike_session_state: &'static str,
+    pub fail_reason: Option<String>,
+    pub transport_node_id: Option<String>,
+    pub total_tunnels: u32,
+    pub negotiated_tunnels: u32,
+    pub failed_tunnels: u32,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub packets_in: u64,
+    pub packets_out: u64,
+    pub last_update_ms: i64,
+}
+
+/// Aggregates the nodes' reports about one tunnel. The node carrying the tunnel
+/// (IKE established, or else the most advanced) is the one reported.
+pub fn session_status(nodes: &[NodeState], entity_id: &str, now_ms: i64, timeout: Duration) -> SessionStatus {
+    let mut best: Option<(&NodeState, &TunnelStatus)> = None;
+    let rank = |t: &TunnelStatus| match t.ike_state {
+        IkeState::Established => 2 + t.child_sas_installed as u64,
+        IkeState::Connecting => 1,
+        IkeState::Down => 0,
+    };
+    for n in nodes.iter().filter(|n| alive(n, now_ms, timeout)) {
+        if let Some(t) = n.tunnels.iter().find(|t| t.id == entity_id)
+            && best.is_none_or(|(_, b)| rank(t) > rank(b))
+        {
+            best = Some((n, t));
+        }
+    }
+    let Some((n, t)) = best else {
+        return SessionStatus {
+            session_status: "DOWN",
+            ike_session_state: "DOWN",
+            fail_reason: Some("No transport node reports this session".into()),
+            last_update_ms: now_ms,
+            ..Default::default()
+        };
+    };
+    let expected = t.child_sas_expected.max(1);
+    let negotiated = t.child_sas_installed.min(expected);
+    let (session, ike) = match t.ike_state {
+        IkeState::Established if negotiated >= expected => ("UP", "UP"),
+        IkeState::Established => ("DEGRADED", "UP"),
+        IkeState::Connecting => ("DOWN", "NEGOTIATING"),
+        IkeState::Down => ("DOWN", "DOWN"),
+    };
+    SessionStatus {
+        session_status: session,
+        ike_session_state: ike,
+        fail_reason: t.message.clone(),
+        transport_node_id: Some(n.node.id.clone()),
+        total_tunnels: expected,
+        negotiated_tunnels: negotiated,
+        failed_tunnels: expected - negotiated,
+        bytes_in: t.bytes_in,
+        bytes_out: t.bytes_out,
+        packets_in: t.packets_in,
+        packets_out: t.packets_out,
+        last_update_ms: n.last_seen,
+    }
+}
+
+/// Node states grouped by gateway, for deriving Neutron statuses of many objects
+/// in one response.
+#[derive(Debug, Clone, Default)]
+pub struct StatusIndex {
+    by_gateway: HashMap<String, Vec<NodeState>>,
+    gateway_generations: HashMap<String, i64>,
+    now_ms: i64,
+    timeout: Duration,
+}
+
+impl StatusIndex {
+    pub fn new(
+        nodes: Vec<NodeState>,
+        gateway_generations: HashMap<String, i64>,
+        timeout: Duration,
+        now_ms: i64,
+    ) -> StatusIndex {
+        let mut by_gateway: HashMap<String, Vec<NodeState>> = HashMap::new();
+        for n in nodes {
+            by_gateway.entry(n.node.gateway_id.clone()).or_default().push(n);
+        }
+        StatusIndex {
+            by_gateway,
+            gateway_generations,
+            now_ms,
+            timeout,
+        }
+    }
+
+    fn nodes(&self, gateway_id: &str) -> &[NodeState] {
+        self.by_gateway.get(gateway_id).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    fn gateway_generation(&self, gateway_id: &str) -> i64 {
+        self.gateway_generations.get(gateway_id).copied().unwrap_or(0)
+    }
+
+    /// Pending while no node has realized `generation`: PENDING_CREATE for an
+    /// object never updated, else PENDING_UPDATE.
+    fn pending(revision: i64) -> Status {
+        if revision == 0 {
+            Status::PendingCreate
+        } else {
+            Status::PendingUpdate
+        }
+    }
+
+    /// Neutron status of a VPN service: DOWN when disabled or carried by no node;
+    /// pending until a live node has realized its last change; then ACTIVE.
+    pub fn service(&self, rec: &Record<VpnService>) -> Status {
+        let nodes = self.nodes(&rec.body.router_id);
+        if !rec.body.admin_state_up || nodes.is_empty() {
+            return Status::Down;
+        }
+        let gw_gen = self.gateway_generation(&rec.body.router_id);
+        let live: Vec<&NodeState> = nodes
+            .iter()
+            .filter(|n| alive(n, self.now_ms, self.timeout))
+            .collect();
+        if live.iter().any(|n| realized(n, rec.meta.generation, gw_gen)) {
+            Status::Active
+        } else if nodes.iter().any(|n| realized(n, rec.meta.generation, gw_gen)) {
+            // Realized once, but no node answers now.
+            Status::Down
+        } else {
+            Self::pending(rec.meta.revision)
+        }
+    }
+
+    /// Neutron status of a connection: ERROR when a node failed to apply it,
+    /// DOWN when disabled or carried by no node, pending until realized, then
+    /// ACTIVE when a live node has its CHILD SA installed, else DOWN.
+    pub fn connection(&self, rec: &Record<Connection>, service: Option<&Record<VpnService>>) -> Status {
+        let Some(service) = service else {
+            return Status::Down;
+        };
+        let gw = &service.body.router_id;
+        let nodes = self.nodes(gw);
+        if nodes
+            .iter()
+            .any(|n| n.failures.iter().any(|f| f.entity_id == rec.meta.id))
+        {
+            return Status::Error;
+        }
+        if !rec.body.admin_state_up || !service.body.admin_state_up || nodes.is_empty() {
+            return Status::Down;
+        }
+        let gw_gen = self.gateway_generation(gw);
+        let live: Vec<&NodeState> = nodes
+            .iter()
+            .filter(|n| alive(n, self.now_ms, self.timeout))
+            .collect();
+        let target = rec.meta.generation;
+        if !nodes.iter().any(|n| realized(n, target, gw_gen)) {
+            return Self::pending(rec.meta.revision);
+        }
+        let up = live.iter().filter(|n| realized(n, target, gw_gen)).any(|n| {
+            n.tunnels.iter().any(|t| {
+                t.id == rec.meta.id && t.ike_state == IkeState::Established && t.child_sas_installed > 0
+            })
+        });
+        if up { Status::Active } else { Status::Down }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use model::realization::Failure;
+    use store::nodes::Node;
+
+    fn node(id: &str, r: Option<i64>, seen: i64) -> NodeState {
+        NodeState {
+            node: Node {
+                id: id.into(),
+                name: id.into(),
+                gateway_id: "g".into(),
+                created_at: 0,
+            },
+            realized_generation: r,
+            last_seen: seen,
+            failures: vec![],
+            tunnels: vec![],
+        }
+    }
+
+    const T: Duration = Duration::from_secs(15);
+
+    #[test]
+    fn seed_in_progress_example() {
+        let nodes = [node("a", Some(4), 1000), node("b", Some(5), 1000)];
+        let s = session_state(&nodes, "s", 5, 5, 1000, T, "ccp");
+        assert_eq!(s.state, RealizationState::InProgress);
+        assert_eq!(
+            s.failure_message.as_deref(),
+            Some("The state realization is in progress at transport nodes.")
+        );
+        assert_eq!(s.details[0].state, RealizationState::InProgress);
+        assert_eq!(
+            s.details[0].failure_message.as_deref(),
+            Some("CCP Id:ccp, Message:State realization is in progress at the node.")
+        );
+        assert_eq!(s.details[1].state, RealizationState::InSync);
+        assert_eq!(s.details[1].failure_message, None);
+    }
+
+    #[test]
+    fn unknown_and_failed() {
+        let nodes = [node("a", Some(9), 1000), node("b", Some(9), 1000 - 20_000)];
+        let s = session_state(&nodes, "s", 5, 5, 1000, T, "ccp");
+        assert_eq!(s.state, RealizationState::Unknown);
+        assert_eq!(
+            s.failure_message.as_deref(),
+            Some("The state realization is unknown at transport nodes")
+        );
+        assert_eq!(s.details.len(), 2);
+        let none = session_state(&[node("b", Some(9), 1)], "s", 5, 5, 100_000, T, "ccp");
+        assert!(none.details.is_empty());
+        assert_eq!(
+            none.failure_message.as_deref(),
+            Some("Unable to get response from any CCP node. Please retry operation after some time.")
+        );
+        let mut f = node("a", Some(9), 1000);
+        f.failures.push(Failure {
+            entity_id: "s".into(),
+            message: "no".into(),
+        });
+        assert_eq!(
+            session_state(&[f], "s", 5, 5, 1000, T, "c").state,
+            RealizationState::Failed
+        );
+    }
+
+    #[test]
+    fn other_gateways_changes_dont_hold_nodes_back() {
+        // Realized 4, but the gateway's last change is 3: request 7 (elsewhere) is in sync.
+        let s = session_state(&[node("a", Some(4), 1000)], "s", 7, 3, 1000, T, "c");
+        assert_eq!(s.state, RealizationState::InSync);
+    }
+}

@@ -1,0 +1,283 @@
+//! Transport nodes, their reports, per-gateway generations, and consistent
+//! read snapshots for building a node's configuration.
+
+use model::realization::{Failure, NodeReport, TunnelStatus};
+use model::{Error, Kind, Record, Result};
+use sqlx::Row;
+
+use crate::backend::Db;
+use crate::{Body, Cipher, SELECT_RESOURCE, Store, db_err, decode_row, now_ms};
+
+/// A registered transport node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Node {
+    pub id: String,
+    pub name: String,
+    pub gateway_id: String,
+    pub created_at: i64,
+}
+
+/// The latest report of a node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeState {
+    pub node: Node,
+    /// None: the node never reported.
+    pub realized_generation: Option<i64>,
+    /// Epoch ms of the last report (0: never).
+    pub last_seen: i64,
+    pub failures: Vec<Failure>,
+    pub tunnels: Vec<TunnelStatus>,
+}
+
+fn node_from(r: &crate::backend::Row) -> Node {
+    Node {
+        id: r.get("id"),
+        name: r.get("name"),
+        gateway_id: r.get("gateway_id"),
+        created_at: r.get("created_at"),
+    }
+}
+
+const SELECT_NODE_STATE: &str = "SELECT n.id, n.name, n.gateway_id, n.created_at, s.realized_generation, \
+     s.last_seen, s.failures, s.tunnels FROM nodes n LEFT JOIN node_status s ON s.node_id = n.id";
+
+fn state_from(r: &crate::backend::Row) -> Result<NodeState> {
+    let failures: Option<String> = r.get("failures");
+    let tunnels: Option<String> = r.get("tunnels");
+    Ok(NodeState {
+        node: node_from(r),
+        realized_generation: r.get("realized_generation"),
+        last_seen: r.get::<Option<i64>, _>("last_seen").unwrap_or(0),
+        failures: failures
+            .map(|f| serde_json::from_str(&f))
+            .transpose()
+            .map_err(|e| Error::internal("decode failures", e))?
+            .unwrap_or_default(),
+        tunnels: tunnels
+            .map(|t| serde_json::from_str(&t))
+            .transpose()
+            .map_err(|e| Error::internal("decode tunnels", e))?
+            .unwrap_or_default(),
+    })
+}
+
+impl Store {
+    /// Registers a node of a gateway with the SHA-256 of its token.
+    pub async fn node_create(&self, name: &str, gateway_id: &str, token_hash: &str) -> Result<Node> {
+        let node = Node {
+            id: uuid::Uuid::new_v4().to_string(),
+            name: name.to_string(),
+            gateway_id: gateway_id.to_string(),
+            created_at: now_ms(),
+        };
+        let exists = sqlx::query("SELECT 1 FROM resources WHERE id = $1 AND kind = 'gateway'")
+            .bind(gateway_id)
+            .fetch_optional(self.write_pool())
+            .await
+            .map_err(db_err("read gateway"))?;
+        if exists.is_none() {
+            return Err(Error::not_found(Kind::Gateway, gateway_id));
+        }
+        sqlx::query(
+            "INSERT INTO nodes (id, name, gateway_id, token_hash, created_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&node.id)
+        .bind(&node.name)
+        .bind(&node.gateway_id)
+        .bind(token_hash)
+        .bind(node.created_at)
+        .execute(self.write_pool())
+        .await
+        .map_err(db_err("insert node"))?;
+        // A new node must fetch its gateway's configuration: move the gateway's
+        // generation so realization states account for it.
+        let g = self.generation_current().await?;
+        sqlx::query(
+            "INSERT INTO gateway_generations (gateway_id, generation) VALUES ($1, $2) \
+             ON CONFLICT (gateway_id) DO NOTHING",
+        )
+        .bind(gateway_id)
+        .bind(g)
+        .execute(self.write_pool())
+        .await
+        .map_err(db_err("stamp gateway"))?;
+        Ok(node)
+    }
+
+    pub async fn node_delete(&self, id: &str) -> Result<()> {
+        let done = sqlx::query("DELETE FROM nodes WHERE id = $1")
+            .bind(id)
+            .execute(self.write_pool())
+            .await
+            .map_err(db_err("delete node"))?;
+        if done.rows_affected() == 0 {
+            return Err(Error::Conflict(format!("no node {id}")));
+        }
+        Ok(())
+    }
+
+    /// The node a token belongs to.
+    pub async fn node_by_token(&self, token_hash: &str) -> Result<Option<Node>> {
+        let row = sqlx::query("SELECT id, name, gateway_id, created_at FROM nodes WHERE token_hash = $1")
+            .bind(token_hash)
+            .fetch_optional(self.read_pool())
+            .await
+            .map_err(db_err("read node"))?;
+        Ok(row.as_ref().map(node_from))
+    }
+
+    /// Every node with its latest report, optionally of one gateway.
+    pub async fn node_states(&self, gateway_id: Option<&str>) -> Result<Vec<NodeState>> {
+        let rows = match gateway_id {
+            Some(g) => {
+                sqlx::query(&format!(
+                    "{SELECT_NODE_STATE} WHERE n.gateway_id = $1 ORDER BY n.created_at, n.id"
+                ))
+                .bind(g)
+                .fetch_all(self.read_pool())
+                .await
+            }
+            None => {
+                sqlx::query(&format!("{SELECT_NODE_STATE} ORDER BY n.created_at, n.id"))
+                    .fetch_all(self.read_pool())
+                    .await
+            }
+        }
+        .map_err(db_err("read nodes"))?;
+        rows.iter().map(state_from).collect()
+    }
+
+    /// Stores a node's report (replacing the previous one).
+    pub async fn node_report(&self, node_id: &str, report: &NodeReport) -> Result<()> {
+        let failures = serde_json::to_string(&report.failures).map_err(|e| Error::internal("encode", e))?;
+        let tunnels = serde_json::to_string(&report.tunnels).map_err(|e| Error::internal("encode", e))?;
+        sqlx::query(
+            "INSERT INTO node_status (node_id, realized_generation, last_seen, failures, tunnels, agent) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (node_id) DO UPDATE SET \
+             realized_generation = excluded.realized_generation, last_seen = excluded.last_seen, \
+             failures = excluded.failures, tunnels = excluded.tunnels, agent = excluded.agent",
+        )
+        .bind(node_id)
+        .bind(report.realized_generation)
+        .bind(now_ms())
+        .bind(failures)
+        .bind(tunnels)
+        .bind(&report.agent)
+        .execute(self.write_pool())
+        .await
+        .map_err(db_err("store report"))?;
+        Ok(())
+    }
+
+    /// Generation of the last change carried by a gateway's nodes (0: none yet).
+    pub async fn gateway_generation(&self, gateway_id: &str) -> Result<i64> {
+        let row = sqlx::query("SELECT generation FROM gateway_generations WHERE gateway_id = $1")
+            .bind(gateway_id)
+            .fetch_optional(self.read_pool())
+            .await
+            .map_err(db_err("read gateway generation"))?;
+        Ok(row.map(|r| r.get::<i64, _>(0)).unwrap_or(0))
+    }
+
+    /// The generation at which `id` was deleted, if it was.
+    pub async fn tombstone(&self, id: &str) -> Result<Option<(Kind, i64)>> {
+        let row = sqlx::query("SELECT kind, generation FROM tombstones WHERE id = $1")
+            .bind(id)
+            .fetch_optional(self.read_pool())
+            .await
+            .map_err(db_err("read tombstone"))?;
+        Ok(row.and_then(|r| Kind::parse(r.get::<&str, _>(0)).map(|k| (k, r.get::<i64, _>(1)))))
+    }
+
+    /// Ids of the gateways that carry `id` (or anything that uses it).
+    pub async fn span_gateways(&self, id: &str) -> Result<Vec<String>> {
+        let rows = sqlx::query(
+            "WITH RECURSIVE up(id) AS (SELECT $1 UNION SELECT r.src_id FROM resource_refs r JOIN up ON r.dst_id = up.id), \
+             down(id, depth) AS (SELECT id, 0 FROM up UNION SELECT r.dst_id, d.depth + 1 FROM resource_refs r JOIN down d ON r.src_id = d.id WHERE d.depth < 4) \
+             SELECT DISTINCT g.id FROM down JOIN resources g ON g.id = down.id WHERE g.kind = 'gateway' ORDER BY g.id",
+        )
+        .bind(id)
+        .fetch_all(self.read_pool())
+        .await
+        .map_err(db_err("compute span"))?;
+        Ok(rows.iter().map(|r| r.get::<String, _>(0)).collect())
+    }
+
+    /// Starts a read-only snapshot: every read through it sees one committed state.
+    pub async fn snapshot(&self) -> Result<Snapshot> {
+        let mut tx = self.read_pool().begin().await.map_err(db_err("begin snapshot"))?;
+        let generation: i64 = sqlx::query("SELECT value FROM counters WHERE name = 'generation'")
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db_err("read generation"))?
+            .get(0);
+        Ok(Snapshot {
+            tx,
+            cipher: self.cipher().clone(),
+            generation,
+        })
+    }
+}
+
+/// A consistent read view (one read transaction).
+pub struct Snapshot {
+    tx: sqlx::Transaction<'static, Db>,
+    cipher: Cipher,
+    /// The global generation this snapshot contains every change up to.
+    pub generation: i64,
+}
+
+impl Snapshot {
+    pub async fn get<T: Body>(&mut self, id: &str) -> Result<Record<T>> {
+        let row = sqlx::query(&format!("{SELECT_RESOURCE} WHERE id = $1 AND kind = $2"))
+            .bind(id)
+            .bind(T::KIND.as_str())
+            .fetch_optional(&mut *self.tx)
+            .await
+            .map_err(db_err("read resource"))?;
+        match row {
+            Some(row) => decode_row(&row, &self.cipher),
+            None => Err(Error::not_found(T::KIND, id)),
+        }
+    }
+
+    /// Every object of a kind (all projects).
+    pub async fn list<T: Body>(&mut self) -> Result<Vec<Record<T>>> {
+        let rows = sqlx::query(&format!(
+            "{SELECT_RESOURCE} WHERE kind = $1 ORDER BY created_at, id"
+        ))
+        .bind(T::KIND.as_str())
+        .fetch_all(&mut *self.tx)
+        .await
+        .map_err(db_err("list resources"))?;
+        rows.iter().map(|r| decode_row(r, &self.cipher)).collect()
+    }
+
+    /// Objects of a kind that reference `dst_id` directly.
+    pub async fn list_users<T: Body>(&mut self, dst_id: &str) -> Result<Vec<Record<T>>> {
+        let rows = sqlx::query(&format!(
+            "{SELECT_RESOURCE} WHERE kind = $1 AND id IN (SELECT src_id FROM resource_refs WHERE dst_id = $2) \
+             ORDER BY created_at, id"
+        ))
+        .bind(T::KIND.as_str())
+        .bind(dst_id)
+        .fetch_all(&mut *self.tx)
+        .await
+        .map_err(db_err("list users"))?;
+        rows.iter().map(|r| decode_row(r, &self.cipher)).collect()
+    }
+}
+
+impl Store {
+    /// Every gateway's last-change generation.
+    pub async fn gateway_generations(&self) -> Result<std::collections::HashMap<String, i64>> {
+        let rows = sqlx::query("SELECT gateway_id, generation FROM gateway_generations")
+            .fetch_all(self.read_pool())
+            .await
+            .map_err(db_err("read gateway generations"))?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get::<String, _>(0), r.get::<i64, _>(1)))
+            .collect())
+    }
+}
