@@ -38,7 +38,7 @@ else
         echo "cargo-nextest not found; installing it from crates.io"
         cargo install --locked cargo-nextest
     fi
-    cargo nextest run --cargo-profile ci --workspace
+    cargo nextest run --cargo-profile ci --workspace --profile ci
 fi
 
 # ------------------------------------------------------ 3. Python venv
@@ -47,7 +47,6 @@ REQ="$ROOT/tests/clients/requirements.txt"
 STAMP="$VENV/.requirements.sha256"
 PYTHON="${PYTHON:-python3}"
 step "[3/4] Python venv $VENV ($REQ)"
-want="$( (cat "$REQ"; "$PYTHON" -c 'import sys; print(sys.version)') | sha256sum | cut -d' ' -f1)"
 if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import sys' >/dev/null 2>&1; then
     rm -rf "$VENV"
     if ! "$PYTHON" -m venv "$VENV" >/dev/null 2>&1; then
@@ -58,6 +57,7 @@ if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import sys' >/dev/nul
         "$PYTHON" -m venv "$VENV"
     fi
 fi
+want="$( (cat "$REQ"; "$VENV/bin/python" -c 'import sys; print(sys.version)') | sha256sum | cut -d' ' -f1)"
 have="$(cat "$STAMP" 2>/dev/null || true)"
 if [ "$have" != "$want" ]; then
     echo "installing client packages (requirements changed or new venv)"

@@ -35,6 +35,7 @@ LISTEN_RE = re.compile(r"vpnaas listening on (http://127\.0\.0\.1:(\d+))")
 STARTUP_TIMEOUT = 30.0
 CLI_TIMEOUT = 90.0
 HTTP_TIMEOUT = 30.0
+NODE_TIMEOUT = 2  # seconds; the server's --node-timeout (env VPNAAS_NODE_TIMEOUT)
 
 # Statuses a vpnservice / ipsec_site_connection may report (spec §5).
 STATUSES = {
@@ -163,6 +164,8 @@ class Server:
         env = dict(os.environ)
         env["VPNAAS_ADMIN_PASSWORD"] = self.admin_password
         env.setdefault("RUST_BACKTRACE", "1")
+        # short transport-node timeout for test_realization.py (its NODE_TIMEOUT)
+        env["VPNAAS_NODE_TIMEOUT"] = str(NODE_TIMEOUT)
         cmd = [
             str(self.binary),
             "--db",
@@ -572,7 +575,16 @@ def assert_neutron_error(
 # openstack CLI helper
 # --------------------------------------------------------------------------
 
-CliResult = namedtuple("CliResult", ["rc", "out", "err", "stdout"])
+class CliResult(namedtuple("_CliResult", ["rc", "out", "err"])):
+    """(rc, parsed JSON or text of stdout, stderr); `.stdout` is the raw stdout."""
+
+    stdout: str = ""
+
+    @classmethod
+    def make(cls, rc: int, out, err: str, stdout: str) -> "CliResult":
+        r = cls(rc, out, err)
+        r.stdout = stdout
+        return r
 
 
 def os_env(world: World, user: str | User, password: str | None = None) -> dict:
@@ -627,7 +639,7 @@ class Cli:
                 out = json.loads(s)
             except json.JSONDecodeError:
                 pass
-        return CliResult(res.returncode, out, res.stderr, res.stdout)
+        return CliResult.make(res.returncode, out, res.stderr, res.stdout)
 
     def many(self, *calls, workers: int = 2) -> list:
         """Run independent CLI calls concurrently (each ~2 s of client start-up).

@@ -152,7 +152,9 @@ def test_node_api_authenticates_and_isolates(world, rapi):
 def test_long_poll_answers_on_commit(world, rapi):
     s = Site(world, rapi, "poll", 43)
     n = Node(world, "poll-n1", "poll")
-    g = n.config().json()["generation"]
+    # Realize it first: Neutron refuses updates while the connection is PENDING_CREATE.
+    g = n.sync()["generation"]
+    assert conn_status(rapi, s.conn_id) == "DOWN"  # realized, tunnel not up
     # Nothing new: the wait ends with 204.
     t0 = time.monotonic()
     assert n.config(known=g, wait=1).status_code == 204

@@ -210,7 +210,7 @@ async fn create<V: View>(
     let project_id = match m.str_of("tenant_id") {
         Some(p) if p != ctx.project_id && !ctx.is_admin() => {
             return Err(ApiError::BadRequest(
-                "Specifying 'project_id' other than the authenticated project in request is not allowed for the current user"
+                "Specifying 'project_id' other than the authenticated project in request is not allowed for the current user."
                     .into(),
             ));
         }

@@ -67,9 +67,11 @@ pub fn parse(raw: Vec<(String, String)>, attrs: &[Attr], aliases: &[(&str, &str)
             "sort_dir" => sort_dirs.push(v.clone()),
             "limit" => {
                 let n = v.trim().parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
-                    ApiError::BadRequest(format!(
-                        "Bad limit request: Limit must be an integer 0 or greater and not '{v}'."
-                    ))
+                    ApiError::Neutron {
+                        status: axum::http::StatusCode::BAD_REQUEST,
+                        kind: "BadRequest",
+                        message: format!("Bad limit request: Limit must be an integer 0 or greater and not '{v}'."),
+                    }
                 })?;
                 q.limit = if n == 0 { None } else { Some(n as usize) };
             }
@@ -324,6 +326,7 @@ mod tests {
         let e = |qs: &str| match parse(pairs(Some(qs)), &attrs(), &[]) {
             Err(ApiError::BadRequest(m)) => m,
             Err(ApiError::InvalidInput(m)) => m,
+            Err(ApiError::Neutron { message, .. }) => message,
             other => panic!("{other:?}"),
         };
         assert_eq!(

@@ -66,6 +66,8 @@ string_enum!(
     DfPolicy { Copy = "copy", Clear = "clear" }
 );
 
+// string_enum! can't put `#[default]` on a variant, so no derive.
+#[allow(clippy::derivable_impls)]
 impl Default for DfPolicy {
     fn default() -> Self {
         DfPolicy::Copy
@@ -83,6 +85,8 @@ string_enum!(
     }
 );
 
+// string_enum! can't put `#[default]` on a variant, so no derive.
+#[allow(clippy::derivable_impls)]
 impl Default for IkeLogLevel {
     fn default() -> Self {
         IkeLogLevel::Info
@@ -177,7 +181,9 @@ impl DpdProfile {
                 DpdAction::Disabled
             },
             interval: self.probe_interval,
-            timeout: self.probe_interval.saturating_mul(self.retry_count.saturating_add(1)),
+            timeout: self
+                .probe_interval
+                .saturating_mul(self.retry_count.saturating_add(1)),
         }
     }
 }
@@ -273,7 +279,11 @@ pub fn ike_profile(p: &IkePolicy) -> Result<()> {
     if !IKE_LIFETIME.contains(&p.lifetime.value) {
         return Err(field(
             "sa_life_time",
-            format!("must be between {} and {} seconds", IKE_LIFETIME.start(), IKE_LIFETIME.end()),
+            format!(
+                "must be between {} and {} seconds",
+                IKE_LIFETIME.start(),
+                IKE_LIFETIME.end()
+            ),
         ));
     }
     Ok(())
@@ -500,7 +510,10 @@ mod tests {
         p.set_encryption_algorithms(&[EncryptionAlgorithm::Aes128Gcm16]);
         ike_profile(&p).unwrap();
         p.ike_version = IkeVersion::V1;
-        assert!(matches!(ike_profile(&p), Err(Error::Invalid(Violation::Field { .. }))));
+        assert!(matches!(
+            ike_profile(&p),
+            Err(Error::Invalid(Violation::Field { .. }))
+        ));
         p.lifetime.value = 3600;
         p.ike_version = IkeVersion::V2;
         assert!(ike_profile(&p).is_err());
@@ -513,7 +526,10 @@ mod tests {
         assert!(tunnel_profile(&p).is_err());
         p.set_auth_algorithms(&[AuthAlgorithm::Sha256, AuthAlgorithm::Sha256, AuthAlgorithm::Sha1]);
         tunnel_profile(&p).unwrap();
-        assert_eq!(p.auth_algorithms(), vec![AuthAlgorithm::Sha256, AuthAlgorithm::Sha1]);
+        assert_eq!(
+            p.auth_algorithms(),
+            vec![AuthAlgorithm::Sha256, AuthAlgorithm::Sha1]
+        );
         p.pfs_enabled = false;
         assert!(p.pfs_groups().is_empty());
     }

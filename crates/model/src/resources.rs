@@ -203,7 +203,11 @@ impl IpsecPolicy {
     }
     /// The PFS groups to negotiate: none when PFS is off.
     pub fn pfs_groups(&self) -> Vec<DhGroup> {
-        if self.pfs_enabled { self.dh_groups() } else { Vec::new() }
+        if self.pfs_enabled {
+            self.dh_groups()
+        } else {
+            Vec::new()
+        }
     }
     /// Replaces the encryption list; an empty list changes nothing.
     pub fn set_encryption_algorithms(&mut self, list: &[EncryptionAlgorithm]) {

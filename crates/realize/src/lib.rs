@@ -56,6 +56,13 @@ pub(crate) fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
+/// Which change a state question is about.
+enum Target<'a> {
+    Request(&'a str),
+    Generation(i64),
+    Latest,
+}
+
 /// Caches referenced objects while resolving one snapshot.
 struct Resolver<'s> {
     snap: &'s mut Snapshot,
@@ -229,9 +236,23 @@ impl Realizer {
         Ok(StatusIndex::new(nodes, gens, self.cfg.node_timeout, now_ms()))
     }
 
+    /// NSX realization state of a connection (session) at a generation
+    /// (NSX's deprecated `barrier_id`).
+    pub async fn session_state_at(&self, conn_id: &str, generation: i64) -> Result<SessionState> {
+        self.session_state_for(conn_id, Target::Generation(generation)).await
+    }
+
     /// NSX realization state of a connection (session), for `request_id` or, without
     /// one, for the latest change to it.
     pub async fn session_state(&self, conn_id: &str, request_id: Option<&str>) -> Result<SessionState> {
+        let target = match request_id {
+            Some(rid) => Target::Request(rid),
+            None => Target::Latest,
+        };
+        self.session_state_for(conn_id, target).await
+    }
+
+    async fn session_state_for(&self, conn_id: &str, target: Target<'_>) -> Result<SessionState> {
         let conn: Record<Connection> = self.store.get(&store::Scope::All, conn_id).await?;
         let service: Record<VpnService> = self
             .store
@@ -243,8 +264,8 @@ impl Realizer {
                 connection: conn.meta.id.clone(),
             }));
         }
-        let target = match request_id {
-            Some(rid) => match self.store.request_get(rid).await? {
+        let target = match target {
+            Target::Request(rid) => match self.store.request_get(rid).await? {
                 Some((g, _)) => g,
                 None => {
                     return Err(Error::NotFound {
@@ -253,7 +274,8 @@ impl Realizer {
                     });
                 }
             },
-            None => conn.meta.generation.max(service.meta.generation),
+            Target::Generation(g) => g,
+            Target::Latest => conn.meta.generation.max(service.meta.generation),
         };
         let nodes: Vec<NodeState> = self.store.node_states(Some(&service.body.router_id)).await?;
         let gw_gen = self.store.gateway_generation(&service.body.router_id).await?;

@@ -185,7 +185,11 @@ impl Store {
             name: name.to_string(),
             description: description.to_string(),
         };
-        if tx.get::<IkePolicy>(&Scope::All, DEFAULT_IKE_PROFILE_ID).await.is_err() {
+        if tx
+            .get::<IkePolicy>(&Scope::All, DEFAULT_IKE_PROFILE_ID)
+            .await
+            .is_err()
+        {
             tx.insert(
                 meta(
                     DEFAULT_IKE_PROFILE_ID,
@@ -211,7 +215,11 @@ impl Store {
             )
             .await?;
         }
-        if tx.get::<DpdProfile>(&Scope::All, DEFAULT_DPD_PROFILE_ID).await.is_err() {
+        if tx
+            .get::<DpdProfile>(&Scope::All, DEFAULT_DPD_PROFILE_ID)
+            .await
+            .is_err()
+        {
             tx.insert(
                 meta(
                     DEFAULT_DPD_PROFILE_ID,

@@ -237,3 +237,267 @@ impl BenchResult {
         );
     }
 }
+
+/// Options of the realization benchmark.
+#[derive(Debug, Clone)]
+pub struct RealizeBenchOpts {
+    /// Nodes that report over HTTP while PUTs are timed.
+    pub nodes: usize,
+    /// Timed PUTs.
+    pub puts: usize,
+    /// Waiting watchers for the fan-out measurement.
+    pub watchers: usize,
+    /// Fan-out rounds.
+    pub rounds: usize,
+}
+
+/// A node that long-polls its configuration and reports each snapshot realized.
+async fn sim_node(http: reqwest::Client, url: String, id: String, token: String) -> anyhow::Result<()> {
+    let mut known: Option<i64> = None;
+    loop {
+        let mut req = http
+            .get(format!("{url}/internal/v1/nodes/{id}/config"))
+            .bearer_auth(&token)
+            .query(&[("wait", "30")]);
+        if let Some(k) = known {
+            req = req.query(&[("known", k)]);
+        }
+        let r = req.send().await?;
+        if r.status() == reqwest::StatusCode::OK {
+            let cfg: model::realization::NodeConfig = r.json().await?;
+            known = Some(cfg.generation);
+            let report = model::realization::NodeReport {
+                realized_generation: Some(cfg.generation),
+                agent: Some("bench".into()),
+                ..Default::default()
+            };
+            http.post(format!("{url}/internal/v1/nodes/{id}/report"))
+                .bearer_auth(&token)
+                .json(&report)
+                .send()
+                .await?;
+        }
+    }
+}
+
+/// Builds a gateway with one connection; returns (gateway id, connection id).
+async fn realize_site(store: &store::Store, name: &str, octet: u8) -> anyhow::Result<(String, String)> {
+    use model::*;
+    use store::{NewMeta, Scope, WriteCtx};
+    let project = store.project_find("admin").await?.id;
+    let meta = |n: &str| NewMeta {
+        id: None,
+        project_id: project.clone(),
+        name: n.to_string(),
+        description: String::new(),
+    };
+    let w = || WriteCtx::new("bench");
+    let gw = store
+        .gateway_create(
+            &w(),
+            meta(name),
+            Gateway {
+                external_v4: Some(format!("203.0.113.{octet}").parse()?),
+                external_v6: None,
+            },
+        )
+        .await?
+        .record;
+    let subnet = store
+        .subnet_create(&w(), name, &gw.meta.id, format!("10.{octet}.0.0/24").parse()?)
+        .await?
+        .record;
+    let ike = store.simple_create(&w(), meta(name), IkePolicy::default()).await?.record;
+    let ipsec = store.simple_create(&w(), meta(name), IpsecPolicy::default()).await?.record;
+    let svc = store
+        .vpn_service_create(
+            &w(),
+            &Scope::All,
+            meta(name),
+            VpnService {
+                router_id: gw.meta.id.clone(),
+                ..VpnService::default()
+            },
+        )
+        .await?
+        .record;
+    let local = store
+        .endpoint_group_create(
+            &w(),
+            &Scope::All,
+            meta(name),
+            EndpointGroup {
+                endpoint_type: EndpointType::Subnet,
+                endpoints: vec![subnet.meta.id.clone()],
+            },
+        )
+        .await?
+        .record;
+    let peer = store
+        .endpoint_group_create(
+            &w(),
+            &Scope::All,
+            meta(name),
+            EndpointGroup {
+                endpoint_type: EndpointType::Cidr,
+                endpoints: vec!["10.250.0.0/24".into()],
+            },
+        )
+        .await?
+        .record;
+    let conn = store
+        .connection_create(
+            &w(),
+            &Scope::All,
+            meta(name),
+            Connection {
+                vpnservice_id: svc.meta.id.clone(),
+                ikepolicy_id: ike.meta.id.clone(),
+                ipsecpolicy_id: ipsec.meta.id.clone(),
+                peer_address: "198.51.100.200".into(),
+                peer_id: "peer".into(),
+                psk: Psk("bench-psk".into()),
+                local_ep_group_id: Some(local.meta.id.clone()),
+                peer_ep_group_id: Some(peer.meta.id.clone()),
+                ..Connection::default()
+            },
+        )
+        .await?
+        .record;
+    Ok((gw.meta.id, conn.meta.id))
+}
+
+/// PUT → all nodes `in_sync` latency with simulated nodes reporting over HTTP,
+/// and long-poll fan-out (time until every waiting watcher is answered).
+pub async fn realize_run(opts: &RealizeBenchOpts) -> anyhow::Result<()> {
+    let dir = std::env::temp_dir().join(format!("vpnaas-bench-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir)?;
+    let cfg = crate::server::ServeConfig {
+        db: dir.join("bench.db"),
+        key_file: None,
+        listen: "127.0.0.1:0".parse()?,
+        public_url: None,
+        admin_user: "admin".into(),
+        admin_project: "admin".into(),
+        admin_password: Some("bench-password".into()),
+        token_ttl: Duration::from_secs(3600),
+        node_timeout: Duration::from_secs(60),
+    };
+    let running = crate::server::start(cfg).await?;
+    let store = running.state.store.clone();
+    let realizer = running.state.realizer.clone();
+    let url = running.url.clone();
+    let http = reqwest::Client::builder().pool_max_idle_per_host(opts.watchers.max(opts.nodes) + 16).build()?;
+
+    // Phase 1: PUT → in_sync on every node.
+    let (_gw, conn) = realize_site(&store, "put-gw", 1).await?;
+    let mut sims = Vec::new();
+    for i in 0..opts.nodes {
+        let (token, hash) = realize::http::new_token();
+        let node = store.node_create(&format!("n{i}"), &_gw, &hash).await?;
+        sims.push(tokio::spawn(sim_node(http.clone(), url.clone(), node.id, token)));
+    }
+    let auth = json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {"name": "admin", "password": "bench-password", "domain": {"name": "Default"}}}}, "scope": {"project": {"name": "admin", "domain": {"name": "Default"}}}}});
+    let r = http.post(format!("{url}/v3/auth/tokens")).json(&auth).send().await?;
+    let token = r.headers().get("X-Subject-Token").and_then(|v| v.to_str().ok()).context("token")?.to_string();
+    let wait_in_sync = |rid: Option<String>| {
+        let realizer = realizer.clone();
+        let conn = conn.clone();
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            loop {
+                let st = realizer.session_state(&conn, rid.as_deref()).await?;
+                if st.state == realize::RealizationState::InSync && st.details.len() == opts.nodes {
+                    return anyhow::Ok(());
+                }
+                if Instant::now() > deadline {
+                    bail!("not in sync after 60 s: {st:?}");
+                }
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        }
+    };
+    wait_in_sync(None).await?;
+    let mut lat = Vec::new();
+    for i in 0..opts.puts {
+        let t = Instant::now();
+        let r = http
+            .put(format!("{url}/v2.0/vpn/ipsec-site-connections/{conn}"))
+            .header("X-Auth-Token", &token)
+            .json(&json!({"ipsec_site_connection": {"mtu": 1400 + (i % 50) as u32}}))
+            .send()
+            .await?;
+        if !r.status().is_success() {
+            bail!("PUT failed: {} {}", r.status(), r.text().await?);
+        }
+        let rid = r.headers().get("x-nsx-requestid").and_then(|v| v.to_str().ok()).map(str::to_string);
+        wait_in_sync(rid).await?;
+        lat.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    lat.sort_by(|a, b| a.total_cmp(b));
+    println!(
+        "PUT -> in_sync on all {} nodes (HTTP long-poll + report): n={} p50 {:.1} ms  p99 {:.1} ms  max {:.1} ms",
+        opts.nodes,
+        lat.len(),
+        pct(&lat, 0.5),
+        pct(&lat, 0.99),
+        lat.last().copied().unwrap_or(0.0)
+    );
+    for s in sims {
+        s.abort();
+    }
+
+    // Phase 2: fan-out to waiting watchers.
+    let (fan_gw, fan_conn) = realize_site(&store, "fan-gw", 2).await?;
+    let mut nodes = Vec::new();
+    for i in 0..opts.watchers {
+        let (token, hash) = realize::http::new_token();
+        let node = store.node_create(&format!("w{i}"), &fan_gw, &hash).await?;
+        nodes.push((node.id, token));
+    }
+    let mut rounds = Vec::new();
+    for round in 0..opts.rounds {
+        let known = store.generation_current().await?;
+        let mut waits = Vec::new();
+        for (id, token) in &nodes {
+            let req = http
+                .get(format!("{url}/internal/v1/nodes/{id}/config"))
+                .bearer_auth(token)
+                .query(&[("wait", "60"), ("known", &known.to_string())]);
+            waits.push(tokio::spawn(async move {
+                let r = req.send().await?;
+                if r.status() != reqwest::StatusCode::OK {
+                    bail!("watcher answered {}", r.status());
+                }
+                let _ = r.bytes().await?;
+                anyhow::Ok(Instant::now())
+            }));
+        }
+        // Let every watcher reach the server and park.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let t0 = Instant::now();
+        store
+            .connection_update(&store::WriteCtx::new("bench"), &store::Scope::All, &fan_conn, |r| {
+                r.body.mtu = 1300 + round as u32;
+                Ok(())
+            })
+            .await?;
+        let mut last = t0;
+        for w in waits {
+            last = last.max(w.await??);
+        }
+        let ms = last.duration_since(t0).as_secs_f64() * 1000.0;
+        rounds.push(ms);
+        println!("fan-out round {}: {} watchers answered {:.1} ms after the commit", round + 1, opts.watchers, ms);
+    }
+    rounds.sort_by(|a, b| a.total_cmp(b));
+    println!(
+        "fan-out: {} waiting watchers, one commit: median {:.1} ms, worst {:.1} ms until all answered",
+        opts.watchers,
+        pct(&rounds, 0.5),
+        rounds.last().copied().unwrap_or(0.0)
+    );
+    running.task.abort();
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}

@@ -28,6 +28,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
+    /// Run the node agent: keep charon (VICI) in line with this node's tunnels.
+    Agent(agent::AgentArgs),
     /// Run the API server (Keystone v3 subset, Neutron VPNaaS v2.0).
     Serve {
         #[arg(long, env = "VPNAAS_LISTEN", default_value = "127.0.0.1:9696")]
@@ -78,6 +80,18 @@ enum Cmd {
         concurrency: usize,
         #[arg(long, default_value_t = 20)]
         list_iterations: usize,
+    },
+    /// Benchmark realization: PUT → in_sync with N simulated nodes reporting over
+    /// HTTP, and long-poll fan-out to W waiting watchers.
+    BenchRealize {
+        #[arg(long, default_value_t = 100)]
+        nodes: usize,
+        #[arg(long, default_value_t = 50)]
+        puts: usize,
+        #[arg(long, default_value_t = 1000)]
+        watchers: usize,
+        #[arg(long, default_value_t = 5)]
+        rounds: usize,
     },
     /// Manage transport nodes (gateway nodes running `vpnaas agent`).
     Node {
@@ -162,6 +176,7 @@ async fn main() -> anyhow::Result<()> {
         .init();
     let cli = Cli::parse();
     match cli.cmd {
+        Cmd::Agent(args) => agent::run(args).await?,
         Cmd::Serve {
             listen,
             public_url,
@@ -246,6 +261,20 @@ async fn main() -> anyhow::Result<()> {
                 .await?;
                 r.print();
             }
+        }
+        Cmd::BenchRealize {
+            nodes,
+            puts,
+            watchers,
+            rounds,
+        } => {
+            vpnaas::bench::realize_run(&vpnaas::bench::RealizeBenchOpts {
+                nodes,
+                puts,
+                watchers,
+                rounds,
+            })
+            .await?;
         }
         Cmd::Node { cmd } => {
             let store = server::open_store(&cli.db, cli.key_file.as_deref()).await?;

@@ -67,6 +67,8 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(identity::keystone::router())
         .merge(api_neutron::router())
+        .merge(api_nsx::router())
+        .merge(api_nsx::state::router())
         .merge(realize::http::router())
         .fallback(not_found)
         .layer(axum::middleware::from_fn(identity::request::assign))

@@ -1,0 +1,230 @@
+//! Client of the server's node API (`docs/node-api.md`): the long-poll for the
+//! node's configuration and the report/heartbeat, plus the two loops that keep
+//! them going through server restarts.
+//!
+//! Why loops that never give up: the agent must keep charon running the last
+//! known configuration while the server is away, and catch up as soon as it is
+//! back. Every report is the complete current state, so a lost one costs nothing;
+//! every config response is a complete snapshot, so a missed change is picked up by
+//! the next poll.
+
+use std::fmt;
+use std::time::Duration;
+
+use model::realization::{NodeConfig, NodeReport};
+use rand::Rng;
+use reqwest::StatusCode;
+use tokio::sync::watch;
+
+/// A failed node API call.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("node API request to {url} failed")]
+    Transport {
+        url: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("node API answered {status} to {url}: {body}")]
+    Status { url: String, status: u16, body: String },
+    #[error("invalid node id {0:?}: only letters, digits, '-', '_' and '.' are allowed")]
+    NodeId(String),
+}
+
+/// One node's credentials and the server address.
+#[derive(Clone)]
+pub struct NodeApi {
+    http: reqwest::Client,
+    base: String,
+    node_id: String,
+    token: String,
+}
+
+impl fmt::Debug for NodeApi {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NodeApi")
+            .field("base", &self.base)
+            .field("node_id", &self.node_id)
+            .field("token", &"<redacted>")
+            .finish()
+    }
+}
+
+impl NodeApi {
+    /// `server` is the base URL (`http://127.0.0.1:9696`).
+    pub fn new(http: reqwest::Client, server: &str, node_id: &str, token: &str) -> Result<NodeApi, ApiError> {
+        let ok = !node_id.is_empty()
+            && node_id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+        if !ok {
+            return Err(ApiError::NodeId(node_id.to_string()));
+        }
+        Ok(NodeApi {
+            http,
+            base: server.trim_end_matches('/').to_string(),
+            node_id: node_id.to_string(),
+            token: token.trim().to_string(),
+        })
+    }
+
+    pub fn node_id(&self) -> &str {
+        &self.node_id
+    }
+
+    fn url(&self, what: &str) -> String {
+        format!("{}/internal/v1/nodes/{}/{what}", self.base, self.node_id)
+    }
+
+    /// `GET .../config?known=G&wait=S`: a newer snapshot, or `None` when nothing
+    /// changed within `wait`.
+    pub async fn config(&self, known: Option<i64>, wait: Duration) -> Result<Option<NodeConfig>, ApiError> {
+        let url = self.url("config");
+        let mut req = self
+            .http
+            .get(&url)
+            .bearer_auth(&self.token)
+            .query(&[("wait", wait.as_secs())])
+            // The server answers within `wait`; give it slack, but don't hang forever.
+            .timeout(wait + Duration::from_secs(15));
+        if let Some(k) = known {
+            req = req.query(&[("known", k)]);
+        }
+        let transport = |source| ApiError::Transport {
+            url: url.clone(),
+            source,
+        };
+        let resp = req.send().await.map_err(transport)?;
+        match resp.status() {
+            StatusCode::OK => Ok(Some(resp.json().await.map_err(transport)?)),
+            StatusCode::NO_CONTENT => Ok(None),
+            s => Err(status_error(&url, s, resp).await),
+        }
+    }
+
+    /// `POST .../report`.
+    pub async fn report(&self, report: &NodeReport) -> Result<(), ApiError> {
+        let url = self.url("report");
+        let resp = self
+            .http
+            .post(&url)
+            .bearer_auth(&self.token)
+            .json(report)
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await
+            .map_err(|source| ApiError::Transport {
+                url: url.clone(),
+                source,
+            })?;
+        if resp.status().is_success() {
+            Ok(())
+        } else {
+            Err(status_error(&url, resp.status(), resp).await)
+        }
+    }
+}
+
+async fn status_error(url: &str, status: StatusCode, resp: reqwest::Response) -> ApiError {
+    let mut body = resp.text().await.unwrap_or_default();
+    body.truncate(300);
+    ApiError::Status {
+        url: url.to_string(),
+        status: status.as_u16(),
+        body,
+    }
+}
+
+/// Exponential back-off with jitter, for reconnecting to the server or charon.
+#[derive(Debug, Clone)]
+pub struct Backoff {
+    min: Duration,
+    max: Duration,
+    next: Duration,
+}
+
+impl Backoff {
+    pub fn new(min: Duration, max: Duration) -> Backoff {
+        Backoff { min, max, next: min }
+    }
+
+    /// The next delay (±20% jitter), doubling up to `max`.
+    pub fn next_delay(&mut self) -> Duration {
+        let d = self.next;
+        self.next = (self.next * 2).min(self.max);
+        d.mul_f64(rand::thread_rng().gen_range(0.8..1.2))
+    }
+
+    pub fn reset(&mut self) {
+        self.next = self.min;
+    }
+}
+
+/// Long-polls the configuration forever, publishing every new snapshot. Ends when
+/// nobody listens any more.
+pub async fn poll_config(api: NodeApi, tx: watch::Sender<Option<NodeConfig>>, wait: Duration) {
+    let mut known: Option<i64> = None;
+    let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(10));
+    let mut failing = false;
+    while !tx.is_closed() {
+        match api.config(known, wait).await {
+            Ok(got) => {
+                if failing {
+                    tracing::info!(node = %api.node_id, "node API reachable again");
+                    failing = false;
+                }
+                backoff.reset();
+                if let Some(cfg) = got {
+                    tracing::debug!(node = %api.node_id, generation = cfg.generation, tunnels = cfg.tunnels.len(), "new configuration");
+                    known = Some(known.map_or(cfg.generation, |k| k.max(cfg.generation)));
+                    if tx.send(Some(cfg)).is_err() {
+                        return;
+                    }
+                }
+            }
+            Err(e) => {
+                let delay = backoff.next_delay();
+                if !failing {
+                    tracing::warn!(node = %api.node_id, error = %e, source = ?std::error::Error::source(&e), "fetching configuration failed; retrying");
+                    failing = true;
+                } else {
+                    tracing::debug!(node = %api.node_id, error = %e, retry_in = ?delay, "fetching configuration failed");
+                }
+                tokio::time::sleep(delay).await;
+            }
+        }
+    }
+}
+
+/// Posts the latest report whenever it changes and at least every `heartbeat`.
+/// Ends when the report channel closes.
+pub async fn push_reports(api: NodeApi, mut rx: watch::Receiver<NodeReport>, heartbeat: Duration) {
+    let mut backoff = Backoff::new(Duration::from_millis(500), heartbeat.max(Duration::from_secs(1)));
+    let mut failing = false;
+    loop {
+        let report = rx.borrow_and_update().clone();
+        match api.report(&report).await {
+            Ok(()) => {
+                if failing {
+                    tracing::info!(node = %api.node_id, "reports delivered again");
+                    failing = false;
+                }
+                backoff.reset();
+                tokio::select! {
+                    r = rx.changed() => if r.is_err() { return },
+                    _ = tokio::time::sleep(heartbeat) => {}
+                }
+            }
+            Err(e) => {
+                if !failing {
+                    tracing::warn!(node = %api.node_id, error = %e, "report failed; retrying");
+                    failing = true;
+                }
+                tokio::select! {
+                    r = rx.changed() => if r.is_err() { return },
+                    _ = tokio::time::sleep(backoff.next_delay()) => {}
+                }
+            }
+        }
+    }
+}

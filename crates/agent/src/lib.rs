@@ -1,0 +1,236 @@
+//! `vpnaas agent`: the gateway node agent.
+//!
+//! Until configuration reaches a real IPsec daemon, vpnaas is a database with two
+//! APIs. The agent makes a gateway node real: it long-polls the node API for the
+//! node's desired tunnels, keeps strongSwan's charon in line with them over VICI
+//! (incrementally: only changed tunnels are touched), and reports back the
+//! generation it realized, per-tunnel failures and the SAs' runtime state, which
+//! drive realization states and Neutron/NSX status. It never touches the database.
+//!
+//! Code map:
+//! - [`render`]: pure `Tunnel` → VICI `load-conn`/`load-shared` ([`message`] is the
+//!   message tree; golden files in `tests/golden/`).
+//! - [`vici`]: the `Vici` trait and its rsvici implementation; [`fake`]: the
+//!   in-memory charon for tests.
+//! - [`reconcile`]: the exact diff, generation guard, failures, initiation queue;
+//!   [`status`]: `list-sas` → `TunnelStatus`.
+//! - [`runner`]: the per-node loop; [`api`]: the node API client and its
+//!   poll/report loops; [`sim`]: simulated nodes for load tests.
+
+pub mod api;
+pub mod fake;
+pub mod message;
+pub mod reconcile;
+pub mod render;
+pub mod runner;
+pub mod sim;
+pub mod status;
+pub mod vici;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use model::realization::{NodeConfig, NodeReport};
+use tokio::sync::watch;
+
+pub use render::EspMode;
+
+/// What can stop the agent from starting.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error("invalid agent arguments: {0}")]
+    Invalid(String),
+    #[error("cannot read {path}")]
+    File {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot build the HTTP client")]
+    Http(#[source] reqwest::Error),
+    #[error("node API client")]
+    Api(#[source] api::ApiError),
+}
+
+/// Which IPsec backend the agent drives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Backend {
+    /// A real charon over its VICI socket.
+    Charon,
+    /// Simulated nodes (a load generator; see --nodes-file).
+    Sim,
+}
+
+/// `vpnaas agent` arguments.
+#[derive(Debug, Clone, clap::Args)]
+pub struct AgentArgs {
+    /// Base URL of the vpnaas server, e.g. http://127.0.0.1:9696.
+    #[arg(long, env = "VPNAAS_SERVER")]
+    pub server: String,
+    /// This node's id (from `vpnaas node add`).
+    #[arg(long, env = "VPNAAS_NODE_ID")]
+    pub node_id: Option<String>,
+    /// Node token (visible in `ps`; prefer --token-file or VPNAAS_NODE_TOKEN).
+    #[arg(long)]
+    pub token: Option<String>,
+    /// File holding the node token.
+    #[arg(long)]
+    pub token_file: Option<PathBuf>,
+    /// charon's VICI socket.
+    #[arg(long, default_value = "/var/run/charon.vici")]
+    pub vici: PathBuf,
+    /// ESP data path: `kernel` (kernel-netlink) or `userspace` (kernel-libipsec,
+    /// forces UDP encapsulation).
+    #[arg(long, value_enum, default_value = "kernel")]
+    pub esp: EspMode,
+    /// `charon`, or `sim` for simulated nodes.
+    #[arg(long, value_enum, default_value = "charon")]
+    pub backend: Backend,
+    /// Report at least this often (seconds).
+    #[arg(long, default_value_t = 5)]
+    pub heartbeat: u64,
+    /// Read SA state from charon this often (seconds).
+    #[arg(long, default_value_t = 5)]
+    pub status_interval: u64,
+    /// Long-poll wait (seconds).
+    #[arg(long, default_value_t = 30)]
+    pub wait: u64,
+    /// Longest wait for one initiation before moving on (milliseconds).
+    #[arg(long, default_value_t = 2000)]
+    pub initiate_timeout_ms: u64,
+    /// Longest back-off between initiation retries (seconds).
+    #[arg(long, default_value_t = 60)]
+    pub retry_max: u64,
+    /// sim: JSON lines of {"id","token"} as printed by `vpnaas node add`.
+    #[arg(long)]
+    pub nodes_file: Option<PathBuf>,
+    /// sim: how long applying a snapshot takes (milliseconds).
+    #[arg(long, default_value_t = 0)]
+    pub sim_delay_ms: u64,
+    /// sim: probability that a tunnel fails to apply (0..1).
+    #[arg(long, default_value_t = 0.0)]
+    pub sim_failure_rate: f64,
+}
+
+impl AgentArgs {
+    /// --token, else --token-file, else VPNAAS_NODE_TOKEN.
+    fn token(&self) -> Result<String, AgentError> {
+        if let Some(t) = &self.token {
+            return Ok(t.trim().to_string());
+        }
+        if let Some(p) = &self.token_file {
+            return std::fs::read_to_string(p)
+                .map(|t| t.trim().to_string())
+                .map_err(|source| AgentError::File {
+                    path: p.clone(),
+                    source,
+                });
+        }
+        std::env::var("VPNAAS_NODE_TOKEN")
+            .map(|t| t.trim().to_string())
+            .map_err(|_| {
+                AgentError::Invalid(
+                    "a node token is required (--token, --token-file or VPNAAS_NODE_TOKEN)".into(),
+                )
+            })
+    }
+}
+
+/// Runs the agent until interrupted.
+pub async fn run(args: AgentArgs) -> Result<(), AgentError> {
+    if args.heartbeat == 0 || args.status_interval == 0 {
+        return Err(AgentError::Invalid(
+            "--heartbeat and --status-interval must be at least 1".into(),
+        ));
+    }
+    let heartbeat = Duration::from_secs(args.heartbeat);
+    let wait = Duration::from_secs(args.wait.min(120));
+    let work = async {
+        match args.backend {
+            Backend::Sim => {
+                let path = args
+                    .nodes_file
+                    .as_ref()
+                    .ok_or_else(|| AgentError::Invalid("--backend sim needs --nodes-file".into()))?;
+                if !(0.0..=1.0).contains(&args.sim_failure_rate) {
+                    return Err(AgentError::Invalid(
+                        "--sim-failure-rate must be within 0..1".into(),
+                    ));
+                }
+                let nodes = sim::read_nodes_file(path)?;
+                let s = sim::SimSettings {
+                    delay: Duration::from_millis(args.sim_delay_ms),
+                    failure_rate: args.sim_failure_rate,
+                    heartbeat,
+                    wait,
+                };
+                sim::run(&args.server, nodes, s).await
+            }
+            Backend::Charon => run_charon(&args, heartbeat, wait).await,
+        }
+    };
+    tokio::select! {
+        r = work => r,
+        _ = shutdown() => {
+            // charon keeps its tunnels: an agent restart must not cut traffic.
+            tracing::info!("agent stopping; charon keeps its configuration");
+            Ok(())
+        }
+    }
+}
+
+async fn run_charon(args: &AgentArgs, heartbeat: Duration, wait: Duration) -> Result<(), AgentError> {
+    let node_id = args
+        .node_id
+        .as_deref()
+        .ok_or_else(|| AgentError::Invalid("--node-id is required with --backend charon".into()))?;
+    let http = reqwest::Client::builder().build().map_err(AgentError::Http)?;
+    let api = api::NodeApi::new(http, &args.server, node_id, &args.token()?).map_err(AgentError::Api)?;
+    let settings = reconcile::Settings {
+        esp: args.esp,
+        initiate_timeout: Duration::from_millis(args.initiate_timeout_ms.max(100)),
+        retry_max: Duration::from_secs(args.retry_max.max(1)),
+        agent: format!(
+            "vpnaas-agent {} (charon, esp={})",
+            env!("CARGO_PKG_VERSION"),
+            match args.esp {
+                EspMode::Kernel => "kernel",
+                EspMode::Userspace => "userspace",
+            }
+        ),
+        ..reconcile::Settings::default()
+    };
+    tracing::info!(node = node_id, server = %args.server, vici = %args.vici.display(), esp = ?args.esp, "agent starting");
+    let (cfg_tx, cfg_rx) = watch::channel(None::<NodeConfig>);
+    let (rep_tx, rep_rx) = watch::channel(NodeReport {
+        agent: Some(settings.agent.clone()),
+        ..NodeReport::default()
+    });
+    tokio::spawn(api::poll_config(api.clone(), cfg_tx, wait));
+    tokio::spawn(api::push_reports(api, rep_rx, heartbeat));
+    let agent = runner::Agent::new(
+        vici::charon::CharonConnector::new(&args.vici),
+        reconcile::Reconciler::new(settings),
+        runner::LoopSettings {
+            status_interval: Duration::from_secs(args.status_interval),
+            ..runner::LoopSettings::default()
+        },
+    );
+    agent.run(cfg_rx, rep_tx).await;
+    Ok(())
+}
+
+async fn shutdown() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        _ = term => {},
+    }
+}

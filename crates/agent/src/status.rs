@@ -1,0 +1,173 @@
+//! Turns what charon shows (`list-sas`) into the node API's [`TunnelStatus`].
+//!
+//! Pure, so the mapping rules are tested without charon:
+//! - IKE state: ESTABLISHED (also while REKEYING/REKEYED) wins over CONNECTING
+//!   (CREATED/CONNECTING); anything else, or no IKE_SA, is DOWN. A tunnel can have
+//!   more than one IKE_SA (both sides initiated at once); the best one counts.
+//! - CHILD SAs installed: distinct CHILD_SA configs with an installed SA
+//!   (INSTALLED, UPDATING, REKEYING, REKEYED), capped at the expected count, so
+//!   duplicates or an SA being replaced during a rekey don't count twice.
+//! - Counters: summed over installed CHILD_SAs. They restart at 0 when an SA is
+//!   rekeyed (charon counts per SA), so they are a liveness signal, not a meter.
+//! - Message: the apply failure, else the last initiation failure, else a hint
+//!   (charon unreachable, waiting for the peer); none while the tunnel is up.
+
+use std::collections::BTreeSet;
+
+use model::realization::{IkeState, TunnelStatus};
+
+use crate::vici::IkeSa;
+
+/// charon's IKE_SA state as the node API's.
+pub fn ike_state(state: &str) -> IkeState {
+    match state {
+        "ESTABLISHED" | "REKEYING" | "REKEYED" => IkeState::Established,
+        "CREATED" | "CONNECTING" => IkeState::Connecting,
+        _ => IkeState::Down,
+    }
+}
+
+fn rank(s: IkeState) -> u8 {
+    match s {
+        IkeState::Established => 2,
+        IkeState::Connecting => 1,
+        IkeState::Down => 0,
+    }
+}
+
+/// Whether a CHILD_SA in this state carries traffic.
+pub fn child_installed(state: &str) -> bool {
+    matches!(state, "INSTALLED" | "UPDATING" | "REKEYING" | "REKEYED")
+}
+
+/// What is known about a tunnel besides its SAs.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Context<'a> {
+    pub expected: u32,
+    /// Why it could not be applied.
+    pub failure: Option<&'a str>,
+    /// Why the last initiation failed.
+    pub initiate_error: Option<&'a str>,
+    /// Shown when the tunnel is not up and nothing better is known.
+    pub hint: Option<&'a str>,
+}
+
+/// The status of tunnel `id` from the IKE_SAs charon lists (any order, any names).
+pub fn tunnel_status(id: &str, sas: &[IkeSa], cx: Context<'_>) -> TunnelStatus {
+    let mut best = IkeState::Down;
+    let mut installed = BTreeSet::new();
+    let (mut bytes_in, mut bytes_out, mut packets_in, mut packets_out) = (0, 0, 0, 0);
+    for sa in sas.iter().filter(|sa| sa.name == id) {
+        let st = ike_state(&sa.state);
+        if rank(st) > rank(best) {
+            best = st;
+        }
+        for c in sa.children.iter().filter(|c| child_installed(&c.state)) {
+            installed.insert(c.name.as_str());
+            bytes_in += c.bytes_in;
+            bytes_out += c.bytes_out;
+            packets_in += c.packets_in;
+            packets_out += c.packets_out;
+        }
+    }
+    let child_sas_installed = (installed.len() as u32).min(cx.expected);
+    let up = best == IkeState::Established && child_sas_installed > 0;
+    let message = cx
+        .failure
+        .or(if up { None } else { cx.initiate_error.or(cx.hint) })
+        .map(str::to_string);
+    TunnelStatus {
+        id: id.to_string(),
+        ike_state: best,
+        child_sas_installed,
+        child_sas_expected: cx.expected,
+        bytes_in,
+        bytes_out,
+        packets_in,
+        packets_out,
+        message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vici::ChildSa;
+
+    fn sa(name: &str, state: &str, children: &[(&str, &str, u64)]) -> IkeSa {
+        IkeSa {
+            name: name.into(),
+            state: state.into(),
+            children: children
+                .iter()
+                .map(|(n, s, p)| ChildSa {
+                    name: n.to_string(),
+                    state: s.to_string(),
+                    packets_in: *p,
+                    packets_out: *p,
+                    bytes_in: p * 84,
+                    bytes_out: p * 84,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn best_sa_wins_and_duplicates_count_once() {
+        let sas = vec![
+            sa("t1", "CONNECTING", &[]),
+            sa("t1", "ESTABLISHED", &[("t1", "INSTALLED", 3)]),
+            sa(
+                "t1",
+                "ESTABLISHED",
+                &[("t1", "INSTALLED", 2), ("t1", "REKEYED", 1)],
+            ),
+            sa("t2", "ESTABLISHED", &[("t2", "INSTALLED", 100)]),
+        ];
+        let st = tunnel_status(
+            "t1",
+            &sas,
+            Context {
+                expected: 1,
+                initiate_error: Some("old failure"),
+                ..Context::default()
+            },
+        );
+        assert_eq!(st.ike_state, IkeState::Established);
+        assert_eq!(st.child_sas_installed, 1);
+        assert_eq!(st.packets_in, 6);
+        assert_eq!(st.bytes_out, 6 * 84);
+        assert_eq!(st.message, None, "an up tunnel shows no stale error");
+    }
+
+    #[test]
+    fn down_tunnel_explains_why() {
+        let st = tunnel_status(
+            "t1",
+            &[sa("t1", "DELETING", &[("t1", "DELETED", 1)])],
+            Context {
+                expected: 2,
+                initiate_error: Some("received AUTHENTICATION_FAILED notify error"),
+                hint: Some("waiting"),
+                ..Context::default()
+            },
+        );
+        assert_eq!(st.ike_state, IkeState::Down);
+        assert_eq!(st.child_sas_installed, 0);
+        assert_eq!(st.child_sas_expected, 2);
+        assert_eq!(
+            st.message.as_deref(),
+            Some("received AUTHENTICATION_FAILED notify error")
+        );
+        let st = tunnel_status(
+            "t9",
+            &[],
+            Context {
+                expected: 1,
+                failure: Some("load-conn failed"),
+                ..Context::default()
+            },
+        );
+        assert_eq!(st.message.as_deref(), Some("load-conn failed"));
+    }
+}

@@ -1,0 +1,571 @@
+//! The VICI session to charon, behind a small trait.
+//!
+//! Why a trait: the reconciler's logic (exact diff, generation guard, failures,
+//! re-apply after a charon restart, serial initiation) is tested against
+//! [`crate::fake::FakeVici`], and only the end-to-end test needs a real charon.
+//! Why here and not spread over the reconciler: rsvici 0.1.5 is a small crate from
+//! one author, so everything that knows it lives in [`charon`] and could be
+//! replaced by a hand-written codec without touching anything else.
+
+use std::future::Future;
+use std::time::Duration;
+
+use crate::message::Section;
+
+/// A failed VICI call.
+#[derive(Debug, thiserror::Error)]
+pub enum ViciError {
+    /// The socket could not be opened (charon not running, wrong path).
+    #[error("cannot connect to charon's VICI socket {path}")]
+    Connect {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The session broke (charon exited or restarted) or got out of step.
+    #[error("VICI session lost during {command}")]
+    Session {
+        command: &'static str,
+        #[source]
+        source: Option<rsvici::Error>,
+    },
+    /// charon did not answer in time; the session can't be trusted any more
+    /// (VICI has no request ids, a late answer would be taken for the next one).
+    #[error("charon did not answer {command} within {timeout:?}")]
+    Timeout {
+        command: &'static str,
+        timeout: Duration,
+    },
+    /// charon answered `success = no`: a per-object failure, the session is fine.
+    #[error("{command} failed: {message}")]
+    Failed { command: &'static str, message: String },
+}
+
+impl ViciError {
+    /// Whether the session must be dropped and re-established (and the full state
+    /// re-applied), as opposed to one command having been refused.
+    pub fn is_session(&self) -> bool {
+        !matches!(self, ViciError::Failed { .. })
+    }
+
+    /// charon's own words, for failures reported to the server.
+    pub fn message(&self) -> String {
+        match self {
+            ViciError::Failed { message, .. } => message.clone(),
+            other => other.to_string(),
+        }
+    }
+}
+
+/// One IKE_SA as `list-sas` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct IkeSa {
+    /// The connection (config) name: the tunnel id.
+    pub name: String,
+    /// charon's IKE_SA state: CREATED, CONNECTING, ESTABLISHED, PASSIVE, REKEYING,
+    /// REKEYED, DELETING, DESTROYING.
+    pub state: String,
+    pub children: Vec<ChildSa>,
+}
+
+/// One CHILD_SA of an IKE_SA.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ChildSa {
+    /// The CHILD_SA config name.
+    pub name: String,
+    /// CREATED, ROUTED, INSTALLING, INSTALLED, UPDATING, REKEYING, REKEYED,
+    /// RETRYING, DELETING, DELETED, DESTROYING.
+    pub state: String,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub packets_in: u64,
+    pub packets_out: u64,
+}
+
+/// What initiating a CHILD_SA ended with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Initiated {
+    /// IKE_SA and CHILD_SA are up.
+    Established,
+    /// Not up within the timeout; charon keeps trying in the background.
+    Pending,
+    /// charon gave up; the reason, from its log (e.g. an authentication failure).
+    Failed(String),
+}
+
+/// The VICI commands the agent uses. One session handles one command at a time.
+pub trait Vici: Send {
+    /// `load-conn`: add or replace connections (re-sending an identical one is a no-op).
+    fn load_conn(&mut self, msg: &Section) -> impl Future<Output = Result<(), ViciError>> + Send;
+    /// `unload-conn`.
+    fn unload_conn(&mut self, name: &str) -> impl Future<Output = Result<(), ViciError>> + Send;
+    /// `load-shared`: add or replace a shared secret (by its `id`).
+    fn load_shared(&mut self, msg: &Section) -> impl Future<Output = Result<(), ViciError>> + Send;
+    /// `unload-shared` by id.
+    fn unload_shared(&mut self, id: &str) -> impl Future<Output = Result<(), ViciError>> + Send;
+    /// `terminate` every IKE_SA of connection `ike` (forced after `timeout`). Having
+    /// nothing to terminate is success.
+    fn terminate(
+        &mut self,
+        ike: &str,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<(), ViciError>> + Send;
+    /// `initiate` CHILD_SA `child` of connection `ike`, waiting at most `timeout`.
+    fn initiate(
+        &mut self,
+        ike: &str,
+        child: &str,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<Initiated, ViciError>> + Send;
+    /// `list-sas`, of one connection or all.
+    fn list_sas(&mut self, ike: Option<&str>) -> impl Future<Output = Result<Vec<IkeSa>, ViciError>> + Send;
+    /// `get-conns`: names of the loaded connections.
+    fn get_conns(&mut self) -> impl Future<Output = Result<Vec<String>, ViciError>> + Send;
+    /// `get-shared`: ids of the loaded shared secrets.
+    fn get_shared(&mut self) -> impl Future<Output = Result<Vec<String>, ViciError>> + Send;
+}
+
+/// Opens VICI sessions (again after charon restarts).
+pub trait Connector: Send {
+    type Session: Vici;
+    fn connect(&mut self) -> impl Future<Output = Result<Self::Session, ViciError>> + Send;
+}
+
+/// Picks the most telling reason out of charon's control log of a failed initiate.
+pub fn failure_reason(log: &[String], errmsg: &str) -> String {
+    const TELLING: &[&str] = &[
+        "AUTHENTICATION_FAILED",
+        "NO_PROPOSAL_CHOSEN",
+        "TS_UNACCEPTABLE",
+        "INVALID_KE_PAYLOAD",
+        "MAC mismatched",
+        "no shared key found",
+        "no matching peer config",
+        "no IKE config found",
+        "giving up after",
+        "peer not responding",
+        "establishing IKE_SA",
+    ];
+    for needle in TELLING {
+        if let Some(line) = log.iter().find(|l| l.contains(needle)) {
+            return line.trim().to_string();
+        }
+    }
+    errmsg.to_string()
+}
+
+/// The real session: rsvici over charon's unix socket.
+pub mod charon {
+    use std::collections::BTreeMap;
+    use std::path::PathBuf;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::Duration;
+
+    use futures::StreamExt;
+    use futures::future::{BoxFuture, FutureExt};
+    use serde::{Deserialize, Serialize};
+    use tokio::sync::{Mutex, Notify};
+
+    use super::*;
+
+    /// Extra time given to charon beyond a command's own timeout.
+    const MARGIN: Duration = Duration::from_secs(5);
+
+    /// Connects to charon's VICI socket.
+    #[derive(Debug, Clone)]
+    pub struct CharonConnector {
+        pub path: PathBuf,
+        /// Longest wait for any plain command.
+        pub call_timeout: Duration,
+    }
+
+    impl CharonConnector {
+        pub fn new(path: impl Into<PathBuf>) -> CharonConnector {
+            CharonConnector {
+                path: path.into(),
+                call_timeout: Duration::from_secs(10),
+            }
+        }
+    }
+
+    impl Connector for CharonConnector {
+        type Session = Charon;
+        async fn connect(&mut self) -> Result<Charon, ViciError> {
+            Charon::connect(&self.path, self.call_timeout).await
+        }
+    }
+
+    /// State shared with the task that watches the session for I/O errors.
+    struct Shared {
+        client: Mutex<Option<rsvici::Client>>,
+        dead: AtomicBool,
+        died: Notify,
+    }
+
+    /// One VICI session.
+    ///
+    /// rsvici 0.1.5 gotcha: when charon closes the socket, rsvici's listener task
+    /// keeps reading EOF in a hot loop (100% CPU) and never answers pending calls.
+    /// A watcher task takes its background errors; on the first I/O error it marks
+    /// the session dead, wakes pending calls, and drops the client, which aborts the
+    /// listener.
+    pub struct Charon {
+        shared: Arc<Shared>,
+        call_timeout: Duration,
+    }
+
+    #[derive(Deserialize)]
+    struct Status {
+        success: Option<bool>,
+        errmsg: Option<String>,
+    }
+
+    #[derive(Serialize)]
+    struct ByName {
+        name: String,
+    }
+
+    #[derive(Serialize)]
+    struct ById {
+        id: String,
+    }
+
+    #[derive(Serialize)]
+    struct Terminate {
+        ike: String,
+        force: bool,
+        timeout: i64,
+        loglevel: i32,
+    }
+
+    #[derive(Serialize)]
+    struct Initiate {
+        ike: String,
+        child: String,
+        timeout: i64,
+        loglevel: i32,
+    }
+
+    #[derive(Deserialize)]
+    struct ControlLog {
+        #[serde(default)]
+        msg: String,
+    }
+
+    #[derive(Serialize)]
+    struct ListSas {
+        noblock: bool,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        ike: Option<String>,
+    }
+
+    #[derive(Deserialize)]
+    struct WireIke {
+        #[serde(default)]
+        state: String,
+        #[serde(rename = "child-sas", default)]
+        child_sas: BTreeMap<String, WireChild>,
+    }
+
+    #[derive(Deserialize)]
+    struct WireChild {
+        #[serde(default)]
+        name: String,
+        #[serde(default)]
+        state: String,
+        #[serde(rename = "bytes-in", default)]
+        bytes_in: u64,
+        #[serde(rename = "bytes-out", default)]
+        bytes_out: u64,
+        #[serde(rename = "packets-in", default)]
+        packets_in: u64,
+        #[serde(rename = "packets-out", default)]
+        packets_out: u64,
+    }
+
+    #[derive(Deserialize)]
+    struct Conns {
+        #[serde(default)]
+        conns: Vec<String>,
+    }
+
+    #[derive(Deserialize)]
+    struct Keys {
+        #[serde(default)]
+        keys: Vec<String>,
+    }
+
+    impl Charon {
+        /// Opens a session on `path`.
+        pub async fn connect(path: &std::path::Path, call_timeout: Duration) -> Result<Charon, ViciError> {
+            let mut client = rsvici::unix::connect(path)
+                .await
+                .map_err(|source| ViciError::Connect {
+                    path: path.display().to_string(),
+                    source,
+                })?;
+            let mut errors = client.listen_for_errors();
+            let shared = Arc::new(Shared {
+                client: Mutex::new(Some(client)),
+                dead: AtomicBool::new(false),
+                died: Notify::new(),
+            });
+            let weak = Arc::downgrade(&shared);
+            tokio::spawn(async move {
+                while let Some(e) = errors.next().await {
+                    if !(e.is_io() || e.is_closed()) {
+                        tracing::debug!(error = %e, "VICI background error");
+                        continue;
+                    }
+                    tracing::warn!(error = %e, "VICI session to charon lost");
+                    let Some(shared) = weak.upgrade() else { break };
+                    shared.dead.store(true, Ordering::SeqCst);
+                    shared.died.notify_waiters();
+                    // Dropping the client aborts rsvici's (now spinning) listener task.
+                    drop(shared.client.lock().await.take());
+                    break;
+                }
+            });
+            Ok(Charon { shared, call_timeout })
+        }
+
+        /// Runs `f` on the client, bounded by `timeout` and cut short if the session dies.
+        async fn with_client<T, F>(
+            &self,
+            command: &'static str,
+            timeout: Duration,
+            f: F,
+        ) -> Result<T, ViciError>
+        where
+            F: for<'c> FnOnce(&'c mut rsvici::Client) -> BoxFuture<'c, Result<T, rsvici::Error>>,
+        {
+            let lost = || ViciError::Session {
+                command,
+                source: None,
+            };
+            let died = self.shared.died.notified();
+            tokio::pin!(died);
+            died.as_mut().enable();
+            if self.shared.dead.load(Ordering::SeqCst) {
+                return Err(lost());
+            }
+            let mut guard = self.shared.client.lock().await;
+            let client = guard.as_mut().ok_or_else(lost)?;
+            let fut = f(client);
+            tokio::select! {
+                r = tokio::time::timeout(timeout, fut) => match r {
+                    Err(_) => {
+                        // A late answer would be read as the next command's: give up the session.
+                        self.shared.dead.store(true, Ordering::SeqCst);
+                        guard.take();
+                        Err(ViciError::Timeout { command, timeout })
+                    }
+                    Ok(Ok(v)) => Ok(v),
+                    Ok(Err(e)) if e.is_command_failed() => Err(ViciError::Failed {
+                        command,
+                        message: strip_failed(&e.to_string()),
+                    }),
+                    Ok(Err(e)) => {
+                        self.shared.dead.store(true, Ordering::SeqCst);
+                        guard.take();
+                        Err(ViciError::Session { command, source: Some(e) })
+                    }
+                },
+                _ = &mut died => Err(lost()),
+            }
+        }
+
+        /// A plain request whose answer is `{success, errmsg}`.
+        async fn simple<T: Serialize + Send + 'static>(
+            &self,
+            command: &'static str,
+            msg: T,
+        ) -> Result<(), ViciError> {
+            let st: Status = self
+                .with_client(command, self.call_timeout, |c| c.request(command, msg).boxed())
+                .await?;
+            match st.success {
+                Some(false) => Err(ViciError::Failed {
+                    command,
+                    message: st.errmsg.unwrap_or_else(|| "unknown error".into()),
+                }),
+                _ => Ok(()),
+            }
+        }
+    }
+
+    fn strip_failed(s: &str) -> String {
+        s.strip_prefix("command failed: ").unwrap_or(s).to_string()
+    }
+
+    fn millis(d: Duration) -> i64 {
+        i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+    }
+
+    impl Vici for Charon {
+        async fn load_conn(&mut self, msg: &Section) -> Result<(), ViciError> {
+            self.simple("load-conn", msg.clone()).await
+        }
+
+        async fn unload_conn(&mut self, name: &str) -> Result<(), ViciError> {
+            self.simple(
+                "unload-conn",
+                ByName {
+                    name: name.to_string(),
+                },
+            )
+            .await
+        }
+
+        async fn load_shared(&mut self, msg: &Section) -> Result<(), ViciError> {
+            self.simple("load-shared", msg.clone()).await
+        }
+
+        async fn unload_shared(&mut self, id: &str) -> Result<(), ViciError> {
+            self.simple("unload-shared", ById { id: id.to_string() }).await
+        }
+
+        async fn terminate(&mut self, ike: &str, timeout: Duration) -> Result<(), ViciError> {
+            let msg = Terminate {
+                ike: ike.to_string(),
+                force: true,
+                timeout: millis(timeout),
+                loglevel: -1,
+            };
+            let r = self
+                .with_client("terminate", timeout + MARGIN, |c| {
+                    async move {
+                        let stream = c.stream_request::<_, ControlLog>("terminate", "control-log", msg);
+                        let v: Vec<_> = stream.collect().await;
+                        v.into_iter().collect::<Result<Vec<_>, _>>()
+                    }
+                    .boxed()
+                })
+                .await;
+            match r {
+                Ok(_) => Ok(()),
+                Err(ViciError::Failed { message, .. }) if message.contains("no matching") => Ok(()),
+                Err(e) => Err(e),
+            }
+        }
+
+        async fn initiate(
+            &mut self,
+            ike: &str,
+            child: &str,
+            timeout: Duration,
+        ) -> Result<Initiated, ViciError> {
+            let msg = Initiate {
+                ike: ike.to_string(),
+                child: child.to_string(),
+                timeout: millis(timeout),
+                loglevel: 1,
+            };
+            let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+            let sink = log.clone();
+            let r = self
+                .with_client("initiate", timeout + MARGIN, |c| {
+                    async move {
+                        let stream = c.stream_request::<_, ControlLog>("initiate", "control-log", msg);
+                        tokio::pin!(stream);
+                        while let Some(item) = stream.next().await {
+                            let line = item?;
+                            if let Ok(mut l) = sink.lock() {
+                                l.push(line.msg);
+                            }
+                        }
+                        Ok(())
+                    }
+                    .boxed()
+                })
+                .await;
+            let lines = log.lock().map(|l| l.clone()).unwrap_or_default();
+            match r {
+                Ok(()) => Ok(Initiated::Established),
+                Err(ViciError::Failed { message, .. }) if message.contains("not established after") => {
+                    Ok(Initiated::Pending)
+                }
+                Err(ViciError::Failed { message, .. }) => {
+                    Ok(Initiated::Failed(failure_reason(&lines, &message)))
+                }
+                Err(e) => Err(e),
+            }
+        }
+
+        async fn list_sas(&mut self, ike: Option<&str>) -> Result<Vec<IkeSa>, ViciError> {
+            let msg = ListSas {
+                noblock: true,
+                ike: ike.map(str::to_string),
+            };
+            let events: Vec<BTreeMap<String, WireIke>> = self
+                .with_client("list-sas", self.call_timeout, |c| {
+                    async move {
+                        let stream =
+                            c.stream_request::<_, BTreeMap<String, WireIke>>("list-sas", "list-sa", msg);
+                        let v: Vec<_> = stream.collect().await;
+                        v.into_iter().collect::<Result<Vec<_>, _>>()
+                    }
+                    .boxed()
+                })
+                .await?;
+            Ok(events
+                .into_iter()
+                .flatten()
+                .map(|(name, sa)| IkeSa {
+                    name,
+                    state: sa.state,
+                    children: sa
+                        .child_sas
+                        .into_values()
+                        .map(|c| ChildSa {
+                            name: c.name,
+                            state: c.state,
+                            bytes_in: c.bytes_in,
+                            bytes_out: c.bytes_out,
+                            packets_in: c.packets_in,
+                            packets_out: c.packets_out,
+                        })
+                        .collect(),
+                })
+                .collect())
+        }
+
+        async fn get_conns(&mut self) -> Result<Vec<String>, ViciError> {
+            let c: Conns = self
+                .with_client("get-conns", self.call_timeout, |c| {
+                    c.request("get-conns", ()).boxed()
+                })
+                .await?;
+            Ok(c.conns)
+        }
+
+        async fn get_shared(&mut self) -> Result<Vec<String>, ViciError> {
+            let k: Keys = self
+                .with_client("get-shared", self.call_timeout, |c| {
+                    c.request("get-shared", ()).boxed()
+                })
+                .await?;
+            Ok(k.keys)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn picks_the_telling_line() {
+        let log = vec![
+            "initiating IKE_SA x[1] to 198.18.0.2".to_string(),
+            "received AUTHENTICATION_FAILED notify error".to_string(),
+            "establishing connection 'x' failed".to_string(),
+        ];
+        assert_eq!(
+            failure_reason(&log, "establishing CHILD_SA 'x' failed"),
+            "received AUTHENTICATION_FAILED notify error"
+        );
+        assert_eq!(failure_reason(&[], "boom"), "boom");
+    }
+}

@@ -1,0 +1,380 @@
+//! The one place where errors become NSX's `ApiError` envelope
+//! `{"httpStatus", "error_code", "module_name", "error_message"}`. vmware-nsxlib
+//! decides what to do from the HTTP status and `error_code` (404 → not found,
+//! 412 → stale revision, 400 + 500030 → in use, 403 + 403 → bad credentials), so
+//! those pairs are the contract; the codes table is in the crate doc.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use model::{Error, Kind, Violation};
+use serde_json::json;
+
+pub const MODULE_COMMON: &str = "common-services";
+pub const MODULE_VPN: &str = "VPN";
+
+/// NSX error codes this API answers with (see the table in the crate doc).
+pub mod code {
+    /// Request shape: not JSON, wrong type, missing required field, unknown enum
+    /// value, value out of range, bad query parameter, body too large.
+    pub const FIELD: i64 = 255;
+    /// A rule across fields or objects failed.
+    pub const RULE: i64 = 110_001;
+    /// Something vpnaas does not implement (certificates, GMAC, changing a
+    /// session's type or a service's router, ...).
+    pub const UNSUPPORTED: i64 = 110_002;
+    /// A system-owned default profile can't be modified or deleted.
+    pub const SYSTEM_OWNED: i64 = 110_003;
+    /// A concurrent change made the request impossible (e.g. a referenced object
+    /// vanished between checks).
+    pub const CONFLICT: i64 = 110_004;
+    /// The IPSec VPN service of a session is disabled (realization state).
+    pub const SERVICE_DISABLED: i64 = 110_199;
+    /// The object is referenced by others (vmware-nsxlib: ResourceInUse).
+    pub const IN_USE: i64 = 500_030;
+    /// Missing or wrong credentials (vmware-nsxlib: InvalidCredentials).
+    pub const BAD_CREDENTIALS: i64 = 403;
+    /// Session cookie without its X-XSRF-TOKEN (vmware-nsxlib: BadXSRFToken).
+    pub const BAD_XSRF: i64 = 98;
+    /// Authenticated, but without the admin role.
+    pub const NOT_ADMIN: i64 = 401;
+    /// Unknown object id or path.
+    pub const NOT_FOUND: i64 = 600;
+    /// `_revision` missing or stale (vmware-nsxlib: StaleRevision).
+    pub const STALE_REVISION: i64 = 206;
+    /// Anything unexpected on the server side; details are only in the log.
+    pub const INTERNAL: i64 = 100;
+}
+
+/// The NSX name of a canonical kind, as in `resource_type` and error messages.
+pub fn nsx_type(kind: Kind) -> &'static str {
+    match kind {
+        Kind::IkePolicy => "IPSecVPNIKEProfile",
+        Kind::IpsecPolicy => "IPSecVPNTunnelProfile",
+        Kind::VpnService => "IPSecVPNService",
+        Kind::Connection => "IPSecVPNSession",
+        Kind::DpdProfile => "IPSecVPNDPDProfile",
+        Kind::LocalEndpoint => "IPSecVPNLocalEndpoint",
+        Kind::PeerEndpoint => "IPSecVPNPeerEndpoint",
+        Kind::Gateway => "LogicalRouter",
+        Kind::Subnet => "Subnet",
+        Kind::EndpointGroup => "EndpointGroup",
+        Kind::Project => "Project",
+        Kind::User => "User",
+        Kind::SystemDefaults => "SystemDefaults",
+    }
+}
+
+/// Everything an NSX handler can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum NsxError {
+    /// A model/store error. A `NotFound` here is about a *referenced* object
+    /// (the target of the request is [`NsxError::NotFound`]).
+    #[error(transparent)]
+    Model(#[from] Error),
+    /// The object the request names does not exist.
+    #[error("object {0} not found")]
+    NotFound(String),
+    /// A request-shape error about one field (or the body as a whole).
+    #[error("invalid {field}: {reason}")]
+    Field { field: String, reason: String },
+    #[error("unsupported: {0}")]
+    Unsupported(String),
+    #[error("{0} is system owned")]
+    SystemOwned(String),
+    /// A PUT without `_revision`.
+    #[error("revision missing")]
+    RevisionMissing,
+    #[error("request body too large")]
+    TooLarge,
+    #[error("bad credentials")]
+    BadCredentials,
+    #[error("bad XSRF token")]
+    BadXsrf,
+    #[error("admin role required")]
+    NotAdmin,
+    #[error("no such path {0}")]
+    NoRoute(String),
+    /// Any other NSX error, by status, code, module and message (for example
+    /// the realization state's "service disabled").
+    #[error("{message}")]
+    Nsx {
+        status: StatusCode,
+        code: i64,
+        module: &'static str,
+        message: String,
+    },
+}
+
+impl NsxError {
+    pub fn field(field: impl Into<String>, reason: impl Into<String>) -> NsxError {
+        NsxError::Field {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+
+    /// Maps a store error about the request's target `id`: its own `NotFound`
+    /// becomes [`NsxError::NotFound`]; everything else stays a model error.
+    pub fn for_target(e: Error, id: &str) -> NsxError {
+        match e {
+            Error::NotFound { id: ref missing, .. } if missing == id => NsxError::NotFound(id.to_string()),
+            e => NsxError::Model(e),
+        }
+    }
+}
+
+/// An NSX error response. Every error this crate sends goes through here.
+pub fn envelope(status: StatusCode, code: i64, module: &str, message: impl Into<String>) -> Response {
+    let http_status = status
+        .canonical_reason()
+        .unwrap_or("ERROR")
+        .to_ascii_uppercase()
+        .replace([' ', '-'], "_");
+    (
+        status,
+        Json(json!({
+            "httpStatus": http_status,
+            "error_code": code,
+            "module_name": module,
+            "error_message": message.into(),
+        })),
+    )
+        .into_response()
+}
+
+/// The standard 404 for an unknown object id.
+pub fn not_found_message(id: &str) -> String {
+    format!("The requested object : {id} could not be found. Object identifiers are case sensitive.")
+}
+
+fn violation_message(v: &Violation) -> String {
+    use Violation::*;
+    match v {
+        Field { field, reason } => format!("Invalid value for {field}: {reason}."),
+        DpdTimeoutNotAboveInterval => "The DPD timeout must be greater than the probe interval.".into(),
+        MtuTooSmall { mtu, ip_version } => format!("MTU {mtu} is too small for IPv{ip_version}."),
+        PeerCidrInvalid { cidr } => format!("Peer subnet {cidr} is not a valid CIDR."),
+        MixedPeerCidrVersions => "Peer subnets do not all have the same IP version.".into(),
+        MixedEndpointVersions { group } => {
+            format!("The subnets of {group} do not all have the same IP version.")
+        }
+        MixedConnectionVersions => {
+            "Local and peer subnets of a session must have the same IP version.".into()
+        }
+        MissingPeerCidrs => "Peer subnets are missing.".into(),
+        EndpointGroupWithSubnetService { side } => {
+            format!(
+                "Endpoint group {} can't be used with a subnet VPN service.",
+                side.as_str()
+            )
+        }
+        PeerCidrsWithEndpointGroups => "Peer CIDRs can't be used with endpoint groups.".into(),
+        MissingEndpointGroup { side } => format!("Endpoint group {} is missing.", side.as_str()),
+        WrongEndpointGroupType {
+            side,
+            actual,
+            expected,
+        } => format!(
+            "Endpoint group {} has type {actual}; {expected} is required.",
+            side.as_str()
+        ),
+        SubnetNotOnRouter { subnet, router } => {
+            format!("Subnet {subnet} is not attached to logical router {router}.")
+        }
+        RouterNotExternal { router } => {
+            format!("Logical router {router} has no external address for IPSec VPN.")
+        }
+        NoExternalAddress { router, ip_version } => {
+            format!("Logical router {router} has no IPv{ip_version} external address.")
+        }
+        PeerAddressUnresolved { address } => format!("Peer address {address} is not an IP address."),
+        InvalidEndpoint {
+            endpoint,
+            group_type,
+            why,
+        } => format!("Endpoint {endpoint} is invalid for type {group_type}: {why}."),
+        MissingEndpoints { group } => format!("Endpoint group {group} has no endpoints."),
+        SubnetNotFound { subnet } => format!("Subnet {subnet} does not exist."),
+        IpsecUnsupported { resource, key, value } => {
+            format!("{resource} attribute {key} with value {value} is not supported.")
+        }
+        StateInvalidToUpdate { state, id } => format!("Object {id} can't be updated in state {state}."),
+        ServiceDisabled { service, connection } => format!(
+            "VPN service {service} associated with the session {connection} is disabled. Can not get the realization status."
+        ),
+    }
+}
+
+impl IntoResponse for NsxError {
+    fn into_response(self) -> Response {
+        let bad = StatusCode::BAD_REQUEST;
+        match self {
+            NsxError::NotFound(id) => envelope(
+                StatusCode::NOT_FOUND,
+                code::NOT_FOUND,
+                MODULE_COMMON,
+                not_found_message(&id),
+            ),
+            NsxError::Field { field, reason } => envelope(
+                bad,
+                code::FIELD,
+                MODULE_COMMON,
+                format!("Field level validation errors: {{{field}: {reason}}}"),
+            ),
+            NsxError::Unsupported(m) => envelope(bad, code::UNSUPPORTED, MODULE_VPN, m),
+            NsxError::SystemOwned(id) => envelope(
+                bad,
+                code::SYSTEM_OWNED,
+                MODULE_VPN,
+                format!("The object {id} is system owned and can not be modified or deleted."),
+            ),
+            NsxError::RevisionMissing => stale(),
+            NsxError::TooLarge => envelope(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                code::FIELD,
+                MODULE_COMMON,
+                format!("The request body exceeds {} bytes.", crate::MAX_BODY),
+            ),
+            NsxError::BadCredentials => envelope(
+                StatusCode::FORBIDDEN,
+                code::BAD_CREDENTIALS,
+                MODULE_COMMON,
+                "The username/password combination is incorrect or the account specified has been locked.",
+            ),
+            NsxError::BadXsrf => envelope(
+                StatusCode::FORBIDDEN,
+                code::BAD_XSRF,
+                MODULE_COMMON,
+                "Bad XSRF token: send the X-XSRF-TOKEN header of the session.",
+            ),
+            NsxError::NotAdmin => envelope(
+                StatusCode::FORBIDDEN,
+                code::NOT_ADMIN,
+                MODULE_COMMON,
+                "The user does not have the admin role, which the NSX API requires.",
+            ),
+            NsxError::NoRoute(path) => envelope(
+                StatusCode::NOT_FOUND,
+                code::NOT_FOUND,
+                MODULE_COMMON,
+                format!("The requested URI : {path} could not be found."),
+            ),
+            NsxError::Nsx {
+                status,
+                code,
+                module,
+                message,
+            } => envelope(status, code, module, message),
+            NsxError::Model(e) => match &e {
+                Error::NotFound { kind, id } => envelope(
+                    StatusCode::NOT_FOUND,
+                    code::NOT_FOUND,
+                    MODULE_COMMON,
+                    format!(
+                        "The operation failed because object identifier {}/{id} is missing: Object identifiers are case sensitive..",
+                        nsx_type(*kind)
+                    ),
+                ),
+                Error::InUse { kind, id } => envelope(
+                    bad,
+                    code::IN_USE,
+                    MODULE_VPN,
+                    format!(
+                        "{} {id} is in use by other objects and can not be modified or deleted.",
+                        nsx_type(*kind)
+                    ),
+                ),
+                Error::Invalid(v) => {
+                    let c = if matches!(v, Violation::ServiceDisabled { .. }) {
+                        code::SERVICE_DISABLED
+                    } else {
+                        code::RULE
+                    };
+                    envelope(bad, c, MODULE_VPN, violation_message(v))
+                }
+                Error::StaleRevision { .. } => stale(),
+                Error::Conflict(m) => envelope(bad, code::CONFLICT, MODULE_VPN, m.clone()),
+                Error::Unauthenticated => NsxError::BadCredentials.into_response(),
+                Error::Forbidden => envelope(
+                    bad,
+                    code::SYSTEM_OWNED,
+                    MODULE_VPN,
+                    "The object is system owned and can not be modified or deleted.",
+                ),
+                Error::Internal { .. } => {
+                    tracing::error!(error = %e, source = ?std::error::Error::source(&e), "NSX request failed");
+                    envelope(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        code::INTERNAL,
+                        MODULE_COMMON,
+                        "General error has occurred.",
+                    )
+                }
+            },
+        }
+    }
+}
+
+fn stale() -> Response {
+    envelope(
+        StatusCode::PRECONDITION_FAILED,
+        code::STALE_REVISION,
+        MODULE_COMMON,
+        "The object was modified by somebody else. Please retry.",
+    )
+}
+
+pub type NsxResult<T> = Result<T, NsxError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn body(r: Response) -> (StatusCode, serde_json::Value) {
+        let status = r.status();
+        let bytes = axum::body::to_bytes(r.into_body(), 1 << 16).await.unwrap();
+        (status, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    #[tokio::test]
+    async fn envelopes() {
+        let (s, v) = body(NsxError::NotFound("x".into()).into_response()).await;
+        assert_eq!(s, StatusCode::NOT_FOUND);
+        assert_eq!(
+            v,
+            json!({"httpStatus": "NOT_FOUND", "error_code": 600, "module_name": "common-services",
+                   "error_message": "The requested object : x could not be found. Object identifiers are case sensitive."})
+        );
+        let stale = Error::StaleRevision {
+            kind: Kind::Connection,
+            id: "x".into(),
+            given: Some(0),
+            current: 1,
+        };
+        let (s, v) = body(NsxError::from(stale).into_response()).await;
+        assert_eq!(s, StatusCode::PRECONDITION_FAILED);
+        assert_eq!(
+            v,
+            json!({"httpStatus": "PRECONDITION_FAILED", "error_code": 206, "module_name": "common-services",
+                   "error_message": "The object was modified by somebody else. Please retry."})
+        );
+        let (s, v) = body(NsxError::from(Error::in_use(Kind::IkePolicy, "i")).into_response()).await;
+        assert_eq!(
+            (s, v["error_code"].as_i64()),
+            (StatusCode::BAD_REQUEST, Some(500_030))
+        );
+        let (s, v) = body(NsxError::from(Error::not_found(Kind::Gateway, "g")).into_response()).await;
+        assert_eq!(s, StatusCode::NOT_FOUND);
+        assert!(v["error_message"].as_str().unwrap().contains("LogicalRouter/g"));
+        let (s, v) = body(NsxError::BadCredentials.into_response()).await;
+        assert_eq!((s, v["error_code"].as_i64()), (StatusCode::FORBIDDEN, Some(403)));
+        let (s, v) = body(NsxError::TooLarge.into_response()).await;
+        assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(v["httpStatus"], "PAYLOAD_TOO_LARGE");
+        let target = NsxError::for_target(Error::not_found(Kind::Connection, "s"), "s");
+        assert!(matches!(target, NsxError::NotFound(_)));
+        let other = NsxError::for_target(Error::not_found(Kind::PeerEndpoint, "p"), "s");
+        assert!(matches!(other, NsxError::Model(_)));
+    }
+}

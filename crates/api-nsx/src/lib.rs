@@ -1,0 +1,347 @@
+//! The NSX Manager IPSec VPN API (`/api/v1/vpn/ipsec/...`) as vmware-nsxlib
+//! 19.4.3 drives it, over the same canonical store as the Neutron API: an NSX
+//! IKE profile is a Neutron ikepolicy, an NSX session is a Neutron
+//! ipsec-site-connection, and so on (see [`resources`] for the mapping).
+//!
+//! Handlers are generic over [`resources::Resource`]: authenticate (admin only,
+//! [`auth`]), parse with NSX's types ([`wire`]), call one store operation, render.
+//! All JSON shapes live in `resources`, all error wording in [`error`], list
+//! semantics in [`query`].
+//!
+//! Besides the seven resources: `POST /api/session/create` and
+//! `/api/session/destroy` (cookie + XSRF sessions), `GET
+//! /api/v1/reverse-proxy/node/health` and `GET /api/v1/node`. Writes answer 201
+//! (create) or 200 (update, delete — never 204, which nsxlib treats as an error);
+//! the `x-nsx-requestid` header comes from `identity::request::assign`.
+//!
+//! # Error codes
+//!
+//! Every error is `{"httpStatus", "error_code", "module_name", "error_message"}`.
+//!
+//! | HTTP | `error_code` | `module_name` | when |
+//! |---|---|---|---|
+//! | 400 | 255 | common-services | body not JSON or not an object, field of the wrong type, missing required field, unknown enum value, value out of range, bad query parameter |
+//! | 400 | 110001 | VPN | a rule across fields or objects failed (AES-GCM IKE without IKE_V2, lifetime out of NSX's range, DPD interval for the probe mode, mixed IP versions in policy rules, peer/local address families, changing a service's router or a session's type, ...) |
+//! | 400 | 110002 | VPN | not supported by vpnaas: `authentication_mode` CERTIFICATE, GMAC digests |
+//! | 400 | 110003 | VPN | PUT or DELETE of a system-owned default profile |
+//! | 400 | 110004 | VPN | a concurrent change made the write impossible |
+//! | 400 | 110199 | VPN | realization state of a session whose service is disabled |
+//! | 400 | 500030 | VPN | DELETE of an object that others use (nsxlib: `ResourceInUse`) |
+//! | 403 | 403 | common-services | missing or wrong credentials (nsxlib: `InvalidCredentials`) |
+//! | 403 | 98 | common-services | session cookie on a write without its `X-XSRF-TOKEN` (nsxlib: `BadXSRFToken`) |
+//! | 403 | 401 | common-services | authenticated, but not an admin |
+//! | 404 | 600 | common-services | unknown id (the object named by the URL, or one the body refers to: "object identifier `<Type>/<id>` is missing"), unknown path |
+//! | 412 | 206 | common-services | PUT without `_revision`, or with a stale one (nsxlib: `StaleRevision`) |
+//! | 413 | 255 | common-services | body over 1 MiB |
+//! | 500 | 100 | common-services | internal failure (details only in the server log) |
+
+pub mod auth;
+pub mod error;
+pub mod query;
+pub mod resources;
+pub mod state;
+pub mod wire;
+
+use axum::body::Bytes;
+use axum::extract::{FromRef, FromRequest, OriginalUri, Path, RawQuery, Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get, post};
+use axum::{Extension, Json, Router};
+use identity::request::RequestId;
+use identity::{AuthContext, Identity};
+use model::nsx::is_system_owned;
+use model::{EndpointGroup, Record, Subnet, VpnService};
+use serde_json::{Value, json};
+use store::{NewMeta, Scope, Store, WriteCtx};
+
+pub use crate::auth::NsxCaller;
+pub use crate::error::{NsxError, NsxResult, envelope};
+use crate::resources::{
+    DpdProfiles, IkeProfiles, LocalEndpoints, PeerEndpoints, RenderCtx, Resource, Services, Sessions,
+    TunnelProfiles, with_meta,
+};
+use crate::wire::{Fields, Obj};
+
+/// Largest request body accepted.
+pub const MAX_BODY: usize = 1 << 20;
+
+/// Where the resources live.
+pub const PREFIX: &str = "/api/v1/vpn/ipsec";
+
+/// The NSX routes. Needs a [`Store`] and an [`Identity`] in the state.
+pub fn router<S>() -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    Store: FromRef<S>,
+    Identity: FromRef<S>,
+{
+    let r = Router::new()
+        .route("/api/session/create", post(auth::session_create))
+        .route("/api/session/destroy", post(auth::session_destroy))
+        .route("/api/v1/reverse-proxy/node/health", get(health))
+        .route("/api/v1/node", get(node))
+        .route("/api/v1/{*rest}", any(no_route));
+    let r = resource::<S, IkeProfiles>(r);
+    let r = resource::<S, TunnelProfiles>(r);
+    let r = resource::<S, DpdProfiles>(r);
+    let r = resource::<S, Services>(r);
+    let r = resource::<S, LocalEndpoints>(r);
+    let r = resource::<S, PeerEndpoints>(r);
+    resource::<S, Sessions>(r)
+}
+
+fn resource<S, R: Resource>(r: Router<S>) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    Store: FromRef<S>,
+    Identity: FromRef<S>,
+{
+    let path = format!("{PREFIX}/{}", R::SEGMENT);
+    r.route(&path, get(list::<R>).post(create::<R>)).route(
+        &format!("{path}/{{id}}"),
+        get(show::<R>).put(update::<R>).delete(delete::<R>),
+    )
+}
+
+async fn no_route(uri: OriginalUri) -> NsxError {
+    NsxError::NoRoute(uri.0.path().to_string())
+}
+
+async fn health() -> Json<Value> {
+    Json(json!({"healthy": true}))
+}
+
+async fn node(NsxCaller(_): NsxCaller) -> Json<Value> {
+    Json(json!({"node_version": "3.2.0.0.0", "product_version": "3.2.0"}))
+}
+
+/// The raw request body, read with a 1 MiB limit.
+pub struct RawBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for RawBody {
+    type Rejection = NsxError;
+
+    async fn from_request(req: Request, _: &S) -> Result<Self, Self::Rejection> {
+        if let Some(len) = req
+            .headers()
+            .get(axum::http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok())
+            && len > MAX_BODY
+        {
+            return Err(NsxError::TooLarge);
+        }
+        axum::body::to_bytes(req.into_body(), MAX_BODY)
+            .await
+            .map(RawBody)
+            .map_err(|_| NsxError::TooLarge)
+    }
+}
+
+/// The store context of a write by `ctx`, logged under the request's id.
+pub fn write_ctx(ctx: &AuthContext, rid: Option<Extension<RequestId>>) -> WriteCtx {
+    WriteCtx {
+        request_id: rid.map(|Extension(r)| r.0).unwrap_or_else(uuid::Uuid::new_v4),
+        actor: ctx.user_name.clone(),
+    }
+}
+
+async fn render_ctx<R: Resource>(store: &Store) -> NsxResult<RenderCtx> {
+    let mut ctx = RenderCtx::default();
+    if R::NEEDS_CTX {
+        for s in store.list::<VpnService>(&Scope::All).await? {
+            ctx.services.insert(s.meta.id.clone(), s);
+        }
+        for g in store.list::<EndpointGroup>(&Scope::All).await? {
+            ctx.groups.insert(g.meta.id.clone(), g);
+        }
+        for s in store.list::<Subnet>(&Scope::All).await? {
+            ctx.subnets.insert(s.meta.id.clone(), s);
+        }
+    }
+    Ok(ctx)
+}
+
+fn full<R: Resource>(rec: &Record<R::Body>, ctx: &RenderCtx) -> Obj {
+    with_meta(R::render(rec, ctx), &rec.meta, R::RESOURCE_TYPE)
+}
+
+/// The VPN service an object belongs to (a plain id, or a ResourceReference).
+fn service_of(o: &Obj) -> Option<&str> {
+    match o.get("ipsec_vpn_service_id")? {
+        Value::String(s) => Some(s),
+        Value::Object(r) => r.get("target_id")?.as_str(),
+        _ => None,
+    }
+}
+
+fn matches(o: &Obj, filters: &[(String, String)], ctx: &RenderCtx) -> bool {
+    filters.iter().all(|(k, v)| match k.as_str() {
+        "ipsec_vpn_service_id" => service_of(o) == Some(v.as_str()),
+        "logical_router_id" => {
+            o.get("logical_router_id").and_then(Value::as_str) == Some(v.as_str())
+                || service_of(o)
+                    .and_then(|s| ctx.services.get(s))
+                    .is_some_and(|s| s.body.router_id == *v)
+        }
+        "session_type" => o.get("resource_type").and_then(Value::as_str) == Some(v.as_str()),
+        _ => true,
+    })
+}
+
+async fn list<R: Resource>(
+    NsxCaller(_): NsxCaller,
+    State(store): State<Store>,
+    RawQuery(raw): RawQuery,
+) -> NsxResult<Json<Value>> {
+    let q = query::parse(raw.as_deref(), R::FILTERS)?;
+    let records = store.list::<R::Body>(&Scope::All).await?;
+    let ctx = render_ctx::<R>(&store).await?;
+    let items = records
+        .iter()
+        .map(|r| full::<R>(r, &ctx))
+        .filter(|o| matches(o, &q.filters, &ctx))
+        .collect();
+    Ok(Json(query::render(items, &q)))
+}
+
+async fn show<R: Resource>(
+    NsxCaller(_): NsxCaller,
+    State(store): State<Store>,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> NsxResult<Json<Value>> {
+    let q = query::parse(raw.as_deref(), &[])?;
+    let rec = store
+        .get::<R::Body>(&Scope::All, &id)
+        .await
+        .map_err(|e| NsxError::for_target(e, &id))?;
+    let ctx = render_ctx::<R>(&store).await?;
+    let mut o = full::<R>(&rec, &ctx);
+    match q.action.as_deref() {
+        None | Some("") => {}
+        Some("show-sensitive-data") => {
+            if let Some(extra) = R::sensitive(&rec) {
+                o.extend(extra);
+            }
+        }
+        Some(a) => return Err(NsxError::field("action", format!("unsupported action {a}"))),
+    }
+    Ok(Json(Value::Object(o)))
+}
+
+/// `display_name` and `description`, common to every resource.
+struct Common {
+    name: Option<String>,
+    description: Option<String>,
+}
+
+impl Common {
+    fn parse<R: Resource>(f: &Fields<'_>) -> NsxResult<Common> {
+        if let Some(t) = f.string("resource_type", 255)?
+            && !R::accepts(&t)
+        {
+            return Err(NsxError::field(
+                "resource_type",
+                format!("invalid value {t}; this path takes {}", R::RESOURCE_TYPE),
+            ));
+        }
+        Ok(Common {
+            name: f.string("display_name", 255)?,
+            description: f.string("description", 1024)?,
+        })
+    }
+}
+
+async fn create<R: Resource>(
+    NsxCaller(ctx): NsxCaller,
+    State(store): State<Store>,
+    rid: Option<Extension<RequestId>>,
+    RawBody(raw): RawBody,
+) -> NsxResult<Response> {
+    let o = wire::body_object(&raw)?;
+    let f = Fields::new(&o);
+    let common = Common::parse::<R>(&f)?;
+    let patch = R::parse(&f, true)?;
+    let body = R::new_body(&patch)?;
+    let id = uuid::Uuid::new_v4().to_string();
+    let meta = NewMeta {
+        id: Some(id.clone()),
+        project_id: ctx.project_id.clone(),
+        name: common.name.filter(|n| !n.is_empty()).unwrap_or(id),
+        description: common.description.unwrap_or_default(),
+    };
+    let written = R::create(&store, &write_ctx(&ctx, rid), meta, body).await?;
+    let rctx = render_ctx::<R>(&store).await?;
+    Ok((StatusCode::CREATED, Json(full::<R>(&written.record, &rctx))).into_response())
+}
+
+async fn update<R: Resource>(
+    NsxCaller(ctx): NsxCaller,
+    State(store): State<Store>,
+    rid: Option<Extension<RequestId>>,
+    Path(id): Path<String>,
+    RawBody(raw): RawBody,
+) -> NsxResult<Json<Value>> {
+    if is_system_owned(&id) {
+        return Err(NsxError::SystemOwned(id));
+    }
+    let o = wire::body_object(&raw)?;
+    let f = Fields::new(&o);
+    if let Some(given) = f.string("id", 255)?
+        && given != id
+    {
+        return Err(NsxError::field(
+            "id",
+            format!("{given} does not match the URL's {id}"),
+        ));
+    }
+    let revision = match f.get("_revision") {
+        Some(Value::Number(n)) => n
+            .as_i64()
+            .ok_or_else(|| NsxError::field("_revision", "expected integer"))?,
+        Some(_) => return Err(NsxError::field("_revision", "expected integer")),
+        None => {
+            store
+                .get::<R::Body>(&Scope::All, &id)
+                .await
+                .map_err(|e| NsxError::for_target(e, &id))?;
+            return Err(NsxError::RevisionMissing);
+        }
+    };
+    let common = Common::parse::<R>(&f)?;
+    let patch = R::parse(&f, false)?;
+    let target = id.clone();
+    let edit = Box::new(move |rec: &mut Record<R::Body>| {
+        if let Some(n) = common.name {
+            rec.meta.name = if n.is_empty() { target } else { n };
+        }
+        if let Some(d) = common.description {
+            rec.meta.description = d;
+        }
+        R::apply(&patch, &mut rec.body)
+    });
+    let w = write_ctx(&ctx, rid);
+    let written = R::update(&store, &w, &id, revision, edit)
+        .await
+        .map_err(|e| NsxError::for_target(e, &id))?;
+    let rctx = render_ctx::<R>(&store).await?;
+    Ok(Json(Value::Object(full::<R>(&written.record, &rctx))))
+}
+
+async fn delete<R: Resource>(
+    NsxCaller(ctx): NsxCaller,
+    State(store): State<Store>,
+    rid: Option<Extension<RequestId>>,
+    Path(id): Path<String>,
+) -> NsxResult<StatusCode> {
+    if is_system_owned(&id) {
+        return Err(NsxError::SystemOwned(id));
+    }
+    store
+        .nsx_delete::<R::Body>(&write_ctx(&ctx, rid), &id)
+        .await
+        .map_err(|e| NsxError::for_target(e, &id))?;
+    Ok(StatusCode::OK)
+}

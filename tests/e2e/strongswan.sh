@@ -1,0 +1,217 @@
+#!/usr/bin/env bash
+# End-to-end: vpnaas realizes Neutron VPNaaS connections on two real strongSwan
+# gateways through `vpnaas agent`, and traffic really flows through the tunnel.
+#
+#   site A (netns)                                       site B (netns)
+#   lo 198.19.1.1/32   vethA 198.18.0.1 ==ESP-in-UDP== vethB 198.18.0.2   lo 198.19.2.1/32
+#   charon A (own /run, VICI socket in $BASE/a)          charon B (same, $BASE/b)
+#        ^ VICI (unix socket)                                 ^
+#   vpnaas agent A ──HTTP 127.0.0.1──► vpnaas serve ◄── vpnaas agent B   (on the host)
+#
+# The agents run on the host, not in the namespaces: a process inside a netns
+# can't reach the host's 127.0.0.1, and an agent only needs charon's VICI socket
+# (a file) and HTTP to the server. The scenario itself (Neutron API via
+# openstacksdk, state/status checks, ping, SA counters, PSK change, charon
+# restart, delete) is tests/e2e/strongswan_scenario.py.
+#
+# Needs root. Installs strongSwan and ping from Debian packages if missing.
+# Touches only what it creates: two namespaces, their veth pair, $BASE, and the
+# processes it starts, which its EXIT trap stops by PID.
+#
+# Environment:
+#   VPNAAS_BIN   vpnaas binary (default: target/ci/vpnaas)
+#   E2E_PYTHON   Python with openstacksdk (default: .venv-test/bin/python)
+#   E2E_KEEP=1   keep $BASE (logs, configs) after the run
+set -euo pipefail
+
+cd "$(dirname "$0")/../.."
+ROOT="$(pwd)"
+VPNAAS_BIN="${VPNAAS_BIN:-$ROOT/target/ci/vpnaas}"
+case "$VPNAAS_BIN" in /*) ;; *) VPNAAS_BIN="$ROOT/$VPNAAS_BIN" ;; esac
+PYTHON="${E2E_PYTHON:-$ROOT/.venv-test/bin/python}"
+START_NS=$(date +%s%N)
+
+log() { printf 'e2e: %s\n' "$*"; }
+die() { printf 'e2e: error: %s\n' "$*" >&2; exit 1; }
+
+[ "$(id -u)" = 0 ] || die "needs root (network namespaces, charon)"
+[ -x "$VPNAAS_BIN" ] || die "no vpnaas binary at $VPNAAS_BIN (build it, or set VPNAAS_BIN)"
+"$PYTHON" -c 'import openstack' 2>/dev/null \
+    || die "$PYTHON has no openstacksdk (run scripts/test.sh to create .venv-test, or set E2E_PYTHON)"
+
+# ------------------------------------------------------------ packages
+PKGS="strongswan-charon strongswan-swanctl libcharon-extra-plugins libstrongswan-standard-plugins iproute2 iputils-ping"
+# shellcheck disable=SC2086
+if ! dpkg -s $PKGS >/dev/null 2>&1; then
+    log "installing $PKGS"
+    apt-get update -q >/dev/null
+    # shellcheck disable=SC2086
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $PKGS >/dev/null
+fi
+
+# ------------------------------------------------------------ cleanup
+BASE="$(mktemp -d /tmp/vpnaas-e2e.XXXXXX)"
+NSA="vpnaas-e2e-a-$$"
+NSB="vpnaas-e2e-b-$$"
+PIDFILE="$BASE/pids"   # "pid comm" per line; the scenario appends restarted charons
+touch "$PIDFILE"
+NS_MADE=()
+
+remember() { # pid comm
+    echo "$1 $2" >> "$PIDFILE"
+}
+
+stop_pids() {
+    local pid comm
+    # Newest first: agents before the server, charons last.
+    tac "$PIDFILE" 2>/dev/null | while read -r pid comm; do
+        [ -n "$pid" ] || continue
+        # Only signal the process we started (its PID may have been reused).
+        if [ "$(cat /proc/"$pid"/comm 2>/dev/null)" = "$comm" ]; then
+            kill -TERM "$pid" 2>/dev/null || true
+        fi
+    done
+    tac "$PIDFILE" 2>/dev/null | while read -r pid comm; do
+        [ -n "$pid" ] || continue
+        for _ in $(seq 50); do
+            [ "$(cat /proc/"$pid"/comm 2>/dev/null)" = "$comm" ] || break
+            sleep 0.1
+        done
+        if [ "$(cat /proc/"$pid"/comm 2>/dev/null)" = "$comm" ]; then
+            kill -KILL "$pid" 2>/dev/null || true
+        fi
+    done
+}
+
+cleanup() {
+    local rc=$?
+    set +e
+    stop_pids
+    for ns in "${NS_MADE[@]}"; do ip netns del "$ns" 2>/dev/null; done
+    if [ "$rc" != 0 ]; then
+        for f in "$BASE"/server.log "$BASE"/agent-a.log "$BASE"/agent-b.log "$BASE"/a/charon.log "$BASE"/b/charon.log; do
+            [ -f "$f" ] || continue
+            printf '\n----- %s (last 40 lines)\n' "$f"
+            tail -n 40 "$f"
+        done
+    fi
+    if [ "${E2E_KEEP:-0}" = 1 ]; then
+        log "kept $BASE"
+    else
+        rm -rf "$BASE"
+    fi
+    local ms took
+    ms=$(( ($(date +%s%N) - START_NS) / 1000000 ))
+    took="$((ms / 1000)).$(printf '%03d' $((ms % 1000)))"
+    if [ "$rc" = 0 ]; then
+        log "1 passed, 0 failed (${took}s)"
+    else
+        log "0 passed, 1 failed (${took}s)"
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+
+# ------------------------------------------------------------ namespaces
+ip netns add "$NSA"; NS_MADE+=("$NSA")
+ip netns add "$NSB"; NS_MADE+=("$NSB")
+# veth created directly inside the namespaces: nothing appears on the host.
+ip link add vethA netns "$NSA" type veth peer name vethB netns "$NSB"
+ip -n "$NSA" addr add 198.18.0.1/30 dev vethA
+ip -n "$NSB" addr add 198.18.0.2/30 dev vethB
+# Protected hosts on lo (this kernel has no dummy interfaces).
+ip -n "$NSA" addr add 198.19.1.1/32 dev lo
+ip -n "$NSB" addr add 198.19.2.1/32 dev lo
+for ns in "$NSA" "$NSB"; do ip -n "$ns" link set lo up; done
+ip -n "$NSA" link set vethA up
+ip -n "$NSB" link set vethB up
+
+# ------------------------------------------------------------ charons
+# Userspace ESP (kernel-libipsec): this machine's kernel has no ESP transform.
+write_conf() { # dir
+    local d=$1
+    mkdir -p "$d/run" "$d/swanctl"
+    cat > "$d/strongswan.conf" <<EOF
+charon {
+  load_modular = no
+  load = random nonce openssl aes sha1 sha2 hmac gcm gmp pem pkcs1 x509 pubkey kdf kernel-libipsec kernel-netlink socket-default vici
+  plugins { vici { socket = unix://$d/charon.vici } }
+  filelog { main { path = $d/charon.log
+                   time_format = %T
+                   append = yes
+                   flush_line = yes
+                   default = 1
+                   ike = 2
+                   cfg = 2 } }
+}
+swanctl { load = random nonce openssl aes sha1 sha2 hmac pem pkcs1 x509 pubkey }
+EOF
+}
+
+# charon hard-codes /var/run/charon.pid: each gets a private /run, bind-mounted
+# inside the mount namespace `ip netns exec` creates (it doesn't leak to the host).
+# `ip` execs sh which execs charon, so $! is charon's PID.
+start_charon() { # ns dir
+    local ns=$1 d=$2
+    rm -f "$d/charon.vici"
+    ip netns exec "$ns" sh -c "mount --bind $d/run /run && exec env STRONGSWAN_CONF=$d/strongswan.conf /usr/lib/ipsec/charon" \
+        >>"$d/charon.stdout" 2>&1 </dev/null &
+    remember $! charon
+    for _ in $(seq 100); do [ -S "$d/charon.vici" ] && return 0; sleep 0.05; done
+    die "charon in $ns did not open $d/charon.vici"
+}
+
+write_conf "$BASE/a"; write_conf "$BASE/b"
+start_charon "$NSA" "$BASE/a"
+start_charon "$NSB" "$BASE/b"
+log "charons up in $NSA and $NSB"
+
+# ------------------------------------------------------------ server
+DB="$BASE/vpnaas.db"
+ADMIN_PASSWORD="e2e-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+VPNAAS_ADMIN_PASSWORD="$ADMIN_PASSWORD" VPNAAS_LOG="${VPNAAS_LOG:-info}" \
+    "$VPNAAS_BIN" --db "$DB" serve --listen 127.0.0.1:0 >"$BASE/server.out" 2>"$BASE/server.log" </dev/null &
+remember $! vpnaas
+URL=""
+for _ in $(seq 300); do
+    URL=$(sed -n 's/^vpnaas listening on \(http:\/\/127\.0\.0\.1:[0-9]*\).*/\1/p' "$BASE/server.out" 2>/dev/null | head -1)
+    [ -n "$URL" ] && break
+    sleep 0.1
+done
+[ -n "$URL" ] || die "server did not start"
+log "server at $URL"
+
+admin() { "$VPNAAS_BIN" --db "$DB" "$@"; }
+json() { python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
+
+GWA=$(admin gateway create site-a --project admin --external-v4 198.18.0.1 | json id)
+GWB=$(admin gateway create site-b --project admin --external-v4 198.18.0.2 | json id)
+SNA=$(admin subnet create lan-a --gateway "$GWA" --cidr 198.19.1.0/24 | json id)
+SNB=$(admin subnet create lan-b --gateway "$GWB" --cidr 198.19.2.0/24 | json id)
+admin node add node-a --gateway "$GWA" > "$BASE/node-a.json"
+admin node add node-b --gateway "$GWB" > "$BASE/node-b.json"
+for s in a b; do
+    json token < "$BASE/node-$s.json" > "$BASE/node-$s.token"
+    chmod 600 "$BASE/node-$s.token"
+done
+NODEA=$(json id < "$BASE/node-a.json")
+NODEB=$(json id < "$BASE/node-b.json")
+
+# ------------------------------------------------------------ agents
+start_agent() { # site node-id
+    VPNAAS_LOG="${VPNAAS_AGENT_LOG:-info,agent=debug}" "$VPNAAS_BIN" agent \
+        --server "$URL" --node-id "$2" --token-file "$BASE/node-$1.token" \
+        --vici "$BASE/$1/charon.vici" --esp userspace \
+        --heartbeat 2 --status-interval 1 --retry-max 4 \
+        >"$BASE/agent-$1.out" 2>"$BASE/agent-$1.log" </dev/null &
+    remember $! vpnaas
+}
+start_agent a "$NODEA"
+start_agent b "$NODEB"
+log "agents started (nodes $NODEA, $NODEB)"
+
+# ------------------------------------------------------------ scenario
+export E2E_URL="$URL" E2E_ADMIN_PASSWORD="$ADMIN_PASSWORD" E2E_BASE="$BASE" E2E_PIDFILE="$PIDFILE"
+export E2E_NS_A="$NSA" E2E_NS_B="$NSB" E2E_GW_A="$GWA" E2E_GW_B="$GWB" E2E_SUBNET_A="$SNA" E2E_SUBNET_B="$SNB"
+export E2E_NODE_A="$NODEA" E2E_NODE_B="$NODEB"
+"$PYTHON" "$ROOT/tests/e2e/strongswan_scenario.py"

@@ -1,0 +1,260 @@
+"""The end-to-end scenario run by tests/e2e/strongswan.sh (which builds the two
+strongSwan sites, the server and the agents, and passes them in E2E_* variables).
+
+Through the Neutron API (openstacksdk) it creates mirrored connections A<->B and
+checks, each within a deadline:
+  1. realization state in_sync on both nodes (NSX state endpoint), both ACTIVE
+  2. ping across the protected addresses, and the SA packet counters rise (in
+     charon and in the status the agent reports)
+  3. a wrong PSK on one side -> both connections DOWN; fixed -> ACTIVE, ping again
+  4. charon A restarts -> its agent re-applies everything -> ACTIVE, ping again
+  5. delete -> the SAs are gone from list-sas, the state endpoint says 404/600
+Prints one "ok - ..." line per check; raises (exit 1) on the first failure.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import openstack
+
+E = os.environ
+URL = E["E2E_URL"]
+PASSWORD = E["E2E_ADMIN_PASSWORD"]
+BASE = E["E2E_BASE"]
+SITES = {
+    "a": {"ns": E["E2E_NS_A"], "gw": E["E2E_GW_A"], "subnet": E["E2E_SUBNET_A"], "node": E["E2E_NODE_A"],
+          "addr": "198.18.0.1", "host": "198.19.1.1", "lan": "198.19.1.0/24"},
+    "b": {"ns": E["E2E_NS_B"], "gw": E["E2E_GW_B"], "subnet": E["E2E_SUBNET_B"], "node": E["E2E_NODE_B"],
+          "addr": "198.18.0.2", "host": "198.19.2.1", "lan": "198.19.2.0/24"},
+}
+PSK = "e2e-psk-" + base64.b32encode(os.urandom(10)).decode().lower()
+T0 = time.monotonic()
+
+
+class Failed(Exception):
+    pass
+
+
+def ok(msg: str) -> None:
+    print(f"ok - {msg} [{time.monotonic() - T0:.1f}s]", flush=True)
+
+
+def wait(desc: str, fn, timeout: float = 60.0, interval: float = 0.5):
+    """Polls fn() until it returns a truthy value; fails with its last result."""
+    start = time.monotonic()
+    last = None
+    while True:
+        try:
+            last = fn()
+        except Exception as e:  # keep polling through transient errors
+            last = f"{type(e).__name__}: {e}"
+            if not isinstance(e, (urllib.error.URLError, openstack.exceptions.SDKException, OSError)):
+                raise
+        if last is True or (last and not isinstance(last, str)):
+            ok(f"{desc} (after {time.monotonic() - start:.1f}s)")
+            return last
+        if time.monotonic() - start > timeout:
+            raise Failed(f"{desc}: not reached within {timeout:.0f}s; last: {last!r}")
+        time.sleep(interval)
+
+
+def nsx(path: str) -> tuple[int, dict]:
+    req = urllib.request.Request(URL + path)
+    cred = base64.b64encode(f"admin:{PASSWORD}".encode()).decode()
+    req.add_header("Authorization", f"Basic {cred}")
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, json.loads(r.read() or b"{}")
+    except urllib.error.HTTPError as e:
+        body = e.read()
+        try:
+            return e.code, json.loads(body)
+        except ValueError:
+            return e.code, {"raw": body.decode(errors="replace")}
+
+
+def swanctl(site: str, *args: str) -> str:
+    d = f"{BASE}/{site}"
+    return subprocess.run(
+        ["swanctl", *args, "--uri", f"unix://{d}/charon.vici"],
+        env={**os.environ, "STRONGSWAN_CONF": f"{d}/strongswan.conf"},
+        capture_output=True, text=True, timeout=20, check=True,
+    ).stdout
+
+
+def sas(site: str) -> str:
+    return swanctl(site, "--list-sas")
+
+
+def sa_packets_in(site: str, conn_id: str) -> int:
+    """Inbound packets of the installed CHILD_SAs of conn_id, from `swanctl --list-sas`."""
+    total, inside = 0, False
+    for line in sas(site).splitlines():
+        if not line.startswith(" "):
+            inside = line.startswith(conn_id + ":")
+        elif inside:
+            m = re.match(r"\s+in\s+\S+.*?(\d+) packets", line)
+            if m:
+                total += int(m.group(1))
+    return total
+
+
+def ping(src: str, dst_site: str, count: int = 3) -> bool:
+    s, d = SITES[src], SITES[dst_site]
+    r = subprocess.run(
+        ["ip", "netns", "exec", s["ns"], "ping", "-c", str(count), "-i", "0.2", "-W", "2", "-I", s["host"], d["host"]],
+        capture_output=True, text=True,
+    )
+    return r.returncode == 0
+
+
+def main() -> None:
+    cloud = openstack.connect(
+        load_yaml_config=False, load_envvars=False, auth_type="password",
+        auth_url=URL + "/v3", username="admin", password=PASSWORD, project_name="admin",
+        user_domain_name="Default", project_domain_name="Default",
+        identity_api_version="3", region_name="RegionOne", interface="public",
+    )
+    net = cloud.network
+    ike = net.create_vpn_ike_policy(
+        name="e2e-ike", auth_algorithm="sha256", encryption_algorithm="aes-128",
+        pfs="group14", ike_version="v2", lifetime={"units": "seconds", "value": 3600},
+    )
+    ipsec = net.create_vpn_ipsec_policy(
+        name="e2e-ipsec", auth_algorithm="sha256", encryption_algorithm="aes-128",
+        pfs="group14", transform_protocol="esp", encapsulation_mode="tunnel",
+    )
+    conns = {}
+    for me, peer in (("a", "b"), ("b", "a")):
+        s, p = SITES[me], SITES[peer]
+        svc = net.create_vpn_service(name=f"e2e-svc-{me}", router_id=s["gw"])
+        local = net.create_vpn_endpoint_group(name=f"e2e-local-{me}", type="subnet", endpoints=[s["subnet"]])
+        remote = net.create_vpn_endpoint_group(name=f"e2e-peer-{me}", type="cidr", endpoints=[p["lan"]])
+        conns[me] = net.create_vpn_ipsec_site_connection(
+            name=f"e2e-{me}-to-{peer}", vpnservice_id=svc.id, ikepolicy_id=ike.id, ipsecpolicy_id=ipsec.id,
+            peer_address=p["addr"], peer_id=p["addr"], psk=PSK,
+            local_ep_group_id=local.id, peer_ep_group_id=remote.id,
+            initiator="bi-directional", dpd={"action": "hold", "interval": 30, "timeout": 120},
+        )
+    ok(f"created mirrored connections a={conns['a'].id} b={conns['b'].id}")
+
+    def state(site: str) -> dict:
+        return nsx(f"/api/v1/vpn/ipsec/sessions/{conns[site].id}/state")[1]
+
+    def in_sync() -> bool | str:
+        st = {s: state(s) for s in conns}
+        return all(v.get("state") == "in_sync" for v in st.values()) or json.dumps(st)
+
+    def statuses(want: str):
+        def check():
+            got = {s: net.get_vpn_ipsec_site_connection(c.id).status for s, c in conns.items()}
+            return all(v == want for v in got.values()) or json.dumps(got)
+        return check
+
+    def up_and_pinging(label: str) -> None:
+        wait(f"{label}: state in_sync on both nodes", in_sync)
+        wait(f"{label}: both connections ACTIVE", statuses("ACTIVE"))
+        before = sa_packets_in("a", conns["a"].id)
+        wait(f"{label}: ping 198.19.1.1 -> 198.19.2.1 through the tunnel", lambda: ping("a", "b"), timeout=20)
+        wait(f"{label}: ping 198.19.2.1 -> 198.19.1.1 through the tunnel", lambda: ping("b", "a"), timeout=20)
+        after = sa_packets_in("a", conns["a"].id)
+        if after < before + 6:
+            raise Failed(f"{label}: SA inbound packets on A went {before} -> {after}, expected +6 or more")
+        ok(f"{label}: charon A's SA counted the pings (in packets {before} -> {after})")
+
+    # 1-2. Up, traffic flows, counters rise (in charon, and in what the agent reports).
+    up_and_pinging("create")
+    cid = conns["a"].id
+    reported = wait(
+        "agent A reports the SA's traffic counters (NSX session status)",
+        lambda: (lambda st: st if st.get("aggregate_traffic_counters", {}).get("packets_in", 0) >= 6 else json.dumps(st))(
+            nsx(f"/api/v1/vpn/ipsec/sessions/{cid}/status")[1]),
+        timeout=20,
+    )
+    print(f"    status: {reported.get('session_status')} counters {reported.get('aggregate_traffic_counters')}")
+
+    # 3. Wrong PSK on one side -> DOWN on both; fixed -> ACTIVE again.
+    net.update_vpn_ipsec_site_connection(conns["a"], psk=PSK + "-wrong")
+    wait("wrong PSK on A: state in_sync (the change is applied)", in_sync)
+    wait("wrong PSK on A: both connections DOWN", statuses("DOWN"), timeout=60)
+    st = nsx(f"/api/v1/vpn/ipsec/sessions/{cid}/status")[1]
+    print(f"    status says: {st.get('session_status')} ike_status={st.get('ike_status')}")
+    if ping("a", "b", count=1):
+        raise Failed("ping still works with mismatched PSKs")
+    ok("wrong PSK on A: no traffic passes")
+    net.update_vpn_ipsec_site_connection(conns["a"], psk=PSK)
+    up_and_pinging("PSK fixed")
+
+    # 4. charon A restarts: the agent reconnects and re-applies everything.
+    restart_charon("a")
+    up_and_pinging("after charon A restart")
+
+    # 5. Delete: SAs gone from list-sas, state endpoint 404 / error_code 600.
+    for c in conns.values():
+        net.delete_vpn_ipsec_site_connection(c)
+    for site, c in conns.items():
+        wait(f"delete: no SA of {c.id} in charon {site.upper()}'s list-sas",
+             lambda site=site, c=c: c.id not in sas(site) or sas(site))
+        wait(f"delete: connection unloaded from charon {site.upper()}",
+             lambda site=site, c=c: c.id not in swanctl(site, "--list-conns") or "still loaded")
+        code, body = nsx(f"/api/v1/vpn/ipsec/sessions/{c.id}/state")
+        if code != 404 or body.get("error_code") != 600:
+            raise Failed(f"state of deleted {c.id}: {code} {body}")
+        ok(f"delete: state endpoint of {c.id} answers 404 with error_code 600")
+
+
+def restart_charon(site: str) -> None:
+    d = f"{BASE}/{site}"
+    ns = SITES[site]["ns"]
+    pids = []
+    with open(E["E2E_PIDFILE"]) as f:
+        for line in f:
+            pid, comm = line.split()
+            if comm == "charon":
+                pids.append(int(pid))
+    victim = None
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                if f"STRONGSWAN_CONF={d}/strongswan.conf".encode() in f.read():
+                    victim = pid
+        except OSError:
+            continue
+    if victim is None:
+        raise Failed(f"no running charon for site {site}")
+    os.kill(victim, 15)
+    for _ in range(100):
+        if not os.path.exists(f"/proc/{victim}"):
+            break
+        time.sleep(0.1)
+    else:
+        raise Failed(f"charon {victim} did not stop")
+    if os.path.exists(f"{d}/charon.vici"):
+        os.unlink(f"{d}/charon.vici")
+    ok(f"charon {site.upper()} stopped (pid {victim})")
+    with open(f"{d}/charon.stdout", "ab") as out:
+        p = subprocess.Popen(
+            ["ip", "netns", "exec", ns, "sh", "-c",
+             f"mount --bind {d}/run /run && exec env STRONGSWAN_CONF={d}/strongswan.conf /usr/lib/ipsec/charon"],
+            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+        )
+    with open(E["E2E_PIDFILE"], "a") as f:
+        f.write(f"{p.pid} charon\n")
+    wait(f"charon {site.upper()} restarted (pid {p.pid})", lambda: os.path.exists(f"{d}/charon.vici"), timeout=10)
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except Failed as e:
+        print(f"not ok - {e}", flush=True)
+        sys.exit(1)
