@@ -4,7 +4,9 @@
 #   1. cargo build --profile ci --workspace --all-targets
 #   2. cargo nextest run --cargo-profile ci --workspace   (skip: VPNAAS_SKIP_CARGO_TESTS=1)
 #   3. Python venv .venv-test with tests/clients/requirements.txt (reinstalled when it changes)
-#   4. real-client conformance tests (openstack CLI, openstacksdk, raw HTTP) against target/ci/vpnaas
+#   4. real-client conformance tests (openstack CLI, openstacksdk, vmware-nsxlib, raw HTTP) against target/ci/vpnaas
+#   5. strongSwan end to end: two gateways in network namespaces, real charon + vpnaas agent
+#      (skip: VPNAAS_SKIP_E2E=1)
 #
 # Extra arguments are passed to pytest (e.g. bash scripts/test.sh -k identity -x).
 set -euo pipefail
@@ -21,7 +23,7 @@ if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then
 fi
 
 # ---------------------------------------------------------------- 1. build
-step "[1/4] cargo build --profile ci --workspace --all-targets"
+step "[1/5] cargo build --profile ci --workspace --all-targets"
 cargo build --profile ci --workspace --all-targets
 VPNAAS_BIN="$ROOT/target/ci/vpnaas"
 if [ ! -x "$VPNAAS_BIN" ]; then
@@ -31,9 +33,9 @@ fi
 
 # --------------------------------------------------------- 2. Rust tests
 if [ "${VPNAAS_SKIP_CARGO_TESTS:-0}" = "1" ]; then
-    step "[2/4] cargo nextest run: skipped (VPNAAS_SKIP_CARGO_TESTS=1)"
+    step "[2/5] cargo nextest run: skipped (VPNAAS_SKIP_CARGO_TESTS=1)"
 else
-    step "[2/4] cargo nextest run --cargo-profile ci --workspace"
+    step "[2/5] cargo nextest run --cargo-profile ci --workspace"
     if ! cargo nextest --version >/dev/null 2>&1; then
         echo "cargo-nextest not found; installing it from crates.io"
         cargo install --locked cargo-nextest
@@ -46,7 +48,7 @@ VENV="$ROOT/.venv-test"
 REQ="$ROOT/tests/clients/requirements.txt"
 STAMP="$VENV/.requirements.sha256"
 PYTHON="${PYTHON:-python3}"
-step "[3/4] Python venv $VENV ($REQ)"
+step "[3/5] Python venv $VENV ($REQ)"
 if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import sys' >/dev/null 2>&1; then
     rm -rf "$VENV"
     if ! "$PYTHON" -m venv "$VENV" >/dev/null 2>&1; then
@@ -69,7 +71,7 @@ fi
 "$VENV/bin/openstack" --version
 
 # ------------------------------------------------- 4. client conformance
-step "[4/4] pytest tests/clients (VPNAAS_BIN=target/ci/vpnaas)"
+step "[4/5] pytest tests/clients (VPNAAS_BIN=target/ci/vpnaas)"
 set +e
 VPNAAS_BIN="$VPNAAS_BIN" "$VENV/bin/python" -m pytest tests/clients -q -p no:cacheprovider "$@"
 rc=$?
@@ -81,5 +83,13 @@ fi
 if [ "$rc" -ne 0 ]; then
     echo "error: client conformance tests failed (pytest exit $rc)" >&2
     exit "$rc"
+fi
+
+# ------------------------------------- 5. strongSwan end to end (netns)
+if [ "${VPNAAS_SKIP_E2E:-0}" = "1" ]; then
+    step "[5/5] strongSwan end-to-end: skipped (VPNAAS_SKIP_E2E=1)"
+else
+    step "[5/5] strongSwan end-to-end in network namespaces (tests/e2e/strongswan.sh)"
+    VPNAAS_BIN="$VPNAAS_BIN" E2E_PYTHON="$VENV/bin/python" bash tests/e2e/strongswan.sh
 fi
 step "all tests passed"

@@ -62,24 +62,24 @@ remember() { # pid comm
 }
 
 stop_pids() {
-    local pid comm
-    # Newest first: agents before the server, charons last.
-    tac "$PIDFILE" 2>/dev/null | while read -r pid comm; do
-        [ -n "$pid" ] || continue
-        # Only signal the process we started (its PID may have been reused).
-        if [ "$(cat /proc/"$pid"/comm 2>/dev/null)" = "$comm" ]; then
+    # Newest first (agents, then the server), charons last: agents never see charon vanish.
+    local pass pid comm
+    for pass in others charon; do
+        while read -r pid comm; do
+            [ -n "$pid" ] || continue
+            if [ "$pass" = charon ] && [ "$comm" != charon ]; then continue; fi
+            if [ "$pass" = others ] && [ "$comm" = charon ]; then continue; fi
+            # Only signal a process we started (a PID may have been reused).
+            [ "$(cat /proc/"$pid"/comm 2>/dev/null)" = "$comm" ] || continue
             kill -TERM "$pid" 2>/dev/null || true
-        fi
-    done
-    tac "$PIDFILE" 2>/dev/null | while read -r pid comm; do
-        [ -n "$pid" ] || continue
-        for _ in $(seq 50); do
-            [ "$(cat /proc/"$pid"/comm 2>/dev/null)" = "$comm" ] || break
-            sleep 0.1
-        done
-        if [ "$(cat /proc/"$pid"/comm 2>/dev/null)" = "$comm" ]; then
-            kill -KILL "$pid" 2>/dev/null || true
-        fi
+            for _ in $(seq 50); do
+                [ "$(cat /proc/"$pid"/comm 2>/dev/null)" = "$comm" ] || break
+                sleep 0.1
+            done
+            if [ "$(cat /proc/"$pid"/comm 2>/dev/null)" = "$comm" ]; then
+                kill -KILL "$pid" 2>/dev/null || true
+            fi
+        done < <(tac "$PIDFILE")
     done
 }
 

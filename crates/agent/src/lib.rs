@@ -61,8 +61,8 @@ pub enum Backend {
     Sim,
 }
 
-/// `vpnaas agent` arguments.
-#[derive(Debug, Clone, clap::Args)]
+/// `vpnaas agent` arguments. (`Debug` is written by hand: it must not show the token.)
+#[derive(Clone, clap::Args)]
 pub struct AgentArgs {
     /// Base URL of the vpnaas server, e.g. http://127.0.0.1:9696.
     #[arg(long, env = "VPNAAS_SERVER")]
@@ -110,6 +110,28 @@ pub struct AgentArgs {
     /// sim: probability that a tunnel fails to apply (0..1).
     #[arg(long, default_value_t = 0.0)]
     pub sim_failure_rate: f64,
+}
+
+impl std::fmt::Debug for AgentArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AgentArgs")
+            .field("server", &self.server)
+            .field("node_id", &self.node_id)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("token_file", &self.token_file)
+            .field("vici", &self.vici)
+            .field("esp", &self.esp)
+            .field("backend", &self.backend)
+            .field("heartbeat", &self.heartbeat)
+            .field("status_interval", &self.status_interval)
+            .field("wait", &self.wait)
+            .field("initiate_timeout_ms", &self.initiate_timeout_ms)
+            .field("retry_max", &self.retry_max)
+            .field("nodes_file", &self.nodes_file)
+            .field("sim_delay_ms", &self.sim_delay_ms)
+            .field("sim_failure_rate", &self.sim_failure_rate)
+            .finish()
+    }
 }
 
 impl AgentArgs {

@@ -62,6 +62,7 @@ impl<C: Connector> Agent<C> {
     ) {
         let rec = &mut self.reconciler;
         let mut session: Option<C::Session> = None;
+        let mut lost: Option<watch::Receiver<bool>> = None;
         let mut reconnect_at = Instant::now();
         let mut backoff = Backoff::new(self.settings.reconnect_min, self.settings.reconnect_max);
         let mut next_status = Instant::now();
@@ -95,6 +96,7 @@ impl<C: Connector> Agent<C> {
                 match self.connector.connect().await {
                     Ok(s) => {
                         tracing::info!("connected to charon");
+                        lost = s.lost();
                         session = Some(s);
                         rec.session_started();
                         backoff.reset();
@@ -109,6 +111,16 @@ impl<C: Connector> Agent<C> {
                 }
             }
 
+            if session.is_some() && lost.as_ref().is_some_and(|l| *l.borrow()) {
+                tracing::warn!("charon closed the VICI session; reconnecting and re-applying everything");
+                session = None;
+                lost = None;
+                rec.session_lost("charon session lost".into());
+                reconnect_at = now;
+                publish(rec);
+                continue;
+            }
+
             let mut busy = false;
             if let Some(s) = session.as_mut() {
                 match step(rec, s, now, &mut next_status, self.settings.status_interval).await {
@@ -121,6 +133,7 @@ impl<C: Connector> Agent<C> {
                     Err(e) => {
                         tracing::warn!(error = %e, "lost charon; reconnecting and re-applying everything");
                         session = None;
+                        lost = None;
                         rec.session_lost(format!("charon session lost: {e}"));
                         reconnect_at = now;
                         publish(rec);
@@ -152,8 +165,22 @@ impl<C: Connector> Agent<C> {
                     }
                 },
                 _ = tokio::time::sleep_until(wake) => {}
+                _ = session_lost(&mut lost) => {}
             }
         }
+    }
+}
+
+/// Resolves when the session reports itself broken; never, if it can't tell.
+async fn session_lost(lost: &mut Option<watch::Receiver<bool>>) {
+    match lost {
+        Some(rx) => {
+            if rx.wait_for(|dead| *dead).await.is_err() {
+                // The session is gone without saying so; its next call will tell.
+                std::future::pending::<()>().await;
+            }
+        }
+        None => std::future::pending::<()>().await,
     }
 }
 

@@ -123,6 +123,12 @@ pub trait Vici: Send {
     fn get_conns(&mut self) -> impl Future<Output = Result<Vec<String>, ViciError>> + Send;
     /// `get-shared`: ids of the loaded shared secrets.
     fn get_shared(&mut self) -> impl Future<Output = Result<Vec<String>, ViciError>> + Send;
+    /// Turns `true` when the session is known to be broken (charon went away), so
+    /// the owner can reconnect at once instead of at its next call. `None`: the
+    /// session can't tell; its next call fails instead.
+    fn lost(&self) -> Option<tokio::sync::watch::Receiver<bool>> {
+        None
+    }
 }
 
 /// Opens VICI sessions (again after charon restarts).
@@ -201,6 +207,7 @@ pub mod charon {
         client: Mutex<Option<rsvici::Client>>,
         dead: AtomicBool,
         died: Notify,
+        lost: tokio::sync::watch::Sender<bool>,
     }
 
     /// One VICI session.
@@ -310,6 +317,7 @@ pub mod charon {
                 client: Mutex::new(Some(client)),
                 dead: AtomicBool::new(false),
                 died: Notify::new(),
+                lost: tokio::sync::watch::channel(false).0,
             });
             let weak = Arc::downgrade(&shared);
             tokio::spawn(async move {
@@ -322,6 +330,7 @@ pub mod charon {
                     let Some(shared) = weak.upgrade() else { break };
                     shared.dead.store(true, Ordering::SeqCst);
                     shared.died.notify_waiters();
+                    shared.lost.send_replace(true);
                     // Dropping the client aborts rsvici's (now spinning) listener task.
                     drop(shared.client.lock().await.take());
                     break;
@@ -538,6 +547,10 @@ pub mod charon {
                 })
                 .await?;
             Ok(c.conns)
+        }
+
+        fn lost(&self) -> Option<tokio::sync::watch::Receiver<bool>> {
+            Some(self.shared.lost.subscribe())
         }
 
         async fn get_shared(&mut self) -> Result<Vec<String>, ViciError> {

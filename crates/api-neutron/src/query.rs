@@ -66,13 +66,18 @@ pub fn parse(raw: Vec<(String, String)>, attrs: &[Attr], aliases: &[(&str, &str)
             "sort_key" => sort_keys.push(v.clone()),
             "sort_dir" => sort_dirs.push(v.clone()),
             "limit" => {
-                let n = v.trim().parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
-                    ApiError::Neutron {
-                        status: axum::http::StatusCode::BAD_REQUEST,
-                        kind: "BadRequest",
-                        message: format!("Bad limit request: Limit must be an integer 0 or greater and not '{v}'."),
-                    }
-                })?;
+                let n =
+                    v.trim()
+                        .parse::<i64>()
+                        .ok()
+                        .filter(|n| *n >= 0)
+                        .ok_or_else(|| ApiError::Neutron {
+                            status: axum::http::StatusCode::BAD_REQUEST,
+                            kind: "BadRequest",
+                            message: format!(
+                                "Bad limit request: Limit must be an integer 0 or greater and not '{v}'."
+                            ),
+                        })?;
                 q.limit = if n == 0 { None } else { Some(n as usize) };
             }
             "marker" => q.marker = Some(v.clone()).filter(|m| !m.is_empty()),

@@ -104,7 +104,10 @@ async fn status(
     {
         return Err(NsxError::field("source", "must be realtime or cached"));
     }
-    let (conn, s) = r.session_status(&id).await.map_err(|e| NsxError::for_target(e, &id))?;
+    let (conn, s) = r
+        .session_status(&id)
+        .await
+        .map_err(|e| NsxError::for_target(e, &id))?;
     let mut ike = Map::new();
     ike.insert("ike_session_state".into(), json!(s.ike_session_state));
     if let Some(f) = &s.fail_reason {

@@ -235,6 +235,23 @@ async fn defaults_are_there_and_protected() {
             .await;
         assert_error(&r, StatusCode::BAD_REQUEST, 110_003);
     }
+    // The Neutron path (any store operation) can't change or delete them either.
+    let w = WriteCtx::new("neutron-admin");
+    let id = model::nsx::DEFAULT_IKE_PROFILE_ID;
+    assert!(matches!(
+        e.store.delete::<model::IkePolicy>(&w, &Scope::All, id).await,
+        Err(model::Error::InUse { .. })
+    ));
+    assert!(matches!(
+        e.store
+            .policy_update::<model::IkePolicy>(&w, &Scope::All, id, |_| Ok(()))
+            .await,
+        Err(model::Error::InUse { .. })
+    ));
+    // Ensuring them again is a no-op.
+    let before = e.store.generation_current().await.unwrap();
+    e.store.nsx_defaults_ensure("p").await.unwrap();
+    assert_eq!(e.store.generation_current().await.unwrap(), before);
     let r = e.call("GET", "/api/v1/vpn/ipsec/ike-profiles", None).await;
     let ike = &r.body["results"][0];
     assert_eq!(ike["ike_version"], json!("IKE_V2"));

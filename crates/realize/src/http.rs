@@ -89,7 +89,12 @@ where
 
 /// The answer for a node asking about another node's path, if it does.
 fn foreign(node: &Node, id: &str) -> Option<Response> {
-    (node.id != id).then(|| error(StatusCode::FORBIDDEN, "a node may only access its own configuration"))
+    (node.id != id).then(|| {
+        error(
+            StatusCode::FORBIDDEN,
+            "a node may only access its own configuration",
+        )
+    })
 }
 
 #[derive(Debug, Deserialize)]

@@ -239,7 +239,8 @@ impl Realizer {
     /// NSX realization state of a connection (session) at a generation
     /// (NSX's deprecated `barrier_id`).
     pub async fn session_state_at(&self, conn_id: &str, generation: i64) -> Result<SessionState> {
-        self.session_state_for(conn_id, Target::Generation(generation)).await
+        self.session_state_for(conn_id, Target::Generation(generation))
+            .await
     }
 
     /// NSX realization state of a connection (session), for `request_id` or, without

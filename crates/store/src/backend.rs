@@ -53,3 +53,19 @@ impl Pools {
 
 /// SQL that starts a write transaction holding the write lock from the start.
 pub const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
+
+/// Switches the writer connection between durable (`FULL`, an fsync per commit)
+/// and soft-state (`NORMAL`: no fsync; a crash can lose the last commits, never
+/// corrupt) writes.
+pub async fn soft_writes(conn: &mut sqlx::pool::PoolConnection<Db>, soft: bool) -> Result<()> {
+    let sql = if soft {
+        "PRAGMA synchronous = NORMAL"
+    } else {
+        "PRAGMA synchronous = FULL"
+    };
+    sqlx::query(sql)
+        .execute(&mut **conn)
+        .await
+        .map(|_| ())
+        .map_err(|e| Error::internal("set synchronous", e))
+}

@@ -148,10 +148,21 @@ impl Store {
     }
 
     /// Stores a node's report (replacing the previous one).
+    ///
+    /// Reports are soft state: every node re-sends its whole state at least once
+    /// per heartbeat, so they are committed without waiting for an fsync
+    /// (`synchronous = NORMAL` for this statement only; WAL keeps the database
+    /// consistent). Desired state keeps `synchronous = FULL`.
     pub async fn node_report(&self, node_id: &str, report: &NodeReport) -> Result<()> {
         let failures = serde_json::to_string(&report.failures).map_err(|e| Error::internal("encode", e))?;
         let tunnels = serde_json::to_string(&report.tunnels).map_err(|e| Error::internal("encode", e))?;
-        sqlx::query(
+        let mut conn = self
+            .write_pool()
+            .acquire()
+            .await
+            .map_err(db_err("acquire writer"))?;
+        crate::backend::soft_writes(&mut conn, true).await?;
+        let done = sqlx::query(
             "INSERT INTO node_status (node_id, realized_generation, last_seen, failures, tunnels, agent) \
              VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (node_id) DO UPDATE SET \
              realized_generation = excluded.realized_generation, last_seen = excluded.last_seen, \
@@ -163,10 +174,15 @@ impl Store {
         .bind(failures)
         .bind(tunnels)
         .bind(&report.agent)
-        .execute(self.write_pool())
+        .execute(&mut *conn)
         .await
-        .map_err(db_err("store report"))?;
-        Ok(())
+        .map_err(db_err("store report"));
+        if let Err(e) = crate::backend::soft_writes(&mut conn, false).await {
+            // Never hand a non-durable writer back to the pool.
+            conn.close_on_drop();
+            return Err(e);
+        }
+        done.map(|_| ())
     }
 
     /// Generation of the last change carried by a gateway's nodes (0: none yet).

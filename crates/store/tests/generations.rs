@@ -14,7 +14,9 @@ fn meta(name: &str) -> NewMeta {
 
 async fn open() -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("t.db"), Cipher::from_key(&[1; 32])).await.unwrap();
+    let store = Store::open(&dir.path().join("t.db"), Cipher::from_key(&[1; 32]))
+        .await
+        .unwrap();
     (dir, store)
 }
 
@@ -40,12 +42,25 @@ async fn site(store: &Store, name: &str, octet: u8) -> Site {
         .unwrap()
         .record;
     let subnet = store
-        .subnet_create(&w(), "s", &gw.meta.id, format!("10.{octet}.0.0/24").parse().unwrap())
+        .subnet_create(
+            &w(),
+            "s",
+            &gw.meta.id,
+            format!("10.{octet}.0.0/24").parse().unwrap(),
+        )
         .await
         .unwrap()
         .record;
-    let ike = store.simple_create(&w(), meta("ike"), IkePolicy::default()).await.unwrap().record;
-    let ipsec = store.simple_create(&w(), meta("ipsec"), IpsecPolicy::default()).await.unwrap().record;
+    let ike = store
+        .simple_create(&w(), meta("ike"), IkePolicy::default())
+        .await
+        .unwrap()
+        .record;
+    let ipsec = store
+        .simple_create(&w(), meta("ipsec"), IpsecPolicy::default())
+        .await
+        .unwrap()
+        .record;
     let svc = store
         .vpn_service_create(
             &w(),
@@ -122,8 +137,14 @@ async fn writes_stamp_only_their_gateways() {
     let ga = store.gateway_generation(&a.gateway).await.unwrap();
     let gb = store.gateway_generation(&b.gateway).await.unwrap();
     assert!(ga > 0 && gb > ga, "{ga} {gb}");
-    assert_eq!(store.span_gateways(&a.conn).await.unwrap(), vec![a.gateway.clone()]);
-    assert_eq!(store.span_gateways(&a.ike).await.unwrap(), vec![a.gateway.clone()]);
+    assert_eq!(
+        store.span_gateways(&a.conn).await.unwrap(),
+        vec![a.gateway.clone()]
+    );
+    assert_eq!(
+        store.span_gateways(&a.ike).await.unwrap(),
+        vec![a.gateway.clone()]
+    );
 
     // Updating a connection of A moves A's generation, not B's.
     let w = WriteCtx::new("test");
@@ -134,10 +155,17 @@ async fn writes_stamp_only_their_gateways() {
         })
         .await
         .unwrap();
-    assert_eq!(store.gateway_generation(&a.gateway).await.unwrap(), written.generation);
+    assert_eq!(
+        store.gateway_generation(&a.gateway).await.unwrap(),
+        written.generation
+    );
     assert_eq!(store.gateway_generation(&b.gateway).await.unwrap(), gb);
     // The request id is logged with its generation and the touched object.
-    let (g, ids) = store.request_get(&w.request_id.to_string()).await.unwrap().unwrap();
+    let (g, ids) = store
+        .request_get(&w.request_id.to_string())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(g, written.generation);
     assert_eq!(ids, vec![a.conn.clone()]);
 
@@ -155,12 +183,27 @@ async fn writes_stamp_only_their_gateways() {
     assert_eq!(c.meta.revision, 1, "stamping a user does not bump its revision");
 
     // In use: the policy can't be updated or deleted; the connection first.
-    let err = store.delete::<IkePolicy>(&WriteCtx::new("t"), &Scope::All, &a.ike).await.unwrap_err();
+    let err = store
+        .delete::<IkePolicy>(&WriteCtx::new("t"), &Scope::All, &a.ike)
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::InUse { .. }));
-    let del = store.delete::<Connection>(&WriteCtx::new("t"), &Scope::All, &a.conn).await.unwrap();
-    assert_eq!(store.gateway_generation(&a.gateway).await.unwrap(), del.generation);
-    assert_eq!(store.tombstone(&a.conn).await.unwrap(), Some((Kind::Connection, del.generation)));
-    store.delete::<IkePolicy>(&WriteCtx::new("t"), &Scope::All, &a.ike).await.unwrap();
+    let del = store
+        .delete::<Connection>(&WriteCtx::new("t"), &Scope::All, &a.conn)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.gateway_generation(&a.gateway).await.unwrap(),
+        del.generation
+    );
+    assert_eq!(
+        store.tombstone(&a.conn).await.unwrap(),
+        Some((Kind::Connection, del.generation))
+    );
+    store
+        .delete::<IkePolicy>(&WriteCtx::new("t"), &Scope::All, &a.ike)
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -176,14 +219,25 @@ async fn failed_writes_leave_nothing() {
         })
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::Invalid(Violation::DpdTimeoutNotAboveInterval)));
+    assert!(matches!(
+        err,
+        Error::Invalid(Violation::DpdTimeoutNotAboveInterval)
+    ));
     assert_eq!(store.generation_current().await.unwrap(), before);
-    assert!(store.request_get(&w.request_id.to_string()).await.unwrap().is_none());
+    assert!(
+        store
+            .request_get(&w.request_id.to_string())
+            .await
+            .unwrap()
+            .is_none()
+    );
     let c: Record<Connection> = store.get(&Scope::All, &a.conn).await.unwrap();
     assert_eq!(c.body.dpd.timeout, 120);
     // Another project's scope does not see it.
     assert!(matches!(
-        store.get::<Connection>(&Scope::Project("p2".into()), &a.conn).await,
+        store
+            .get::<Connection>(&Scope::Project("p2".into()), &a.conn)
+            .await,
         Err(Error::NotFound { .. })
     ));
     // The PSK reads back, but is nowhere in the database files in clear.

@@ -67,10 +67,22 @@ impl Api {
 }
 
 /// Runs the benchmark against a server at `url` whose admin can log in.
-pub async fn run(url: &str, user: &str, password: &str, project: &str, opts: &BenchOpts) -> anyhow::Result<BenchResult> {
-    let http = reqwest::Client::builder().pool_max_idle_per_host(opts.concurrency * 2).build()?;
+pub async fn run(
+    url: &str,
+    user: &str,
+    password: &str,
+    project: &str,
+    opts: &BenchOpts,
+) -> anyhow::Result<BenchResult> {
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(opts.concurrency * 2)
+        .build()?;
     let auth = json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {"name": user, "password": password, "domain": {"name": "Default"}}}}, "scope": {"project": {"name": project, "domain": {"name": "Default"}}}}});
-    let r = http.post(format!("{url}/v3/auth/tokens")).json(&auth).send().await?;
+    let r = http
+        .post(format!("{url}/v3/auth/tokens"))
+        .json(&auth)
+        .send()
+        .await?;
     if !r.status().is_success() {
         bail!("login failed: {}", r.status());
     }
@@ -93,7 +105,10 @@ pub async fn run(url: &str, user: &str, password: &str, project: &str, opts: &Be
         .await?
         .json()
         .await?;
-    let router = routers["routers"][0]["id"].as_str().context("gateway bench-gw missing")?.to_string();
+    let router = routers["routers"][0]["id"]
+        .as_str()
+        .context("gateway bench-gw missing")?
+        .to_string();
     let subnets: Value = api
         .http
         .get(format!("{url}/v2.0/subnets?name=bench-subnet"))
@@ -102,18 +117,55 @@ pub async fn run(url: &str, user: &str, password: &str, project: &str, opts: &Be
         .await?
         .json()
         .await?;
-    let subnet = subnets["subnets"][0]["id"].as_str().context("subnet bench-subnet missing")?.to_string();
-    let ike = api.post("/v2.0/vpn/ikepolicies", json!({"ikepolicy": {"name": "bench-ike", "auth_algorithm": "sha256", "ike_version": "v2"}})).await?;
-    let ipsec = api.post("/v2.0/vpn/ipsecpolicies", json!({"ipsecpolicy": {"name": "bench-ipsec", "auth_algorithm": "sha256"}})).await?;
-    let svc = api.post("/v2.0/vpn/vpnservices", json!({"vpnservice": {"name": "bench-svc", "router_id": router}})).await?;
-    let local = api.post("/v2.0/vpn/endpoint-groups", json!({"endpoint_group": {"name": "bench-local", "type": "subnet", "endpoints": [subnet]}})).await?;
-    let peer = api.post("/v2.0/vpn/endpoint-groups", json!({"endpoint_group": {"name": "bench-peer", "type": "cidr", "endpoints": ["10.200.0.0/16"]}})).await?;
+    let subnet = subnets["subnets"][0]["id"]
+        .as_str()
+        .context("subnet bench-subnet missing")?
+        .to_string();
+    let ike = api
+        .post(
+            "/v2.0/vpn/ikepolicies",
+            json!({"ikepolicy": {"name": "bench-ike", "auth_algorithm": "sha256", "ike_version": "v2"}}),
+        )
+        .await?;
+    let ipsec = api
+        .post(
+            "/v2.0/vpn/ipsecpolicies",
+            json!({"ipsecpolicy": {"name": "bench-ipsec", "auth_algorithm": "sha256"}}),
+        )
+        .await?;
+    let svc = api
+        .post(
+            "/v2.0/vpn/vpnservices",
+            json!({"vpnservice": {"name": "bench-svc", "router_id": router}}),
+        )
+        .await?;
+    let local = api
+        .post(
+            "/v2.0/vpn/endpoint-groups",
+            json!({"endpoint_group": {"name": "bench-local", "type": "subnet", "endpoints": [subnet]}}),
+        )
+        .await?;
+    let peer = api
+        .post(
+            "/v2.0/vpn/endpoint-groups",
+            json!({"endpoint_group": {"name": "bench-peer", "type": "cidr", "endpoints": ["10.200.0.0/16"]}}),
+        )
+        .await?;
     let ids = Arc::new((
         ike["ikepolicy"]["id"].as_str().unwrap_or_default().to_string(),
-        ipsec["ipsecpolicy"]["id"].as_str().unwrap_or_default().to_string(),
+        ipsec["ipsecpolicy"]["id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
         svc["vpnservice"]["id"].as_str().unwrap_or_default().to_string(),
-        local["endpoint_group"]["id"].as_str().unwrap_or_default().to_string(),
-        peer["endpoint_group"]["id"].as_str().unwrap_or_default().to_string(),
+        local["endpoint_group"]["id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+        peer["endpoint_group"]["id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
     ));
 
     let next = Arc::new(Mutex::new(0usize));
@@ -307,8 +359,14 @@ async fn realize_site(store: &store::Store, name: &str, octet: u8) -> anyhow::Re
         .subnet_create(&w(), name, &gw.meta.id, format!("10.{octet}.0.0/24").parse()?)
         .await?
         .record;
-    let ike = store.simple_create(&w(), meta(name), IkePolicy::default()).await?.record;
-    let ipsec = store.simple_create(&w(), meta(name), IpsecPolicy::default()).await?.record;
+    let ike = store
+        .simple_create(&w(), meta(name), IkePolicy::default())
+        .await?
+        .record;
+    let ipsec = store
+        .simple_create(&w(), meta(name), IpsecPolicy::default())
+        .await?
+        .record;
     let svc = store
         .vpn_service_create(
             &w(),
@@ -387,7 +445,9 @@ pub async fn realize_run(opts: &RealizeBenchOpts) -> anyhow::Result<()> {
     let store = running.state.store.clone();
     let realizer = running.state.realizer.clone();
     let url = running.url.clone();
-    let http = reqwest::Client::builder().pool_max_idle_per_host(opts.watchers.max(opts.nodes) + 16).build()?;
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(opts.watchers.max(opts.nodes) + 16)
+        .build()?;
 
     // Phase 1: PUT → in_sync on every node.
     let (_gw, conn) = realize_site(&store, "put-gw", 1).await?;
@@ -398,8 +458,17 @@ pub async fn realize_run(opts: &RealizeBenchOpts) -> anyhow::Result<()> {
         sims.push(tokio::spawn(sim_node(http.clone(), url.clone(), node.id, token)));
     }
     let auth = json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {"name": "admin", "password": "bench-password", "domain": {"name": "Default"}}}}, "scope": {"project": {"name": "admin", "domain": {"name": "Default"}}}}});
-    let r = http.post(format!("{url}/v3/auth/tokens")).json(&auth).send().await?;
-    let token = r.headers().get("X-Subject-Token").and_then(|v| v.to_str().ok()).context("token")?.to_string();
+    let r = http
+        .post(format!("{url}/v3/auth/tokens"))
+        .json(&auth)
+        .send()
+        .await?;
+    let token = r
+        .headers()
+        .get("X-Subject-Token")
+        .and_then(|v| v.to_str().ok())
+        .context("token")?
+        .to_string();
     let wait_in_sync = |rid: Option<String>| {
         let realizer = realizer.clone();
         let conn = conn.clone();
@@ -430,7 +499,11 @@ pub async fn realize_run(opts: &RealizeBenchOpts) -> anyhow::Result<()> {
         if !r.status().is_success() {
             bail!("PUT failed: {} {}", r.status(), r.text().await?);
         }
-        let rid = r.headers().get("x-nsx-requestid").and_then(|v| v.to_str().ok()).map(str::to_string);
+        let rid = r
+            .headers()
+            .get("x-nsx-requestid")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
         wait_in_sync(rid).await?;
         lat.push(t.elapsed().as_secs_f64() * 1000.0);
     }
@@ -477,10 +550,15 @@ pub async fn realize_run(opts: &RealizeBenchOpts) -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_secs(2)).await;
         let t0 = Instant::now();
         store
-            .connection_update(&store::WriteCtx::new("bench"), &store::Scope::All, &fan_conn, |r| {
-                r.body.mtu = 1300 + round as u32;
-                Ok(())
-            })
+            .connection_update(
+                &store::WriteCtx::new("bench"),
+                &store::Scope::All,
+                &fan_conn,
+                |r| {
+                    r.body.mtu = 1300 + round as u32;
+                    Ok(())
+                },
+            )
             .await?;
         let mut last = t0;
         for w in waits {
@@ -488,7 +566,12 @@ pub async fn realize_run(opts: &RealizeBenchOpts) -> anyhow::Result<()> {
         }
         let ms = last.duration_since(t0).as_secs_f64() * 1000.0;
         rounds.push(ms);
-        println!("fan-out round {}: {} watchers answered {:.1} ms after the commit", round + 1, opts.watchers, ms);
+        println!(
+            "fan-out round {}: {} watchers answered {:.1} ms after the commit",
+            round + 1,
+            opts.watchers,
+            ms
+        );
     }
     rounds.sort_by(|a, b| a.total_cmp(b));
     println!(
