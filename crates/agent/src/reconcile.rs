@@ -478,6 +478,8 @@ impl Reconciler {
                     self.charon_error.as_deref()
                 } else if t.initiator == model::Initiator::ResponseOnly {
                     Some("waiting for the peer to initiate")
+                } else if t.initiator == model::Initiator::OnDemand {
+                    Some("waiting for matching traffic to start negotiation")
                 } else {
                     None
                 };

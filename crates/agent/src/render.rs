@@ -290,14 +290,29 @@ fn child(t: &Tunnel, local_ts: &[IpNet], remote_ts: &[IpNet]) -> Result<Section,
     if let Some(a) = dpd_action(t.dpd.action) {
         s = s.str("dpd_action", a);
     }
-    Ok(s.str("start_action", "none"))
+    // On demand (NSX ON_DEMAND): charon installs trap policies and negotiates when
+    // traffic first matches; everything else is started (or not) by the agent.
+    let start = if t.initiator == Initiator::OnDemand {
+        "trap"
+    } else {
+        "none"
+    };
+    Ok(s.str("start_action", start))
 }
 
 /// Renders one tunnel (which must be enabled: disabled tunnels are not carried).
 pub fn render(t: &Tunnel, esp: EspMode) -> Result<Rendered, RenderError> {
     let v1 = t.ike.version == IkeVersion::V1;
     let mut conn = Section::new()
-        .str("version", if v1 { "1" } else { "2" })
+        .str(
+            "version",
+            match t.ike.version {
+                IkeVersion::V1 => "1",
+                IkeVersion::V2 => "2",
+                // NSX IKE_FLEX: accept either version, initiate with IKEv2.
+                IkeVersion::Flex => "0",
+            },
+        )
         .list("local_addrs", [t.local_address.to_string()])
         .list("remote_addrs", [t.peer_address.to_string()])
         .list("proposals", ike_proposals(&t.ike)?);
@@ -447,5 +462,49 @@ mod tests {
         c.pfs_groups = vec![DhGroup::Group19, DhGroup::Group14];
         assert_eq!(esp_proposals(&c).unwrap(), ["aes128gcm16-ecp256-modp2048"]);
         assert_eq!(ah_proposals(&c).unwrap(), ["sha1-ecp256-modp2048"]);
+    }
+
+    #[test]
+    fn flex_accepts_any_version_and_on_demand_traps() {
+        let t = Tunnel {
+            id: "t1".into(),
+            name: "t".into(),
+            enabled: true,
+            local_address: "192.0.2.1".parse().unwrap(),
+            local_id: "192.0.2.1".into(),
+            peer_address: "192.0.2.2".parse().unwrap(),
+            peer_id: "192.0.2.2".into(),
+            psk: Psk("k".into()),
+            ike: IkeProposal {
+                version: IkeVersion::Flex,
+                ..ike(vec![EncryptionAlgorithm::Aes128], vec![AuthAlgorithm::Sha256])
+            },
+            child: ChildProposal {
+                protocol: TransformProtocol::Esp,
+                mode: EncapsulationMode::Tunnel,
+                encryption: vec![EncryptionAlgorithm::Aes128],
+                integrity: vec![AuthAlgorithm::Sha256],
+                pfs_groups: vec![],
+                lifetime_seconds: 3600,
+            },
+            local_ts: vec!["10.0.1.0/24".parse().unwrap()],
+            remote_ts: vec!["10.0.2.0/24".parse().unwrap()],
+            dpd: DpdSettings::default(),
+            initiator: Initiator::OnDemand,
+            mtu: 1500,
+            generation: 1,
+        };
+        let r = render(&t, EspMode::Kernel).unwrap();
+        let text = r.conn.to_string();
+        assert!(text.contains("version = 0"), "{text}");
+        assert!(text.contains("start_action = trap"), "{text}");
+        assert!(!r.initiator, "the agent does not initiate on-demand tunnels");
+        let t2 = Tunnel {
+            initiator: Initiator::BiDirectional,
+            ..t
+        };
+        let r2 = render(&t2, EspMode::Kernel).unwrap();
+        assert!(r2.conn.to_string().contains("start_action = none"));
+        assert!(r2.initiator);
     }
 }
