@@ -318,3 +318,44 @@ def test_seed_service_disabled_and_deleted(world, rapi):
     assert "Object identifiers are case sensitive" in body["error_message"]
     # The node's next configuration no longer has it.
     assert n.config().json()["tunnels"] == []
+
+
+def test_cli_created_connection_state_via_nsx(world, rapi, cli):
+    """A connection made with `openstack vpn ipsec site connection create` is an
+    NSX session: its realization state and session read through the NSX API."""
+    s = Site(world, rapi, "cli-rz", 50)
+    n = Node(world, "cli-rz-n1", "cli-rz")
+    r = cli.ok(
+        "vpn", "ipsec", "site", "connection", "create", "cli-rz-conn2",
+        "--vpnservice", "cli-rz-svc", "--ikepolicy", "cli-rz-ike", "--ipsecpolicy", "cli-rz-ipsec",
+        "--peer-address", "198.51.100.150", "--peer-id", "peer-150", "--psk", "cli-secret",
+        "--local-endpoint-group", "cli-rz-l", "--peer-endpoint-group", "cli-rz-p", "-f", "json",
+    )
+    conn_id = r.get("ID") or r["id"]
+    # Alive (a heartbeat), but not yet realized the new connection.
+    n.report(0)
+    st = nsx_state(world, conn_id).json()
+    assert st["state"] == "in_progress", st
+    assert st["details"][0]["sub_system_id"] == n.id
+    cfg = n.sync(up_ids=[conn_id])
+    assert sorted(t["id"] for t in cfg["tunnels"]) == sorted([s.conn_id, conn_id])
+    st = nsx_state(world, conn_id).json()
+    assert st == {"details": [{"sub_system_type": "TransportNode", "sub_system_id": n.id, "state": "in_sync"}],
+                  "state": "in_sync"}
+    sess = requests.get(
+        f"{world.url}/api/v1/vpn/ipsec/sessions/{conn_id}",
+        auth=("admin", world.server.admin_password),
+        timeout=HTTP_TIMEOUT,
+    )
+    assert sess.status_code == 200, sess.text
+    assert sess.json()["id"] == conn_id and "psk" not in sess.json()
+    status = requests.get(
+        f"{world.url}/api/v1/vpn/ipsec/sessions/{conn_id}/status",
+        params={"source": "realtime"},
+        auth=("admin", world.server.admin_password),
+        timeout=HTTP_TIMEOUT,
+    ).json()
+    assert status["session_status"] == "UP"
+    assert status["ike_status"]["ike_session_state"] == "UP"
+    assert status["aggregate_traffic_counters"]["packets_in"] == 10
+    assert conn_status(rapi, conn_id) == "ACTIVE"

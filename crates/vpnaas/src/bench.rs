@@ -248,8 +248,11 @@ pub async fn run(
     })
 }
 
-/// Starts a private server on a temporary database with the bench gateway, then runs.
-pub async fn run_local(opts: &BenchOpts) -> anyhow::Result<BenchResult> {
+/// Starts a server on a fresh database in a temporary directory, with admin
+/// password `bench-password`; returns the directory (to remove) and the server.
+async fn private_server(
+    node_timeout: Duration,
+) -> anyhow::Result<(std::path::PathBuf, crate::server::Running)> {
     let dir = std::env::temp_dir().join(format!("vpnaas-bench-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir)?;
     let cfg = crate::server::ServeConfig {
@@ -261,9 +264,14 @@ pub async fn run_local(opts: &BenchOpts) -> anyhow::Result<BenchResult> {
         admin_project: "admin".into(),
         admin_password: Some("bench-password".into()),
         token_ttl: Duration::from_secs(3600),
-        node_timeout: Duration::from_secs(15),
+        node_timeout,
     };
-    let running = crate::server::start(cfg).await?;
+    Ok((dir, crate::server::start(cfg).await?))
+}
+
+/// Starts a private server on a temporary database with the bench gateway, then runs.
+pub async fn run_local(opts: &BenchOpts) -> anyhow::Result<BenchResult> {
+    let (dir, running) = private_server(Duration::from_secs(15)).await?;
     let store = &running.state.store;
     crate::admin::gateway_create(store, "bench-gw", "admin", Some("203.0.113.1".parse()?), None).await?;
     crate::admin::subnet_create(store, "bench-subnet", "bench-gw", "10.100.0.0/16").await?;
@@ -428,20 +436,7 @@ async fn realize_site(store: &store::Store, name: &str, octet: u8) -> anyhow::Re
 /// PUT → all nodes `in_sync` latency with simulated nodes reporting over HTTP,
 /// and long-poll fan-out (time until every waiting watcher is answered).
 pub async fn realize_run(opts: &RealizeBenchOpts) -> anyhow::Result<()> {
-    let dir = std::env::temp_dir().join(format!("vpnaas-bench-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&dir)?;
-    let cfg = crate::server::ServeConfig {
-        db: dir.join("bench.db"),
-        key_file: None,
-        listen: "127.0.0.1:0".parse()?,
-        public_url: None,
-        admin_user: "admin".into(),
-        admin_project: "admin".into(),
-        admin_password: Some("bench-password".into()),
-        token_ttl: Duration::from_secs(3600),
-        node_timeout: Duration::from_secs(60),
-    };
-    let running = crate::server::start(cfg).await?;
+    let (dir, running) = private_server(Duration::from_secs(60)).await?;
     let store = running.state.store.clone();
     let realizer = running.state.realizer.clone();
     let url = running.url.clone();
