@@ -4,9 +4,11 @@
 #   1. cargo build --profile ci --workspace --all-targets
 #   2. cargo nextest run --cargo-profile ci --workspace   (skip: VPNAAS_SKIP_CARGO_TESTS=1)
 #   3. Python venv .venv-test with tests/clients/requirements.txt (reinstalled when it changes)
-#   4. real-client conformance tests (openstack CLI, openstacksdk, vmware-nsxlib, raw HTTP) against target/ci/vpnaas
-#   5. strongSwan end to end: two gateways in network namespaces, real charon + vpnaas agent
-#      (skip: VPNAAS_SKIP_E2E=1)
+#   4. real-client conformance tests (openstack CLI, openstacksdk, vmware-nsxlib, raw HTTP) against target/ci/vpnaas,
+#      then the client suites again over HTTPS (VPNAAS_TEST_TLS=1)
+#   5. strongSwan end to end: two gateways in network namespaces, real charon + vpnaas agent;
+#      then the agent's crash safety (SIGKILL mid-apply) against a real charon
+#      (skip both: VPNAAS_SKIP_E2E=1)
 #
 # Extra arguments are passed to pytest (e.g. bash scripts/test.sh -k identity -x).
 set -euo pipefail
@@ -41,6 +43,11 @@ else
         cargo install --locked cargo-nextest
     fi
     cargo nextest run --cargo-profile ci --workspace --profile ci
+fi
+
+# openssl makes the throwaway CAs of the TLS tests
+if ! command -v openssl >/dev/null 2>&1; then
+    apt-get update -qq && apt-get install -y -qq openssl >/dev/null
 fi
 
 # ------------------------------------------------------ 3. Python venv
@@ -84,6 +91,14 @@ if [ "$rc" -ne 0 ]; then
     echo "error: client conformance tests failed (pytest exit $rc)" >&2
     exit "$rc"
 fi
+if [ "$#" -eq 0 ]; then
+    # The real clients again, over HTTPS: a throwaway CA (openssl) that every
+    # client verifies the server against (conftest.py, VPNAAS_TEST_TLS).
+    step "[4/5] pytest over HTTPS: openstack CLI, openstacksdk, vmware-nsxlib, the edge"
+    VPNAAS_TEST_TLS=1 VPNAAS_BIN="$VPNAAS_BIN" "$VENV/bin/python" -m pytest -q -p no:cacheprovider \
+        tests/clients/test_openstack_cli.py tests/clients/test_openstacksdk.py \
+        tests/clients/test_nsxlib.py tests/clients/test_edge.py tests/clients/test_identity.py
+fi
 
 # ------------------------------------- 5. strongSwan end to end (netns)
 if [ "${VPNAAS_SKIP_E2E:-0}" = "1" ]; then
@@ -91,5 +106,7 @@ if [ "${VPNAAS_SKIP_E2E:-0}" = "1" ]; then
 else
     step "[5/5] strongSwan end-to-end in network namespaces (tests/e2e/strongswan.sh)"
     VPNAAS_BIN="$VPNAAS_BIN" E2E_PYTHON="$VENV/bin/python" bash tests/e2e/strongswan.sh
+    step "[5/5] agent crash safety: SIGKILL mid-apply against a real charon (tests/e2e/agent_crash.sh)"
+    VPNAAS_BIN="$VPNAAS_BIN" E2E_PYTHON="$VENV/bin/python" bash tests/e2e/agent_crash.sh
 fi
 step "all tests passed"

@@ -7,7 +7,10 @@ admin subcommands. Helpers drive the real `openstack` CLI, openstacksdk and
 raw HTTP (requests) against it.
 
 Environment:
-  VPNAAS_BIN   path of the server binary (default: target/ci/vpnaas)
+  VPNAAS_BIN        path of the server binary (default: target/ci/vpnaas)
+  VPNAAS_TEST_TLS=1 serve HTTPS with a throwaway CA made here with openssl; every
+                    client (requests, keystoneauth, the openstack CLI, nsxlib)
+                    verifies the server against that CA
 """
 
 from __future__ import annotations
@@ -31,7 +34,8 @@ import pytest
 import requests
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-LISTEN_RE = re.compile(r"vpnaas listening on (http://127\.0\.0\.1:(\d+))")
+LISTEN_RE = re.compile(r"vpnaas listening on (https?://127\.0\.0\.1:(\d+))")
+TLS = os.environ.get("VPNAAS_TEST_TLS") == "1"
 STARTUP_TIMEOUT = 30.0
 CLI_TIMEOUT = 90.0
 HTTP_TIMEOUT = 30.0
@@ -106,6 +110,47 @@ def _bin_path() -> Path:
     return p
 
 
+def make_test_pki(d: Path) -> dict:
+    """A throwaway CA, a server certificate for 127.0.0.1/localhost and one client
+    certificate, made with Debian's openssl. Returns their paths."""
+    d.mkdir(parents=True, exist_ok=True)
+
+    def run(*args):
+        subprocess.run(["openssl", *args], check=True, capture_output=True, timeout=60)
+
+    run("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+        "-keyout", str(d / "ca.key"), "-out", str(d / "ca.pem"), "-days", "2",
+        "-subj", "/CN=vpnaas test CA")
+    for name, ext in (
+        ("server", "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n"),
+        ("client", "extendedKeyUsage=clientAuth\n"),
+    ):
+        (d / f"{name}.ext").write_text(ext)
+        run("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+            "-keyout", str(d / f"{name}.key"), "-out", str(d / f"{name}.csr"),
+            "-subj", f"/CN=vpnaas test {name}")
+        run("x509", "-req", "-in", str(d / f"{name}.csr"), "-CA", str(d / "ca.pem"),
+            "-CAkey", str(d / "ca.key"), "-CAcreateserial", "-out", str(d / f"{name}.pem"),
+            "-days", "2", "-extfile", str(d / f"{name}.ext"))
+    return {k: d / f"{k}" for k in ("ca.pem", "server.pem", "server.key", "client.pem", "client.key")}
+
+
+_SESSION_PKI: dict | None = None
+
+
+def session_pki() -> dict:
+    """One throwaway CA and certificates for every server of this pytest run
+    (the CA path goes into REQUESTS_CA_BUNDLE, which is process-wide)."""
+    global _SESSION_PKI
+    if _SESSION_PKI is None:
+        import atexit
+
+        d = Path(tempfile.mkdtemp(prefix="vpnaas-pki-"))
+        atexit.register(shutil.rmtree, d, True)
+        _SESSION_PKI = make_test_pki(d)
+    return _SESSION_PKI
+
+
 def _client_bin(name: str) -> str:
     """A console script installed next to the running interpreter (the venv)."""
     cand = Path(sys.executable).parent / name
@@ -123,13 +168,17 @@ def _client_bin(name: str) -> str:
 
 
 class Server:
-    def __init__(self, binary: Path, workdir: Path):
+    def __init__(self, binary: Path, workdir: Path, extra_args: list[str] | None = None):
         self.binary = binary
         self.workdir = workdir
+        self.extra_args = list(extra_args or [])  # more `serve` flags
         self.db = workdir / "vpnaas.db"
         self.log_path = workdir / "server.log"
         self.admin_password = "adm-" + secrets.token_hex(12)
         self.proc: subprocess.Popen | None = None
+        self.tls = TLS
+        self.pki: dict | None = None
+        self.ca_file: str | None = None
         self.url: str | None = None
         self.port: int | None = None
         self._log = open(self.log_path, "a", buffering=1, encoding="utf-8", errors="replace")
@@ -176,6 +225,19 @@ class Server:
             "--admin-password",
             self.admin_password,
         ]
+        if self.tls:
+            if self.pki is None:
+                self.pki = session_pki()
+            self.ca_file = str(self.pki["ca.pem"])
+            # requests (and so keystoneauth, openstacksdk, nsxlib, the CLI) verify with it
+            os.environ["REQUESTS_CA_BUNDLE"] = self.ca_file
+            os.environ["OS_CACERT"] = self.ca_file
+            cmd[-2:-2] = [
+                "--tls-cert", str(self.pki["server.pem"]),
+                "--tls-key", str(self.pki["server.key"]),
+                "--tls-client-ca", str(self.pki["ca.pem"]),
+            ]
+        cmd[-2:-2] = self.extra_args
         self._write_log("test", "starting: " + " ".join(cmd[:-1]) + " <password>")
         self.proc = subprocess.Popen(
             cmd,
@@ -606,6 +668,8 @@ def os_env(world: World, user: str | User, password: str | None = None) -> dict:
         }
     )
     env.pop("OS_CLOUD", None)
+    if world.server.ca_file:
+        env["OS_CACERT"] = world.server.ca_file
     return env
 
 
@@ -713,6 +777,7 @@ def sdk_connect(world: World, user: str = "demo"):
         identity_api_version="3",
         region_name="RegionOne",
         interface="public",
+        cacert=world.server.ca_file,
     )
 
 

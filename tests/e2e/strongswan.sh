@@ -6,11 +6,18 @@
 #   lo 198.19.1.1/32   vethA 198.18.0.1 ==ESP-in-UDP== vethB 198.18.0.2   lo 198.19.2.1/32
 #   charon A (own /run, VICI socket in $BASE/a)          charon B (same, $BASE/b)
 #        ^ VICI (unix socket)                                 ^
-#   vpnaas agent A ──HTTP 127.0.0.1──► vpnaas serve ◄── vpnaas agent B   (on the host)
+#   vpnaas agent A ──HTTPS 127.0.0.1──► vpnaas serve ◄──mTLS── vpnaas agent B (on the host)
+#
+# Everything runs over HTTPS with a throwaway CA made here with openssl: the
+# server presents a certificate for 127.0.0.1/localhost and verifies client
+# certificates against the same CA (--tls-client-ca). Agent A authenticates with
+# its bearer token over TLS (--ca-file), agent B with its client certificate
+# only (registered with `node add --cert-file`, no token); the scenario's
+# openstacksdk and NSX calls verify the server against the CA.
 #
 # The agents run on the host, not in the namespaces: a process inside a netns
 # can't reach the host's 127.0.0.1, and an agent only needs charon's VICI socket
-# (a file) and HTTP to the server. The scenario itself (Neutron API via
+# (a file) and HTTPS to the server. The scenario itself (Neutron API via
 # openstacksdk, state/status checks, ping, SA counters, PSK change, charon
 # restart, delete) is tests/e2e/strongswan_scenario.py.
 #
@@ -40,7 +47,7 @@ die() { printf 'e2e: error: %s\n' "$*" >&2; exit 1; }
     || die "$PYTHON has no openstacksdk (run scripts/test.sh to create .venv-test, or set E2E_PYTHON)"
 
 # ------------------------------------------------------------ packages
-PKGS="strongswan-charon strongswan-swanctl libcharon-extra-plugins libstrongswan-standard-plugins iproute2 iputils-ping"
+PKGS="strongswan-charon strongswan-swanctl libcharon-extra-plugins libstrongswan-standard-plugins iproute2 iputils-ping openssl"
 # shellcheck disable=SC2086
 if ! dpkg -s $PKGS >/dev/null 2>&1; then
     log "installing $PKGS"
@@ -166,19 +173,45 @@ start_charon "$NSA" "$BASE/a"
 start_charon "$NSB" "$BASE/b"
 log "charons up in $NSA and $NSB"
 
+# ------------------------------------------------------------ PKI
+# A CA, a server certificate (SAN IP:127.0.0.1, DNS:localhost) and node B's
+# client certificate; EC P-256 keys, valid for two days, kept in $BASE only.
+PKI="$BASE/pki"
+mkdir -m 700 "$PKI"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+    -subj "/CN=vpnaas e2e CA" -keyout "$PKI/ca.key" -out "$PKI/ca.pem" \
+    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
+issue() { # name extensions
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$1" \
+        -keyout "$PKI/$1.key" -out "$PKI/$1.csr" 2>/dev/null
+    printf '%s\n' "$2" > "$PKI/$1.ext"
+    openssl x509 -req -in "$PKI/$1.csr" -CA "$PKI/ca.pem" -CAkey "$PKI/ca.key" -CAcreateserial \
+        -days 2 -extfile "$PKI/$1.ext" -out "$PKI/$1.pem" 2>/dev/null
+}
+issue server "subjectAltName=IP:127.0.0.1,DNS:localhost
+extendedKeyUsage=serverAuth
+basicConstraints=critical,CA:FALSE
+keyUsage=critical,digitalSignature"
+issue node-b "extendedKeyUsage=clientAuth
+basicConstraints=critical,CA:FALSE
+keyUsage=critical,digitalSignature"
+log "test CA, server and node-b certificates in $PKI"
+
 # ------------------------------------------------------------ server
 DB="$BASE/vpnaas.db"
 ADMIN_PASSWORD="e2e-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 VPNAAS_ADMIN_PASSWORD="$ADMIN_PASSWORD" VPNAAS_LOG="${VPNAAS_LOG:-info}" \
-    "$VPNAAS_BIN" --db "$DB" serve --listen 127.0.0.1:0 >"$BASE/server.out" 2>"$BASE/server.log" </dev/null &
+    "$VPNAAS_BIN" --db "$DB" serve --listen 127.0.0.1:0 \
+        --tls-cert "$PKI/server.pem" --tls-key "$PKI/server.key" --tls-client-ca "$PKI/ca.pem" \
+        >"$BASE/server.out" 2>"$BASE/server.log" </dev/null &
 remember $! vpnaas
 URL=""
 for _ in $(seq 300); do
-    URL=$(sed -n 's/^vpnaas listening on \(http:\/\/127\.0\.0\.1:[0-9]*\).*/\1/p' "$BASE/server.out" 2>/dev/null | head -1)
+    URL=$(sed -n 's/^vpnaas listening on \(https:\/\/127\.0\.0\.1:[0-9]*\).*/\1/p' "$BASE/server.out" 2>/dev/null | head -1)
     [ -n "$URL" ] && break
     sleep 0.1
 done
-[ -n "$URL" ] || die "server did not start"
+[ -n "$URL" ] || die "server did not start (or not on https)"
 log "server at $URL"
 
 admin() { "$VPNAAS_BIN" --db "$DB" "$@"; }
@@ -189,29 +222,31 @@ GWB=$(admin gateway create site-b --project admin --external-v4 198.18.0.2 | jso
 SNA=$(admin subnet create lan-a --gateway "$GWA" --cidr 198.19.1.0/24 | json id)
 SNB=$(admin subnet create lan-b --gateway "$GWB" --cidr 198.19.2.0/24 | json id)
 admin node add node-a --gateway "$GWA" > "$BASE/node-a.json"
-admin node add node-b --gateway "$GWB" > "$BASE/node-b.json"
-for s in a b; do
-    json token < "$BASE/node-$s.json" > "$BASE/node-$s.token"
-    chmod 600 "$BASE/node-$s.token"
-done
+admin node add node-b --gateway "$GWB" --cert-file "$PKI/node-b.pem" > "$BASE/node-b.json"
+json token < "$BASE/node-a.json" > "$BASE/node-a.token"
+chmod 600 "$BASE/node-a.token"
+[ "$(json auth < "$BASE/node-b.json")" = certificate ] || die "node-b was not registered by certificate"
 NODEA=$(json id < "$BASE/node-a.json")
 NODEB=$(json id < "$BASE/node-b.json")
 
 # ------------------------------------------------------------ agents
-start_agent() { # site node-id
+start_agent() { # site node-id credential-args...
+    local site=$1 node=$2
+    shift 2
     VPNAAS_LOG="${VPNAAS_AGENT_LOG:-info,agent=debug}" "$VPNAAS_BIN" agent \
-        --server "$URL" --node-id "$2" --token-file "$BASE/node-$1.token" \
-        --vici "$BASE/$1/charon.vici" --esp userspace \
+        --server "$URL" --ca-file "$PKI/ca.pem" --node-id "$node" "$@" \
+        --vici "$BASE/$site/charon.vici" --esp userspace \
         --heartbeat 2 --status-interval 1 --retry-max 4 \
-        >"$BASE/agent-$1.out" 2>"$BASE/agent-$1.log" </dev/null &
+        >"$BASE/agent-$site.out" 2>"$BASE/agent-$site.log" </dev/null &
     remember $! vpnaas
 }
-start_agent a "$NODEA"
-start_agent b "$NODEB"
-log "agents started (nodes $NODEA, $NODEB)"
+start_agent a "$NODEA" --token-file "$BASE/node-a.token"
+# No token at all for B (and none in the environment): only its certificate.
+VPNAAS_NODE_TOKEN= start_agent b "$NODEB" --client-cert "$PKI/node-b.pem" --client-key "$PKI/node-b.key"
+log "agents started over HTTPS (node $NODEA by token, node $NODEB by client certificate)"
 
 # ------------------------------------------------------------ scenario
 export E2E_URL="$URL" E2E_ADMIN_PASSWORD="$ADMIN_PASSWORD" E2E_BASE="$BASE" E2E_PIDFILE="$PIDFILE"
 export E2E_NS_A="$NSA" E2E_NS_B="$NSB" E2E_GW_A="$GWA" E2E_GW_B="$GWB" E2E_SUBNET_A="$SNA" E2E_SUBNET_B="$SNB"
-export E2E_NODE_A="$NODEA" E2E_NODE_B="$NODEB"
+export E2E_NODE_A="$NODEA" E2E_NODE_B="$NODEB" E2E_CACERT="$PKI/ca.pem"
 "$PYTHON" "$ROOT/tests/e2e/strongswan_scenario.py"

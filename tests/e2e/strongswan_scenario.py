@@ -1,5 +1,7 @@
 """The end-to-end scenario run by tests/e2e/strongswan.sh (which builds the two
 strongSwan sites, the server and the agents, and passes them in E2E_* variables).
+The server speaks HTTPS only; every call here verifies it against the test CA
+(E2E_CACERT).
 
 Through the Neutron API (openstacksdk) it creates mirrored connections A<->B and
 checks, each within a deadline:
@@ -18,6 +20,7 @@ import base64
 import json
 import os
 import re
+import ssl
 import subprocess
 import sys
 import time
@@ -30,6 +33,8 @@ E = os.environ
 URL = E["E2E_URL"]
 PASSWORD = E["E2E_ADMIN_PASSWORD"]
 BASE = E["E2E_BASE"]
+CACERT = E["E2E_CACERT"]
+TLS = ssl.create_default_context(cafile=CACERT)
 SITES = {
     "a": {"ns": E["E2E_NS_A"], "gw": E["E2E_GW_A"], "subnet": E["E2E_SUBNET_A"], "node": E["E2E_NODE_A"],
           "addr": "198.18.0.1", "host": "198.19.1.1", "lan": "198.19.1.0/24"},
@@ -72,7 +77,7 @@ def nsx(path: str) -> tuple[int, dict]:
     cred = base64.b64encode(f"admin:{PASSWORD}".encode()).decode()
     req.add_header("Authorization", f"Basic {cred}")
     try:
-        with urllib.request.urlopen(req, timeout=10) as r:
+        with urllib.request.urlopen(req, timeout=10, context=TLS) as r:
             return r.status, json.loads(r.read() or b"{}")
     except urllib.error.HTTPError as e:
         body = e.read()
@@ -118,11 +123,14 @@ def ping(src: str, dst_site: str, count: int = 3) -> bool:
 
 
 def main() -> None:
+    if not URL.startswith("https://"):
+        raise Failed(f"the e2e runs over HTTPS, but the server is at {URL}")
     cloud = openstack.connect(
         load_yaml_config=False, load_envvars=False, auth_type="password",
         auth_url=URL + "/v3", username="admin", password=PASSWORD, project_name="admin",
         user_domain_name="Default", project_domain_name="Default",
         identity_api_version="3", region_name="RegionOne", interface="public",
+        cacert=CACERT,
     )
     net = cloud.network
     ike = net.create_vpn_ike_policy(

@@ -37,7 +37,8 @@ pub struct NodeApi {
     http: reqwest::Client,
     base: String,
     node_id: String,
-    token: String,
+    /// None: the node authenticates with its client certificate only.
+    token: Option<String>,
 }
 
 impl fmt::Debug for NodeApi {
@@ -51,8 +52,20 @@ impl fmt::Debug for NodeApi {
 }
 
 impl NodeApi {
-    /// `server` is the base URL (`http://127.0.0.1:9696`).
+    /// `server` is the base URL (`https://vpnaas.example:9696`).
     pub fn new(http: reqwest::Client, server: &str, node_id: &str, token: &str) -> Result<NodeApi, ApiError> {
+        NodeApi::with_token(http, server, node_id, Some(token))
+    }
+
+    /// Like [`NodeApi::new`]; without a token no `Authorization` header is sent
+    /// and the server identifies the node by the client certificate `http`
+    /// presents.
+    pub fn with_token(
+        http: reqwest::Client,
+        server: &str,
+        node_id: &str,
+        token: Option<&str>,
+    ) -> Result<NodeApi, ApiError> {
         let ok = !node_id.is_empty()
             && node_id
                 .chars()
@@ -64,8 +77,20 @@ impl NodeApi {
             http,
             base: server.trim_end_matches('/').to_string(),
             node_id: node_id.to_string(),
-            token: token.trim().to_string(),
+            token: token.map(|t| t.trim().to_string()),
         })
+    }
+
+    /// Whether requests carry a bearer token.
+    pub fn has_token(&self) -> bool {
+        self.token.is_some()
+    }
+
+    fn auth(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.token {
+            Some(t) => req.bearer_auth(t),
+            None => req,
+        }
     }
 
     pub fn node_id(&self) -> &str {
@@ -81,9 +106,7 @@ impl NodeApi {
     pub async fn config(&self, known: Option<i64>, wait: Duration) -> Result<Option<NodeConfig>, ApiError> {
         let url = self.url("config");
         let mut req = self
-            .http
-            .get(&url)
-            .bearer_auth(&self.token)
+            .auth(self.http.get(&url))
             .query(&[("wait", wait.as_secs())])
             // The server answers within `wait`; give it slack, but don't hang forever.
             .timeout(wait + Duration::from_secs(15));
@@ -106,9 +129,7 @@ impl NodeApi {
     pub async fn report(&self, report: &NodeReport) -> Result<(), ApiError> {
         let url = self.url("report");
         let resp = self
-            .http
-            .post(&url)
-            .bearer_auth(&self.token)
+            .auth(self.http.post(&url))
             .json(report)
             .timeout(Duration::from_secs(10))
             .send()

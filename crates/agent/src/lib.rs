@@ -16,6 +16,8 @@
 //!   [`status`]: `list-sas` → `TunnelStatus`.
 //! - [`runner`]: the per-node loop; [`api`]: the node API client and its
 //!   poll/report loops; [`sim`]: simulated nodes for load tests.
+//! - [`tls`]: HTTPS to the server (CA, client certificate) and the rule that
+//!   refuses plain HTTP to anything but loopback.
 
 pub mod api;
 pub mod fake;
@@ -25,6 +27,7 @@ pub mod render;
 pub mod runner;
 pub mod sim;
 pub mod status;
+pub mod tls;
 pub mod vici;
 
 use std::path::PathBuf;
@@ -64,9 +67,27 @@ pub enum Backend {
 /// `vpnaas agent` arguments. (`Debug` is written by hand: it must not show the token.)
 #[derive(Clone, clap::Args)]
 pub struct AgentArgs {
-    /// Base URL of the vpnaas server, e.g. http://127.0.0.1:9696.
+    /// Base URL of the vpnaas server, e.g. https://vpnaas.example:9696. Plain
+    /// http:// is accepted only for a loopback server (or with
+    /// --insecure-plain-http).
     #[arg(long, env = "VPNAAS_SERVER")]
     pub server: String,
+    /// PEM file of the CA(s) that issued the server's certificate. When given,
+    /// only these CAs are trusted (not the system trust store).
+    #[arg(long)]
+    pub ca_file: Option<PathBuf>,
+    /// PEM file of this node's client certificate (mutual TLS; the node must be
+    /// registered with `vpnaas node add --cert-file`). Needs --client-key; a
+    /// token is then optional.
+    #[arg(long, requires = "client_key")]
+    pub client_cert: Option<PathBuf>,
+    /// PEM file of the private key of --client-cert.
+    #[arg(long, requires = "client_cert")]
+    pub client_key: Option<PathBuf>,
+    /// Allow plain http:// to a server that is not on loopback (the token and
+    /// pre-shared keys then cross the network unencrypted).
+    #[arg(long)]
+    pub insecure_plain_http: bool,
     /// This node's id (from `vpnaas node add`).
     #[arg(long, env = "VPNAAS_NODE_ID")]
     pub node_id: Option<String>,
@@ -116,6 +137,10 @@ impl std::fmt::Debug for AgentArgs {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AgentArgs")
             .field("server", &self.server)
+            .field("ca_file", &self.ca_file)
+            .field("client_cert", &self.client_cert)
+            .field("client_key", &self.client_key)
+            .field("insecure_plain_http", &self.insecure_plain_http)
             .field("node_id", &self.node_id)
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
             .field("token_file", &self.token_file)
@@ -135,26 +160,39 @@ impl std::fmt::Debug for AgentArgs {
 }
 
 impl AgentArgs {
-    /// --token, else --token-file, else VPNAAS_NODE_TOKEN.
-    fn token(&self) -> Result<String, AgentError> {
+    /// --token, else --token-file, else VPNAAS_NODE_TOKEN; none at all only with
+    /// a client certificate (the node then authenticates by mutual TLS).
+    fn token(&self) -> Result<Option<String>, AgentError> {
         if let Some(t) = &self.token {
-            return Ok(t.trim().to_string());
+            return Ok(Some(t.trim().to_string()));
         }
         if let Some(p) = &self.token_file {
             return std::fs::read_to_string(p)
-                .map(|t| t.trim().to_string())
+                .map(|t| Some(t.trim().to_string()))
                 .map_err(|source| AgentError::File {
                     path: p.clone(),
                     source,
                 });
         }
-        std::env::var("VPNAAS_NODE_TOKEN")
-            .map(|t| t.trim().to_string())
-            .map_err(|_| {
-                AgentError::Invalid(
-                    "a node token is required (--token, --token-file or VPNAAS_NODE_TOKEN)".into(),
-                )
-            })
+        match std::env::var("VPNAAS_NODE_TOKEN") {
+            Ok(t) if !t.trim().is_empty() => Ok(Some(t.trim().to_string())),
+            _ if self.tls().has_client_cert() => Ok(None),
+            _ => Err(AgentError::Invalid(
+                "a node token (--token, --token-file or VPNAAS_NODE_TOKEN) or a client \
+                 certificate (--client-cert/--client-key) is required"
+                    .into(),
+            )),
+        }
+    }
+
+    /// The transport settings.
+    pub fn tls(&self) -> tls::TlsSettings {
+        tls::TlsSettings {
+            ca_file: self.ca_file.clone(),
+            client_cert: self.client_cert.clone(),
+            client_key: self.client_key.clone(),
+            insecure_plain_http: self.insecure_plain_http,
+        }
     }
 }
 
@@ -165,6 +203,7 @@ pub async fn run(args: AgentArgs) -> Result<(), AgentError> {
             "--heartbeat and --status-interval must be at least 1".into(),
         ));
     }
+    tls::check_server_url(&args.server, &args.tls())?;
     let heartbeat = Duration::from_secs(args.heartbeat);
     let wait = Duration::from_secs(args.wait.min(120));
     let work = async {
@@ -186,7 +225,7 @@ pub async fn run(args: AgentArgs) -> Result<(), AgentError> {
                     heartbeat,
                     wait,
                 };
-                sim::run(&args.server, nodes, s).await
+                sim::run(tls::client_builder(&args.tls())?, &args.server, nodes, s).await
             }
             Backend::Charon => run_charon(&args, heartbeat, wait).await,
         }
@@ -206,8 +245,11 @@ async fn run_charon(args: &AgentArgs, heartbeat: Duration, wait: Duration) -> Re
         .node_id
         .as_deref()
         .ok_or_else(|| AgentError::Invalid("--node-id is required with --backend charon".into()))?;
-    let http = reqwest::Client::builder().build().map_err(AgentError::Http)?;
-    let api = api::NodeApi::new(http, &args.server, node_id, &args.token()?).map_err(AgentError::Api)?;
+    let http = tls::client_builder(&args.tls())?
+        .build()
+        .map_err(AgentError::Http)?;
+    let api = api::NodeApi::with_token(http, &args.server, node_id, args.token()?.as_deref())
+        .map_err(AgentError::Api)?;
     let settings = reconcile::Settings {
         esp: args.esp,
         initiate_timeout: Duration::from_millis(args.initiate_timeout_ms.max(100)),
@@ -222,7 +264,14 @@ async fn run_charon(args: &AgentArgs, heartbeat: Duration, wait: Duration) -> Re
         ),
         ..reconcile::Settings::default()
     };
-    tracing::info!(node = node_id, server = %args.server, vici = %args.vici.display(), esp = ?args.esp, "agent starting");
+    tracing::info!(
+        node = node_id,
+        server = %args.server,
+        auth = if api.has_token() { "token" } else { "client certificate" },
+        vici = %args.vici.display(),
+        esp = ?args.esp,
+        "agent starting"
+    );
     let (cfg_tx, cfg_rx) = watch::channel(None::<NodeConfig>);
     let (rep_tx, rep_rx) = watch::channel(NodeReport {
         agent: Some(settings.agent.clone()),

@@ -151,8 +151,14 @@ async fn sim_node(api: NodeApi, s: SimSettings) {
 }
 
 /// Runs every node of the nodes file in this process.
-pub async fn run(server: &str, nodes: Vec<NodeCredentials>, s: SimSettings) -> Result<(), AgentError> {
-    let http = reqwest::Client::builder()
+/// `http` carries the agent's TLS settings (see [`crate::tls`]).
+pub async fn run(
+    http: reqwest::ClientBuilder,
+    server: &str,
+    nodes: Vec<NodeCredentials>,
+    s: SimSettings,
+) -> Result<(), AgentError> {
+    let http = http
         .pool_max_idle_per_host(nodes.len() * 2 + 8)
         .build()
         .map_err(AgentError::Http)?;

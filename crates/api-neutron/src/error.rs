@@ -44,6 +44,31 @@ fn envelope(status: StatusCode, kind: &str, message: String) -> Response {
         .into_response()
 }
 
+/// A Neutron error for a failure at the HTTP level (before or around any
+/// handler: unsupported method, body or URL too long, timeouts, overload), with
+/// webob's exception names as neutron-server answers them.
+pub fn http_error(status: StatusCode, message: impl Into<String>) -> Response {
+    let kind = match status.as_u16() {
+        400 => "HTTPBadRequest",
+        401 => "HTTPUnauthorized",
+        403 => "HTTPForbidden",
+        404 => "HTTPNotFound",
+        405 => "HTTPMethodNotAllowed",
+        408 => "HTTPRequestTimeout",
+        411 => "HTTPLengthRequired",
+        413 => "HTTPRequestEntityTooLarge",
+        414 => "HTTPRequestURITooLong",
+        415 => "HTTPUnsupportedMediaType",
+        429 => "HTTPTooManyRequests",
+        431 => "HTTPRequestHeaderFieldsTooLarge",
+        503 => "HTTPServiceUnavailable",
+        504 => "HTTPGatewayTimeout",
+        s if s >= 500 => "HTTPInternalServerError",
+        _ => "HTTPClientError",
+    };
+    envelope(status, kind, message.into())
+}
+
 fn not_found(kind: Kind, id: &str) -> (&'static str, String) {
     match kind {
         Kind::IkePolicy => ("IKEPolicyNotFound", format!("IKEPolicy {id} could not be found")),

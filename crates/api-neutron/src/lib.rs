@@ -120,12 +120,23 @@ fn write_ctx(ctx: &AuthContext, rid: RequestId) -> WriteCtx {
     }
 }
 
-fn self_url(headers: &HeaderMap, uri: &OriginalUri) -> String {
+/// `scheme://host` of the request, as the client addressed it: the listener
+/// sets `X-Forwarded-Proto: https` on TLS connections (a TLS-terminating proxy
+/// in front of a plain listener does the same), so links work over HTTPS.
+fn base_url(headers: &HeaderMap) -> String {
     let host = headers
         .get(axum::http::header::HOST)
         .and_then(|h| h.to_str().ok())
         .unwrap_or("localhost");
-    format!("http://{host}{}", uri.0.path())
+    let scheme = match headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok()) {
+        Some(p) if p.eq_ignore_ascii_case("https") => "https",
+        _ => "http",
+    };
+    format!("{scheme}://{host}")
+}
+
+fn self_url(headers: &HeaderMap, uri: &OriginalUri) -> String {
+    format!("{}{}", base_url(headers), uri.0.path())
 }
 
 async fn view_ctx<V: View>(r: &Realizer) -> ApiResult<ViewCtx> {
@@ -352,12 +363,9 @@ async fn subnet_show(
 // --------------------------------------------------------- discovery documents
 
 async fn versions(headers: HeaderMap) -> Json<Value> {
-    let host = headers
-        .get(axum::http::header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("localhost");
+    let base = base_url(&headers);
     Json(json!({"versions": [{"status": "CURRENT", "id": "v2.0",
-        "links": [{"href": format!("http://{host}/v2.0/"), "rel": "self"}]}]}))
+        "links": [{"href": format!("{base}/v2.0/"), "rel": "self"}]}]}))
 }
 
 const COLLECTIONS: &[(&str, &str)] = &[
@@ -371,15 +379,12 @@ const COLLECTIONS: &[(&str, &str)] = &[
 ];
 
 async fn v2_root(headers: HeaderMap, Caller(_): Caller) -> Json<Value> {
-    let host = headers
-        .get(axum::http::header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("localhost");
+    let base = base_url(&headers);
     let resources: Vec<Value> = COLLECTIONS
         .iter()
         .map(|(name, coll)| {
             json!({"name": name, "collection": coll.rsplit('/').next().unwrap_or(coll),
-                   "links": [{"href": format!("http://{host}/v2.0/{coll}"), "rel": "self"}]})
+                   "links": [{"href": format!("{base}/v2.0/{coll}"), "rel": "self"}]})
         })
         .collect();
     Json(json!({ "resources": resources }))

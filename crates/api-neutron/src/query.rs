@@ -9,6 +9,9 @@ use serde_json::{Map, Value, json};
 use crate::attrs::{Attr, Conv, to_bool, to_int};
 use crate::error::{ApiError, ApiResult};
 
+/// Most items in one list response (Neutron's `pagination_max_limit`).
+pub const MAX_PAGE: usize = 10_000;
+
 /// A parsed collection query.
 #[derive(Debug, Default)]
 pub struct Query {
@@ -195,7 +198,14 @@ pub fn render(items: Vec<Map<String, Value>>, q: &Query, plural: &str, self_url:
         });
     }
     let mut links = Vec::new();
-    if let Some(limit) = q.limit {
+    // Neutron's `pagination_max_limit`: a larger `limit` is lowered to it, and a
+    // collection longer than it comes in pages of it, with a `next` link.
+    let limit = match q.limit {
+        Some(l) => Some(l.min(MAX_PAGE)),
+        None if items.len() > MAX_PAGE => Some(MAX_PAGE),
+        None => None,
+    };
+    if let Some(limit) = limit {
         let pos = q.marker.as_ref().map(|m| {
             items
                 .iter()
@@ -355,5 +365,33 @@ mod tests {
             "The number of sort_keys and sort_dirs must be same"
         );
         assert_eq!(e("mtu=abc"), "'abc' is not an integer");
+    }
+
+    #[test]
+    fn pages_are_bounded_by_the_max_page() {
+        let many: Vec<Map<String, Value>> = (0..MAX_PAGE + 5)
+            .map(|i| {
+                let mut m = Map::new();
+                m.insert("id".into(), json!(format!("id{i:06}")));
+                m
+            })
+            .collect();
+        let q = parse(pairs(Some("")), &attrs(), &[]).unwrap();
+        let v = render(many.clone(), &q, "xs", "http://h/v2.0/xs");
+        assert_eq!(v["xs"].as_array().unwrap().len(), MAX_PAGE);
+        let next = v["xs_links"][0]["href"].as_str().unwrap();
+        assert!(next.contains(&format!("marker=id{:06}", MAX_PAGE - 1)), "{next}");
+        let q = parse(pairs(Some("limit=50000")), &attrs(), &[]).unwrap();
+        let v = render(many.clone(), &q, "xs", "http://h/v2.0/xs");
+        assert_eq!(v["xs"].as_array().unwrap().len(), MAX_PAGE);
+        // A collection within the bound comes whole, without links, as before.
+        let v = render(
+            many[..10].to_vec(),
+            &parse(pairs(None), &attrs(), &[]).unwrap(),
+            "xs",
+            "u",
+        );
+        assert_eq!(v["xs"].as_array().unwrap().len(), 10);
+        assert!(v.get("xs_links").is_none());
     }
 }

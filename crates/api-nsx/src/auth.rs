@@ -4,6 +4,13 @@
 //! header to echo). A Keystone `X-Auth-Token` works too. Every NSX call is
 //! admin-scoped: the caller must hold the `admin` role.
 //!
+//! Basic auth is a password check per request, so it goes through identity's
+//! guards ([`identity::guard`]): a verified password is remembered for a short
+//! time (no Argon2 per call), a locked account is refused like a wrong password
+//! (NSX's own 403 says "...or the account specified has been locked"), a
+//! throttled address gets 429 and a saturated hashing pool 503, both with
+//! `Retry-After`, which vmware-nsxlib retries as ServerBusy.
+//!
 //! Sessions live in memory, in one process-wide table (so every router that
 //! authenticates NSX callers sees them, however the app is composed; a server
 //! restart logs everyone out, and nsxlib then falls back to basic auth, which it
@@ -20,7 +27,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use identity::{AuthContext, Identity};
+use identity::{AuthContext, AuthError, Identity, Peer};
 use model::Error;
 use rand::RngCore;
 use store::Store;
@@ -155,6 +162,27 @@ where
     }
 }
 
+/// A refused password check in NSX's envelope.
+fn auth_error(e: AuthError) -> NsxError {
+    let retry_after = e.retry_after_secs().unwrap_or(1);
+    match e {
+        AuthError::Unauthenticated | AuthError::Locked { .. } => NsxError::BadCredentials,
+        AuthError::Throttled { .. } => NsxError::RetryLater {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            code: crate::error::code::THROTTLED,
+            message: "Too many failed authentication attempts from this address. Retry later.".into(),
+            retry_after,
+        },
+        AuthError::Busy { .. } => NsxError::RetryLater {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            code: crate::error::code::BUSY,
+            message: "The server is too busy checking passwords to check this one now. Retry later.".into(),
+            retry_after,
+        },
+        AuthError::Other(e) => e.into(),
+    }
+}
+
 async fn authenticate(parts: &Parts, id: &Identity) -> Result<AuthContext, NsxError> {
     let creds = basic(&parts.headers);
     if let Some(sid) = cookie(&parts.headers, "JSESSIONID")
@@ -174,11 +202,10 @@ async fn authenticate(parts: &Parts, id: &Identity) -> Result<AuthContext, NsxEr
         }
     }
     if let Some((user, password)) = creds {
-        return match id.basic(&user, &password, None).await {
-            Ok(ctx) => Ok(ctx),
-            Err(Error::Unauthenticated) => Err(NsxError::BadCredentials),
-            Err(e) => Err(e.into()),
-        };
+        return id
+            .basic(&user, &password, None, Peer::from_extensions(&parts.extensions))
+            .await
+            .map_err(auth_error);
     }
     if let Some(token) = parts.headers.get("x-auth-token").and_then(|v| v.to_str().ok()) {
         return match id.validate(token).await {
@@ -215,6 +242,7 @@ fn form_values(body: &[u8], name: &str) -> Vec<String> {
 /// session cookie and the XSRF token to echo on writes.
 pub async fn session_create(
     axum::extract::State(id): axum::extract::State<Identity>,
+    peer: Peer,
     RawBody(body): RawBody,
 ) -> Result<Response, NsxError> {
     let users = form_values(&body, "j_username");
@@ -222,13 +250,13 @@ pub async fn session_create(
     let mut ctx = None;
     'outer: for u in &users {
         for p in &passwords {
-            match id.basic(u, p, None).await {
+            match id.basic(u, p, None, peer).await {
                 Ok(c) => {
                     ctx = Some(c);
                     break 'outer;
                 }
-                Err(Error::Unauthenticated) => {}
-                Err(e) => return Err(e.into()),
+                Err(AuthError::Unauthenticated) => {}
+                Err(e) => return Err(auth_error(e)),
             }
         }
     }
@@ -264,6 +292,49 @@ mod tests {
             project_id: "p".into(),
             project_name: "admin".into(),
             roles: vec!["admin".into()],
+        }
+    }
+
+    #[tokio::test]
+    async fn refused_password_checks_in_nsx_envelope() {
+        let cases = [
+            (AuthError::Unauthenticated, StatusCode::FORBIDDEN, 403, None),
+            (
+                AuthError::Locked { user_id: "u".into() },
+                StatusCode::FORBIDDEN,
+                403,
+                None,
+            ),
+            (
+                AuthError::Throttled {
+                    retry_after: Duration::from_millis(2500),
+                },
+                StatusCode::TOO_MANY_REQUESTS,
+                110_005,
+                Some("3"),
+            ),
+            (
+                AuthError::Busy {
+                    retry_after: Duration::from_secs(2),
+                },
+                StatusCode::SERVICE_UNAVAILABLE,
+                110_006,
+                Some("2"),
+            ),
+        ];
+        for (e, status, code, retry) in cases {
+            let resp = auth_error(e).into_response();
+            assert_eq!(resp.status(), status);
+            assert_eq!(
+                resp.headers()
+                    .get(header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok()),
+                retry
+            );
+            let bytes = axum::body::to_bytes(resp.into_body(), 1 << 16).await.unwrap();
+            let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+            assert_eq!(v["error_code"], code);
+            assert_eq!(v["module_name"], "common-services");
         }
     }
 

@@ -44,6 +44,12 @@ pub mod code {
     pub const STALE_REVISION: i64 = 206;
     /// Anything unexpected on the server side; details are only in the log.
     pub const INTERNAL: i64 = 100;
+    /// 429: too many failed password checks from the caller's address
+    /// (vmware-nsxlib: TooManyRequests, retried as ServerBusy).
+    pub const THROTTLED: i64 = 110_005;
+    /// 503: every password-hashing thread stayed busy (vmware-nsxlib:
+    /// ServiceUnavailable, retried as ServerBusy).
+    pub const BUSY: i64 = 110_006;
 }
 
 /// The NSX name of a canonical kind, as in `resource_type` and error messages.
@@ -95,6 +101,15 @@ pub enum NsxError {
     NotAdmin,
     #[error("no such path {0}")]
     NoRoute(String),
+    /// A password check refused for now (429 throttled, 503 busy), with the
+    /// seconds to send as `Retry-After`.
+    #[error("{message}")]
+    RetryLater {
+        status: StatusCode,
+        code: i64,
+        message: String,
+        retry_after: u64,
+    },
     /// Any other NSX error, by status, code, module and message (for example
     /// the realization state's "service disabled").
     #[error("{message}")]
@@ -141,6 +156,21 @@ pub fn envelope(status: StatusCode, code: i64, module: &str, message: impl Into<
         })),
     )
         .into_response()
+}
+
+/// An NSX error for a failure at the HTTP level (before or around any handler:
+/// unsupported method, body/URL/headers too large, timeouts, overload). Request
+/// shape problems keep NSX's field-validation code; the rest carry the HTTP
+/// status as their code (see the crate doc's table).
+pub fn http_error(status: StatusCode, message: impl Into<String>) -> Response {
+    let code = match status.as_u16() {
+        400 | 411 | 413 | 414 | 415 | 431 => code::FIELD,
+        401 | 403 => code::BAD_CREDENTIALS,
+        404 => code::NOT_FOUND,
+        s if s >= 500 && s != 503 && s != 504 => code::INTERNAL,
+        s => i64::from(s),
+    };
+    envelope(status, code, MODULE_COMMON, message)
 }
 
 /// The standard 404 for an unknown object id.
@@ -266,6 +296,17 @@ impl IntoResponse for NsxError {
                 module,
                 message,
             } => envelope(status, code, module, message),
+            NsxError::RetryLater {
+                status,
+                code,
+                message,
+                retry_after,
+            } => {
+                let mut resp = envelope(status, code, MODULE_COMMON, message);
+                resp.headers_mut()
+                    .insert(axum::http::header::RETRY_AFTER, retry_after.into());
+                resp
+            }
             NsxError::Model(e) => match &e {
                 Error::NotFound { kind, id } => envelope(
                     StatusCode::NOT_FOUND,

@@ -32,7 +32,15 @@
 //! | 403 | 401 | common-services | authenticated, but not an admin |
 //! | 404 | 600 | common-services | unknown id (the object named by the URL, or one the body refers to: "object identifier `<Type>/<id>` is missing"), unknown path |
 //! | 412 | 206 | common-services | PUT without `_revision`, or with a stale one (nsxlib: `StaleRevision`) |
+//! | 400 | 255 | common-services | unparsable path or query value (`/ike-profiles/%FF`, `?barrier_id=abc`), answered by the server's edge |
+//! | 405 | 405 | common-services | method not supported on the path (with `Allow`) |
+//! | 408 | 408 | common-services | request body not received within the body timeout (`Connection: close`) |
 //! | 413 | 255 | common-services | body over 1 MiB |
+//! | 414 | 255 | common-services | request URL over 8 KiB |
+//! | 431 | 255 | common-services | more than 100 header fields or 32 KiB of them |
+//! | 503 | 503 | common-services | request not handled within the request timeout; it was not applied (`Retry-After`) |
+//! | 429 | 110005 | common-services | too many failed password checks from the caller's address (`Retry-After`; nsxlib retries it as ServerBusy) |
+//! | 503 | 110006 | common-services | every password-hashing thread busy for 2 s (`Retry-After`; nsxlib retries it as ServerBusy) |
 //! | 500 | 100 | common-services | internal failure (details only in the server log) |
 
 pub mod auth;

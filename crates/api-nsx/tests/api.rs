@@ -67,6 +67,7 @@ async fn env() -> Env {
             public_url: "http://localhost".into(),
             token_ttl: Duration::from_secs(3600),
             region: "RegionOne".into(),
+            ..IdentityConfig::default()
         },
     );
     let app = api_nsx::router()

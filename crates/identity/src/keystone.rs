@@ -1,4 +1,9 @@
 //! The Keystone v3 HTTP subset and the request-authentication extractor.
+//!
+//! Token introspection follows Keystone's default policy (`identity:validate_token`
+//! = admin, service or the token's own user; `identity:check_token` and
+//! `identity:revoke_token` = admin or the token's own user): a token is a
+//! credential, so nobody else may read, probe or revoke it.
 
 use axum::extract::{FromRef, FromRequestParts, State};
 use axum::http::request::Parts;
@@ -9,7 +14,7 @@ use axum::{Json, Router};
 use chrono::{TimeZone, Utc};
 use serde_json::{Value, json};
 
-use crate::{AuthContext, DEFAULT_DOMAIN_ID, DEFAULT_DOMAIN_NAME, Identity, Issued};
+use crate::{AuthContext, AuthError, DEFAULT_DOMAIN_ID, DEFAULT_DOMAIN_NAME, Identity, Issued, Peer};
 use model::Error;
 
 /// Routes under `/v3`.
@@ -53,6 +58,34 @@ pub fn unauthorized() -> Response {
         StatusCode::UNAUTHORIZED,
         "The request you have made requires authentication.",
     )
+}
+
+/// A failed password authentication in Keystone's words (`AccountLocked` is
+/// Keystone's own message; 429 and 503 carry `Retry-After`).
+pub fn auth_error(e: AuthError) -> Response {
+    let retry = e.retry_after_secs();
+    let mut resp = match e {
+        AuthError::Unauthenticated => unauthorized(),
+        AuthError::Locked { user_id } => keystone_error(
+            StatusCode::UNAUTHORIZED,
+            &format!("The account is locked for user: {user_id}."),
+        ),
+        AuthError::Throttled { .. } => keystone_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many failed authentication attempts from this address. Retry later.",
+        ),
+        AuthError::Busy { .. } => keystone_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "The server is too busy checking passwords to check this one now. Retry later.",
+        ),
+        AuthError::Other(e) => internal(e),
+    };
+    if let Some(secs) = retry
+        && let Ok(v) = HeaderValue::from_str(&secs.to_string())
+    {
+        resp.headers_mut().insert(axum::http::header::RETRY_AFTER, v);
+    }
+    resp
 }
 
 async fn version(State(id): State<Identity>) -> Json<Value> {
@@ -120,7 +153,7 @@ fn bad_request(msg: &str) -> Response {
     keystone_error(StatusCode::BAD_REQUEST, msg)
 }
 
-async fn token_create(State(id): State<Identity>, body: axum::body::Bytes) -> Response {
+async fn token_create(State(id): State<Identity>, peer: Peer, body: axum::body::Bytes) -> Response {
     let Ok(body) = serde_json::from_slice::<Value>(&body) else {
         return bad_request("Expecting to find valid JSON in request body.");
     };
@@ -141,10 +174,9 @@ async fn token_create(State(id): State<Identity>, body: axum::body::Bytes) -> Re
             return unauthorized();
         }
         let who = u["id"].as_str().or(u["name"].as_str()).unwrap_or_default();
-        match id.check_password(who, pw).await {
+        match id.check_password(who, pw, peer).await {
             Ok(u) => u,
-            Err(Error::Unauthenticated) => return unauthorized(),
-            Err(e) => return internal(e),
+            Err(e) => return auth_error(e),
         }
     } else if methods.contains(&"token") {
         let Some(tok) = auth["identity"]["token"]["id"].as_str() else {
@@ -207,17 +239,58 @@ fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
     h.get(name).and_then(|v| v.to_str().ok())
 }
 
-async fn subject(id: &Identity, headers: &HeaderMap) -> Result<Issued, Response> {
+/// What is done with the subject token, and the Keystone policy that guards it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenAction {
+    /// `GET /v3/auth/tokens`
+    Validate,
+    /// `HEAD /v3/auth/tokens`
+    Check,
+    /// `DELETE /v3/auth/tokens`
+    Revoke,
+}
+
+impl TokenAction {
+    pub fn policy(self) -> &'static str {
+        match self {
+            TokenAction::Validate => "identity:validate_token",
+            TokenAction::Check => "identity:check_token",
+            TokenAction::Revoke => "identity:revoke_token",
+        }
+    }
+
+    /// Keystone's defaults: `rule:service_admin_or_token_subject` for validate,
+    /// `rule:admin_or_token_subject` for check and revoke.
+    pub fn permits(self, caller: &AuthContext, subject_user_id: &str) -> bool {
+        caller.is_admin()
+            || caller.user_id == subject_user_id
+            || (self == TokenAction::Validate && caller.roles.iter().any(|r| r == "service"))
+    }
+}
+
+/// Keystone's `ForbiddenAction`.
+fn forbidden(action: &str) -> Response {
+    keystone_error(
+        StatusCode::FORBIDDEN,
+        &format!("You are not authorized to perform the requested action: {action}."),
+    )
+}
+
+/// The subject token of an introspection request, once the caller is known and
+/// allowed: 401 for a bad caller token, 404 for a missing or invalid subject
+/// (whoever asks), 403 when the caller may not `action` someone else's token.
+async fn subject(id: &Identity, headers: &HeaderMap, action: TokenAction) -> Result<Issued, Response> {
     let Some(caller) = header(headers, "X-Auth-Token") else {
         return Err(unauthorized());
     };
-    if id.validate(caller).await.is_err() {
+    let Ok((caller, _)) = id.validate(caller).await else {
         return Err(unauthorized());
-    }
+    };
     let Some(sub) = header(headers, "X-Subject-Token") else {
         return Err(keystone_error(StatusCode::NOT_FOUND, "Could not find token."));
     };
     match id.validate(sub).await {
+        Ok((ctx, _)) if !action.permits(&caller, &ctx.user_id) => Err(forbidden(action.policy())),
         Ok((ctx, exp)) => Ok(Issued {
             token: sub.to_string(),
             ctx,
@@ -230,7 +303,7 @@ async fn subject(id: &Identity, headers: &HeaderMap) -> Result<Issued, Response>
 }
 
 async fn token_show(State(id): State<Identity>, headers: HeaderMap) -> Response {
-    match subject(&id, &headers).await {
+    match subject(&id, &headers, TokenAction::Validate).await {
         Ok(t) => {
             let mut resp = Json(token_body(&id, &t)).into_response();
             if let Ok(v) = HeaderValue::from_str(&t.token) {
@@ -243,14 +316,14 @@ async fn token_show(State(id): State<Identity>, headers: HeaderMap) -> Response 
 }
 
 async fn token_check(State(id): State<Identity>, headers: HeaderMap) -> Response {
-    match subject(&id, &headers).await {
+    match subject(&id, &headers, TokenAction::Check).await {
         Ok(_) => StatusCode::OK.into_response(),
         Err(r) => r,
     }
 }
 
 async fn token_revoke(State(id): State<Identity>, headers: HeaderMap) -> Response {
-    match subject(&id, &headers).await {
+    match subject(&id, &headers, TokenAction::Revoke).await {
         Ok(t) => match id.revoke(&t.token).await {
             Ok(_) => StatusCode::NO_CONTENT.into_response(),
             Err(e) => internal(e),

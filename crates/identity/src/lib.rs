@@ -7,16 +7,25 @@
 //! users authenticate to the NSX API with HTTP basic auth.
 //!
 //! Tokens are 256-bit random strings; only their SHA-256 is stored, so a database
-//! dump does not hand out sessions. Passwords are Argon2id hashes.
+//! dump does not hand out sessions. Passwords are Argon2id hashes; every password
+//! check goes through [`guard`] (bounded hashing, a short cache of successful
+//! verifications, per-user lock-out, per-address throttling), because a check is
+//! the one thing an unauthenticated caller can make expensive.
 
+pub mod guard;
 pub mod keystone;
 mod password;
 pub mod request;
 
 use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::Extensions;
+use axum::http::request::Parts;
 use base64::Engine;
 use model::{Error, Result};
 use rand::RngCore;
@@ -24,6 +33,7 @@ use sha2::{Digest, Sha256};
 use store::identity::TokenRow;
 use store::{Scope, Store};
 
+pub use guard::AuthLimits;
 pub use password::{hash_password, verify_password};
 
 /// The fixed domain every user and project belongs to.
@@ -83,6 +93,103 @@ pub struct IdentityConfig {
     pub public_url: String,
     pub token_ttl: Duration,
     pub region: String,
+    /// Bounds on password authentication.
+    pub limits: AuthLimits,
+}
+
+impl Default for IdentityConfig {
+    fn default() -> IdentityConfig {
+        IdentityConfig {
+            public_url: "http://127.0.0.1:9696".into(),
+            token_ttl: Duration::from_secs(3600),
+            region: "RegionOne".into(),
+            limits: AuthLimits::default(),
+        }
+    }
+}
+
+/// Why a password authentication failed. Each API words these in its envelope.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// Wrong user or password, disabled user, no usable project: one answer, so
+    /// callers can't probe which.
+    #[error("authentication failed")]
+    Unauthenticated,
+    /// Too many consecutive failures (Keystone's `AccountLocked`).
+    #[error("the account is locked for user: {user_id}")]
+    Locked { user_id: String },
+    /// Too many failures from the caller's address; retry after the window.
+    #[error("too many failed authentications from this address")]
+    Throttled { retry_after: Duration },
+    /// Every hashing thread stayed busy for the whole wait.
+    #[error("password checks are saturated")]
+    Busy { retry_after: Duration },
+    #[error(transparent)]
+    Other(Error),
+}
+
+impl From<Error> for AuthError {
+    fn from(e: Error) -> AuthError {
+        match e {
+            Error::Unauthenticated => AuthError::Unauthenticated,
+            e => AuthError::Other(e),
+        }
+    }
+}
+
+impl AuthError {
+    /// The `Retry-After` value (whole seconds, at least 1), for 429 and 503.
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            AuthError::Throttled { retry_after } | AuthError::Busy { retry_after } => {
+                Some(retry_after.as_secs_f64().ceil().max(1.0) as u64)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The caller's source address, when the server recorded it (axum's
+/// `ConnectInfo<SocketAddr>` in the request extensions); `None` otherwise, and
+/// then nothing is throttled by address. IPv6 callers are grouped by /64 (one
+/// host usually has the whole prefix); IPv4-mapped addresses count as IPv4.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Peer(pub Option<IpAddr>);
+
+impl Peer {
+    pub fn from_extensions(ext: &Extensions) -> Peer {
+        Peer(
+            ext.get::<ConnectInfo<SocketAddr>>()
+                .map(|c| throttle_key(c.0.ip())),
+        )
+    }
+}
+
+fn throttle_key(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            IpAddr::from([s[0], s[1], s[2], s[3], 0, 0, 0, 0])
+        }
+        v4 => v4,
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Peer {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> std::result::Result<Self, Self::Rejection> {
+        Ok(Peer::from_extensions(&parts.extensions))
+    }
+}
+
+/// The password-check guards of one identity service.
+struct Guard {
+    hasher: guard::Hasher,
+    verified: guard::VerifiedCache,
+    lockout: guard::Lockout,
+    throttle: guard::Throttle,
+    busy_retry: Duration,
 }
 
 /// A validated token: its context, expiry (epoch ms) and when it was checked.
@@ -94,6 +201,7 @@ pub struct Identity {
     store: Store,
     cfg: Arc<IdentityConfig>,
     cache: Arc<Mutex<HashMap<String, CachedToken>>>,
+    guard: Arc<Guard>,
 }
 
 /// How long a validated token is trusted without asking the database again.
@@ -110,10 +218,19 @@ fn token_hash(token: &str) -> String {
 
 impl Identity {
     pub fn new(store: Store, cfg: IdentityConfig) -> Identity {
+        let l = &cfg.limits;
+        let guard = Guard {
+            hasher: guard::Hasher::new(l.hash_permits, l.hash_wait),
+            verified: guard::VerifiedCache::new(l.verified_ttl, guard::MAX_ENTRIES),
+            lockout: guard::Lockout::new(l.lockout_failure_attempts, l.lockout_duration, guard::MAX_ENTRIES),
+            throttle: guard::Throttle::new(l.throttle_failures, l.throttle_window, guard::MAX_ENTRIES),
+            busy_retry: l.hash_wait.max(Duration::from_secs(1)),
+        };
         Identity {
             store,
             cfg: Arc::new(cfg),
             cache: Arc::new(Mutex::new(HashMap::new())),
+            guard: Arc::new(guard),
         }
     }
 
@@ -121,27 +238,61 @@ impl Identity {
         &self.cfg
     }
 
-    /// Checks a user's password (by user name or id). Any failure is the same
-    /// `Unauthenticated`, so callers can't probe which part was wrong.
-    pub async fn check_password(&self, user: &str, password: &str) -> Result<store::identity::User> {
+    /// Password hashing counters (tests, diagnostics).
+    pub fn hash_stats(&self) -> &guard::HashStats {
+        self.guard.hasher.stats()
+    }
+
+    async fn verify(&self, password: &str, phc: &str) -> std::result::Result<bool, AuthError> {
+        self.guard
+            .hasher
+            .verify(password, phc)
+            .await
+            .map_err(|guard::Refusal::Busy| AuthError::Busy {
+                retry_after: self.guard.busy_retry,
+            })
+    }
+
+    /// Checks a user's password (by user name or id), from `peer`. Wrong user,
+    /// wrong password and disabled user are the same `Unauthenticated`, so
+    /// callers can't probe which part was wrong; a locked user, a throttled
+    /// address or a saturated hashing pool say so (see [`guard`]).
+    pub async fn check_password(
+        &self,
+        user: &str,
+        password: &str,
+        peer: Peer,
+    ) -> std::result::Result<store::identity::User, AuthError> {
+        let g = &self.guard;
+        if let Some(retry_after) = g.throttle.wait(peer.0) {
+            return Err(AuthError::Throttled { retry_after });
+        }
         let u = match self.store.user_find(user).await {
             Ok(u) => u,
             Err(Error::NotFound { .. }) => {
                 // Same work as a real check, so timing does not reveal unknown users.
-                let pw = password.to_string();
-                let _ = tokio::task::spawn_blocking(move || verify_password(&pw, dummy_hash())).await;
-                return Err(Error::Unauthenticated);
+                self.verify(password, password::dummy_hash()).await?;
+                g.throttle.failed(peer.0);
+                return Err(AuthError::Unauthenticated);
             }
-            Err(e) => return Err(e),
+            Err(e) => return Err(e.into()),
         };
-        let hash = u.password_hash.clone();
-        let pw = password.to_string();
-        let ok = tokio::task::spawn_blocking(move || verify_password(&pw, &hash))
-            .await
-            .unwrap_or(false);
-        if !ok || !u.enabled {
-            return Err(Error::Unauthenticated);
+        // As Keystone: a locked account is refused before its password is looked at.
+        if g.lockout.locked(&u.id) {
+            return Err(AuthError::Locked { user_id: u.id });
         }
+        let ok = g.verified.hit(&u.id, password, &u.password_hash)
+            || self.verify(password, &u.password_hash).await?;
+        if !ok {
+            g.lockout.failed(&u.id);
+            g.throttle.failed(peer.0);
+            return Err(AuthError::Unauthenticated);
+        }
+        g.lockout.succeeded(&u.id);
+        if !u.enabled {
+            return Err(AuthError::Unauthenticated);
+        }
+        g.verified.insert(&u.id, password, &u.password_hash);
         Ok(u)
     }
 
@@ -242,8 +393,14 @@ impl Identity {
 
     /// HTTP basic credentials (NSX API): the user's password, scoped to a project
     /// where the user holds a role, preferring `admin`.
-    pub async fn basic(&self, user: &str, password: &str, project: Option<&str>) -> Result<AuthContext> {
-        let u = self.check_password(user, password).await?;
+    pub async fn basic(
+        &self,
+        user: &str,
+        password: &str,
+        project: Option<&str>,
+        peer: Peer,
+    ) -> std::result::Result<AuthContext, AuthError> {
+        let u = self.check_password(user, password, peer).await?;
         let project = match project {
             Some(p) => p.to_string(),
             None => self
@@ -252,12 +409,27 @@ impl Identity {
                 .await?
                 .ok_or(Error::Unauthenticated)?,
         };
-        self.context_for(&u, &project).await
+        Ok(self.context_for(&u, &project).await?)
     }
 }
 
-/// A real Argon2 hash of a random password, to spend equal time on unknown users.
-fn dummy_hash() -> &'static str {
-    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    HASH.get_or_init(|| hash_password(&uuid::Uuid::new_v4().to_string()).unwrap_or_default())
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peers_are_grouped_by_host_or_ipv6_prefix() {
+        let ext = |a: &str| {
+            let mut e = Extensions::new();
+            e.insert(ConnectInfo(a.parse::<SocketAddr>().unwrap()));
+            Peer::from_extensions(&e).0.map(|ip| ip.to_string())
+        };
+        assert_eq!(ext("192.0.2.1:5000").as_deref(), Some("192.0.2.1"));
+        assert_eq!(ext("[::ffff:192.0.2.1]:5000").as_deref(), Some("192.0.2.1"));
+        assert_eq!(
+            ext("[2001:db8:1:2:3:4:5:6]:5000").as_deref(),
+            Some("2001:db8:1:2::")
+        );
+        assert_eq!(Peer::from_extensions(&Extensions::new()), Peer(None));
+    }
 }

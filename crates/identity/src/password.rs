@@ -1,4 +1,6 @@
-//! Argon2id password hashing with per-password salts.
+//! Argon2id password hashing with per-password salts. Verification on the
+//! request path goes through [`crate::guard::Hasher`]; [`verify_password`] is the
+//! plain one-shot form.
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng};
@@ -22,6 +24,32 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
             .is_ok(),
         Err(_) => false,
     }
+}
+
+/// A well-formed Argon2id hash (default parameters, random salt and output) that
+/// no password matches, for unknown users: checking it costs a real hash, so
+/// timing does not tell unknown users from wrong passwords. Nothing is computed
+/// to make it.
+pub(crate) fn dummy_hash() -> &'static str {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| {
+        use argon2::password_hash::rand_core::RngCore;
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::STANDARD_NO_PAD;
+        let p = argon2::Params::DEFAULT;
+        let mut salt = [0u8; 16];
+        let mut out = [0u8; argon2::Params::DEFAULT_OUTPUT_LEN];
+        OsRng.fill_bytes(&mut salt);
+        OsRng.fill_bytes(&mut out);
+        format!(
+            "$argon2id$v=19$m={},t={},p={}${}${}",
+            p.m_cost(),
+            p.t_cost(),
+            p.p_cost(),
+            b64.encode(salt),
+            b64.encode(out)
+        )
+    })
 }
 
 #[cfg(test)]

@@ -320,6 +320,7 @@ mod tests {
                 id: id.into(),
                 name: id.into(),
                 gateway_id: "g".into(),
+                cert_sha256: None,
                 created_at: 0,
             },
             realized_generation: r,

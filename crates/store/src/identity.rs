@@ -136,6 +136,17 @@ impl Store {
         Ok(())
     }
 
+    /// Enables or disables a user (a disabled user can't authenticate).
+    pub async fn user_set_enabled(&self, user_id: &str, enabled: bool) -> Result<()> {
+        sqlx::query("UPDATE users SET enabled = $1 WHERE id = $2")
+            .bind(enabled)
+            .bind(user_id)
+            .execute(self.write_pool())
+            .await
+            .map_err(db_err("update user"))?;
+        Ok(())
+    }
+
     /// Finds a user by id or name.
     pub async fn user_find(&self, id_or_name: &str) -> Result<User> {
         let row = sqlx::query(

@@ -216,6 +216,10 @@ impl Store {
         &self.db.read
     }
 
+    pub(crate) fn write_gate(&self) -> std::sync::Arc<tokio::sync::Mutex<()>> {
+        self.db.gate.clone()
+    }
+
     pub(crate) fn write_pool(&self) -> &backend::Pool {
         &self.db.write
     }

@@ -14,7 +14,19 @@ pub struct Node {
     pub id: String,
     pub name: String,
     pub gateway_id: String,
+    /// Lowercase hex SHA-256 of the node's client certificate (DER), when it
+    /// authenticates by mutual TLS.
+    pub cert_sha256: Option<String>,
     pub created_at: i64,
+}
+
+/// How a new node authenticates (at least one of the two).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NodeCredentials {
+    /// SHA-256 (hex) of its bearer token.
+    pub token_hash: Option<String>,
+    /// SHA-256 (hex) of its client certificate's DER.
+    pub cert_sha256: Option<String>,
 }
 
 /// The latest report of a node.
@@ -34,11 +46,14 @@ fn node_from(r: &crate::backend::Row) -> Node {
         id: r.get("id"),
         name: r.get("name"),
         gateway_id: r.get("gateway_id"),
+        cert_sha256: r.get("cert_sha256"),
         created_at: r.get("created_at"),
     }
 }
 
-const SELECT_NODE_STATE: &str = "SELECT n.id, n.name, n.gateway_id, n.created_at, s.realized_generation, \
+const SELECT_NODE: &str = "SELECT id, name, gateway_id, cert_sha256, created_at FROM nodes";
+
+const SELECT_NODE_STATE: &str = "SELECT n.id, n.name, n.gateway_id, n.cert_sha256, n.created_at, s.realized_generation, \
      s.last_seen, s.failures, s.tunnels FROM nodes n LEFT JOIN node_status s ON s.node_id = n.id";
 
 fn state_from(r: &crate::backend::Row) -> Result<NodeState> {
@@ -64,10 +79,27 @@ fn state_from(r: &crate::backend::Row) -> Result<NodeState> {
 impl Store {
     /// Registers a node of a gateway with the SHA-256 of its token.
     pub async fn node_create(&self, name: &str, gateway_id: &str, token_hash: &str) -> Result<Node> {
+        let creds = NodeCredentials {
+            token_hash: Some(token_hash.to_string()),
+            cert_sha256: None,
+        };
+        self.node_register(name, gateway_id, &creds).await
+    }
+
+    /// Registers a node of a gateway with its token hash and/or certificate
+    /// fingerprint. A fingerprint already registered is a conflict.
+    pub async fn node_register(&self, name: &str, gateway_id: &str, creds: &NodeCredentials) -> Result<Node> {
+        if creds.token_hash.is_none() && creds.cert_sha256.is_none() {
+            return Err(Error::Conflict(
+                "a node needs a token or a client certificate".into(),
+            ));
+        }
+        let cert_sha256 = creds.cert_sha256.as_ref().map(|c| c.to_ascii_lowercase());
         let node = Node {
             id: uuid::Uuid::new_v4().to_string(),
             name: name.to_string(),
             gateway_id: gateway_id.to_string(),
+            cert_sha256: cert_sha256.clone(),
             created_at: now_ms(),
         };
         let exists = sqlx::query("SELECT 1 FROM resources WHERE id = $1 AND kind = 'gateway'")
@@ -78,13 +110,28 @@ impl Store {
         if exists.is_none() {
             return Err(Error::not_found(Kind::Gateway, gateway_id));
         }
+        if let Some(fp) = &cert_sha256 {
+            let taken = sqlx::query("SELECT id FROM nodes WHERE cert_sha256 = $1")
+                .bind(fp)
+                .fetch_optional(self.write_pool())
+                .await
+                .map_err(db_err("read node"))?;
+            if let Some(row) = taken {
+                return Err(Error::Conflict(format!(
+                    "this certificate is already registered for node {}",
+                    row.get::<String, _>(0)
+                )));
+            }
+        }
         sqlx::query(
-            "INSERT INTO nodes (id, name, gateway_id, token_hash, created_at) VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO nodes (id, name, gateway_id, token_hash, cert_sha256, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(&node.id)
         .bind(&node.name)
         .bind(&node.gateway_id)
-        .bind(token_hash)
+        .bind(&creds.token_hash)
+        .bind(&cert_sha256)
         .bind(node.created_at)
         .execute(self.write_pool())
         .await
@@ -118,8 +165,18 @@ impl Store {
 
     /// The node a token belongs to.
     pub async fn node_by_token(&self, token_hash: &str) -> Result<Option<Node>> {
-        let row = sqlx::query("SELECT id, name, gateway_id, created_at FROM nodes WHERE token_hash = $1")
+        let row = sqlx::query(&format!("{SELECT_NODE} WHERE token_hash = $1"))
             .bind(token_hash)
+            .fetch_optional(self.read_pool())
+            .await
+            .map_err(db_err("read node"))?;
+        Ok(row.as_ref().map(node_from))
+    }
+
+    /// The node a client certificate (hex SHA-256 of its DER) belongs to.
+    pub async fn node_by_cert(&self, cert_sha256: &str) -> Result<Option<Node>> {
+        let row = sqlx::query(&format!("{SELECT_NODE} WHERE cert_sha256 = $1"))
+            .bind(cert_sha256.to_ascii_lowercase())
             .fetch_optional(self.read_pool())
             .await
             .map_err(db_err("read node"))?;
@@ -150,19 +207,15 @@ impl Store {
     /// Stores a node's report (replacing the previous one).
     ///
     /// Reports are soft state: every node re-sends its whole state at least once
-    /// per heartbeat, so they are committed without waiting for an fsync
-    /// (`synchronous = NORMAL` for this statement only; WAL keeps the database
-    /// consistent). Desired state keeps `synchronous = FULL`.
+    /// per heartbeat, so they are committed without waiting for an fsync, on a
+    /// connection of their own opened with `synchronous = NORMAL` (see
+    /// [`crate::backend`]). The durable writer is never switched, so dropping
+    /// this future at any point cannot change how desired state is written.
     pub async fn node_report(&self, node_id: &str, report: &NodeReport) -> Result<()> {
         let failures = serde_json::to_string(&report.failures).map_err(|e| Error::internal("encode", e))?;
         let tunnels = serde_json::to_string(&report.tunnels).map_err(|e| Error::internal("encode", e))?;
-        let mut conn = self
-            .write_pool()
-            .acquire()
-            .await
-            .map_err(db_err("acquire writer"))?;
-        crate::backend::soft_writes(&mut conn, true).await?;
-        let done = sqlx::query(
+        let _turn = self.db.gate.lock().await;
+        sqlx::query(
             "INSERT INTO node_status (node_id, realized_generation, last_seen, failures, tunnels, agent) \
              VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (node_id) DO UPDATE SET \
              realized_generation = excluded.realized_generation, last_seen = excluded.last_seen, \
@@ -174,15 +227,20 @@ impl Store {
         .bind(failures)
         .bind(tunnels)
         .bind(&report.agent)
-        .execute(&mut *conn)
+        .execute(&self.db.soft)
         .await
-        .map_err(db_err("store report"));
-        if let Err(e) = crate::backend::soft_writes(&mut conn, false).await {
-            // Never hand a non-durable writer back to the pool.
-            conn.close_on_drop();
-            return Err(e);
-        }
-        done.map(|_| ())
+        .map_err(db_err("store report"))?;
+        Ok(())
+    }
+
+    /// `PRAGMA synchronous` of the durable writer connection (2 = FULL): a
+    /// diagnostic for tests and health checks that desired state is fsynced.
+    pub async fn writer_synchronous(&self) -> Result<i64> {
+        let row = sqlx::query("PRAGMA synchronous")
+            .fetch_one(self.write_pool())
+            .await
+            .map_err(db_err("read synchronous"))?;
+        Ok(row.get::<i64, _>(0))
     }
 
     /// Generation of the last change carried by a gateway's nodes (0: none yet).

@@ -37,7 +37,10 @@ impl Store {
     }
 
     /// Updates a policy. Like Neutron, a policy used by a connection can't be
-    /// changed (checked before existence, as Neutron does).
+    /// changed. Visibility comes first: another project's policy is `NotFound`
+    /// whether or not it is in use, exactly like a missing one (Neutron's API
+    /// layer fetches the object for its policy check before the plugin's in-use
+    /// check runs).
     pub async fn policy_update<T: Body>(
         &self,
         w: &WriteCtx,
@@ -46,10 +49,10 @@ impl Store {
         edit: impl FnOnce(&mut Record<T>) -> Result<()>,
     ) -> Result<Written<Record<T>>> {
         let mut tx = self.begin(w).await?;
+        let mut rec: Record<T> = tx.get(scope, id).await?;
         if tx.is_referenced(id).await? {
             return Err(Error::in_use(T::KIND, id));
         }
-        let mut rec: Record<T> = tx.get(scope, id).await?;
         edit(&mut rec)?;
         let rec = tx.update(rec).await?;
         Self::finish(tx, rec).await

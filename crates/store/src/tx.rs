@@ -8,6 +8,9 @@ use crate::{Body, Cipher, NewMeta, SELECT_RESOURCE, Scope, Store, WriteCtx, db_e
 
 pub struct Tx<'c> {
     tx: sqlx::Transaction<'c, Db>,
+    /// This process's turn to write (see `backend::Pools::gate`); released
+    /// after the commit or rollback, when the transaction is dropped.
+    _turn: tokio::sync::OwnedMutexGuard<()>,
     cipher: Cipher,
     generation: i64,
     request_id: String,
@@ -28,6 +31,7 @@ const SPAN_GATEWAYS: &str = "WITH RECURSIVE up(id) AS (SELECT $1 UNION SELECT r.
 
 impl Tx<'static> {
     pub(crate) async fn begin(store: &Store, w: &WriteCtx) -> Result<Tx<'static>> {
+        let turn = store.write_gate().lock_owned().await;
         let mut tx = store
             .write_pool()
             .begin_with(BEGIN_WRITE)
@@ -41,6 +45,7 @@ impl Tx<'static> {
                 .get(0);
         Ok(Tx {
             tx,
+            _turn: turn,
             cipher: store.cipher().clone(),
             generation,
             request_id: w.request_id.to_string(),

@@ -168,15 +168,36 @@ pub async fn subnet_create(store: &Store, name: &str, gateway: &str, cidr: &str)
     )
 }
 
-/// Registers a transport node of a gateway; the token is shown only here.
-pub async fn node_add(store: &Store, name: &str, gateway: &str) -> anyhow::Result<Value> {
+/// Registers a transport node of a gateway. Without a certificate it gets a
+/// bearer token, shown only here; with `cert_file` (PEM) it authenticates by
+/// mutual TLS with that certificate and gets no token.
+pub async fn node_add(
+    store: &Store,
+    name: &str,
+    gateway: &str,
+    cert_file: Option<&std::path::Path>,
+) -> anyhow::Result<Value> {
     let gw: Record<Gateway> = store
         .find(&Scope::All, gateway)
         .await
         .with_context(|| format!("gateway {gateway}"))?;
+    if let Some(path) = cert_file {
+        let pem = std::fs::read(path).with_context(|| format!("certificate file {}", path.display()))?;
+        let fp = realize::http::ClientCertFingerprint::of_pem(&pem)
+            .map_err(|e| anyhow::anyhow!("certificate file {}: {e}", path.display()))?;
+        let creds = store::nodes::NodeCredentials {
+            token_hash: None,
+            cert_sha256: Some(fp.0),
+        };
+        let n = store.node_register(name, &gw.meta.id, &creds).await?;
+        let fp = n.cert_sha256;
+        return Ok(
+            json!({"id": n.id, "name": n.name, "gateway_id": n.gateway_id, "auth": "certificate", "cert_sha256": fp}),
+        );
+    }
     let (token, hash) = realize::http::new_token();
-    let node = store.node_create(name, &gw.meta.id, &hash).await?;
-    Ok(json!({"id": node.id, "name": node.name, "gateway_id": node.gateway_id, "token": token}))
+    let n = store.node_create(name, &gw.meta.id, &hash).await?;
+    Ok(json!({"id": n.id, "name": n.name, "gateway_id": n.gateway_id, "auth": "token", "token": token}))
 }
 
 pub async fn node_list(store: &Store) -> anyhow::Result<Value> {
@@ -187,6 +208,8 @@ pub async fn node_list(store: &Store) -> anyhow::Result<Value> {
             .into_iter()
             .map(|n| {
                 json!({"id": n.node.id, "name": n.node.name, "gateway_id": n.node.gateway_id,
+                       "auth": if n.node.cert_sha256.is_some() { "certificate" } else { "token" },
+                       "cert_sha256": n.node.cert_sha256,
                        "realized_generation": n.realized_generation, "last_seen_ms": n.last_seen})
             })
             .collect(),

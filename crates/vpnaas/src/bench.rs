@@ -265,6 +265,7 @@ async fn private_server(
         admin_password: Some("bench-password".into()),
         token_ttl: Duration::from_secs(3600),
         node_timeout,
+        ..crate::server::ServeConfig::default()
     };
     Ok((dir, crate::server::start(cfg).await?))
 }

@@ -3,4 +3,7 @@
 
 pub mod admin;
 pub mod bench;
+pub mod edge;
+pub mod listener;
+pub mod load;
 pub mod server;

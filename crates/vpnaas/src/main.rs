@@ -44,12 +44,16 @@ enum Cmd {
         /// Admin password, used on first start only (default: generated and written to <db>.admin-password).
         #[arg(long, env = "VPNAAS_ADMIN_PASSWORD", hide_env_values = true)]
         admin_password: Option<String>,
-        /// Token lifetime in seconds.
-        #[arg(long, env = "VPNAAS_TOKEN_TTL", default_value_t = 3600)]
+        /// Token lifetime in seconds (at least 1).
+        #[arg(long, env = "VPNAAS_TOKEN_TTL", default_value_t = 3600, value_parser = seconds_at_least_1)]
         token_ttl: u64,
         /// Seconds without a report after which a node is `unknown`.
         #[arg(long, env = "VPNAAS_NODE_TIMEOUT", default_value_t = 15)]
         node_timeout: u64,
+        #[command(flatten)]
+        net: server::NetArgs,
+        #[command(flatten)]
+        auth: AuthArgs,
     },
     /// Manage projects.
     Project {
@@ -93,6 +97,31 @@ enum Cmd {
         #[arg(long, default_value_t = 5)]
         rounds: usize,
     },
+    /// Load test a running server: C concurrent clients with a think time mixing
+    /// Neutron and NSX reads and writes for S seconds; prints one JSON result.
+    BenchLoad {
+        #[arg(long)]
+        url: String,
+        #[arg(long, default_value = "admin")]
+        user: String,
+        #[arg(long, env = "VPNAAS_LOAD_PASSWORD", hide_env_values = true)]
+        password: String,
+        #[arg(long, default_value = "admin")]
+        project: String,
+        #[arg(long, default_value_t = 200)]
+        clients: usize,
+        #[arg(long, default_value_t = 30.0)]
+        seconds: f64,
+        /// Mean think time between a client's iterations (jittered ±50%).
+        #[arg(long, default_value_t = 1000)]
+        think_ms: u64,
+        /// Fraction of NSX shows that use HTTP basic auth instead of a token.
+        #[arg(long, default_value_t = 0.0)]
+        basic_share: f64,
+        /// Per-request timeout, seconds.
+        #[arg(long, default_value_t = 30)]
+        timeout: u64,
+    },
     /// Manage transport nodes (gateway nodes running `vpnaas agent`).
     Node {
         #[command(subcommand)]
@@ -100,13 +129,72 @@ enum Cmd {
     },
 }
 
+/// `vpnaas serve` flags that bound password authentication (identity::guard).
+#[derive(clap::Args)]
+struct AuthArgs {
+    /// Consecutive failed password checks that lock a user (Keystone's
+    /// lockout_failure_attempts; 0: never lock).
+    #[arg(long, env = "VPNAAS_LOCKOUT_FAILURE_ATTEMPTS", default_value_t = 10)]
+    lockout_failure_attempts: u32,
+    /// Seconds a locked user stays locked after its last failure (Keystone's lockout_duration).
+    #[arg(long, env = "VPNAAS_LOCKOUT_DURATION", default_value_t = 300, value_parser = seconds_at_least_1)]
+    lockout_duration: u64,
+    /// Failed password checks from one address (IPv6: one /64) within the window
+    /// after which its password attempts get 429 until the window ends (0: no throttling).
+    #[arg(long, env = "VPNAAS_AUTH_THROTTLE_FAILURES", default_value_t = 30)]
+    auth_throttle_failures: u32,
+    /// Seconds of the throttling window.
+    #[arg(long, env = "VPNAAS_AUTH_THROTTLE_WINDOW", default_value_t = 60, value_parser = seconds_at_least_1)]
+    auth_throttle_window: u64,
+    /// Seconds a successful password check is remembered, so HTTP basic auth
+    /// (NSX) does not run Argon2 on every request (0: never remember).
+    #[arg(long, env = "VPNAAS_AUTH_CACHE_TTL", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(0..=3600))]
+    auth_cache_ttl: u64,
+    /// Password hashes computed at once, 19 MiB each (default: the number of cores).
+    #[arg(long, env = "VPNAAS_AUTH_HASH_THREADS",
+          value_parser = clap::value_parser!(u64).range(1..=256))]
+    auth_hash_threads: Option<u64>,
+}
+
+/// A whole number of seconds, at least 1 (0 would make tokens, lock-outs or
+/// windows that end before they start).
+fn seconds_at_least_1(s: &str) -> Result<u64, String> {
+    match s.trim().parse::<u64>() {
+        Ok(0) => Err("must be at least 1 second".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("{s:?} is not a whole number of seconds")),
+    }
+}
+
+impl AuthArgs {
+    fn limits(&self) -> identity::AuthLimits {
+        let d = identity::AuthLimits::default();
+        identity::AuthLimits {
+            hash_permits: self.auth_hash_threads.map_or(d.hash_permits, |n| n as usize),
+            verified_ttl: Duration::from_secs(self.auth_cache_ttl),
+            lockout_failure_attempts: self.lockout_failure_attempts,
+            lockout_duration: Duration::from_secs(self.lockout_duration),
+            throttle_failures: self.auth_throttle_failures,
+            throttle_window: Duration::from_secs(self.auth_throttle_window),
+            ..d
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum NodeCmd {
-    /// Register a node of a gateway; prints its id and API token (shown once).
+    /// Register a node of a gateway; prints its id and API token (shown once),
+    /// or, with --cert-file, registers its client certificate (mutual TLS) and
+    /// issues no token.
     Add {
         name: String,
         #[arg(long)]
         gateway: String,
+        /// PEM file of the node's client certificate (the first certificate is
+        /// the node's; its SHA-256 fingerprint is registered).
+        #[arg(long)]
+        cert_file: Option<std::path::PathBuf>,
     },
     List,
 }
@@ -185,8 +273,10 @@ async fn main() -> anyhow::Result<()> {
             admin_password,
             token_ttl,
             node_timeout,
+            net,
+            auth,
         } => {
-            let cfg = ServeConfig {
+            let mut cfg = ServeConfig {
                 db: cli.db.clone(),
                 key_file: cli.key_file.clone(),
                 listen,
@@ -194,11 +284,17 @@ async fn main() -> anyhow::Result<()> {
                 admin_user: admin_user.clone(),
                 admin_project: admin_project.clone(),
                 admin_password,
-                token_ttl: Duration::from_secs(token_ttl.max(60)),
+                token_ttl: Duration::from_secs(token_ttl),
                 node_timeout: Duration::from_secs(node_timeout.max(1)),
+                ..ServeConfig::default()
             };
+            net.apply(&mut cfg);
+            cfg.auth_limits = auth.limits();
             let running = server::start(cfg).await?;
             println!("vpnaas listening on {}", running.url);
+            if let Some(plain) = running.plain_addr {
+                println!("  plain HTTP (loopback only) on http://{plain}");
+            }
             println!("  database: {}", cli.db.display());
             println!(
                 "  log in:   OS_AUTH_URL={}/v3 OS_USERNAME={admin_user} OS_PROJECT_NAME={admin_project} \\",
@@ -276,10 +372,39 @@ async fn main() -> anyhow::Result<()> {
             })
             .await?;
         }
+        Cmd::BenchLoad {
+            url,
+            user,
+            password,
+            project,
+            clients,
+            seconds,
+            think_ms,
+            basic_share,
+            timeout,
+        } => {
+            let result = vpnaas::load::run(&vpnaas::load::LoadOpts {
+                url,
+                user,
+                password,
+                project,
+                clients,
+                seconds,
+                think_ms,
+                basic_share,
+                timeout_s: timeout,
+            })
+            .await?;
+            print(result);
+        }
         Cmd::Node { cmd } => {
             let store = server::open_store(&cli.db, cli.key_file.as_deref()).await?;
             match cmd {
-                NodeCmd::Add { name, gateway } => print(admin::node_add(&store, &name, &gateway).await?),
+                NodeCmd::Add {
+                    name,
+                    gateway,
+                    cert_file,
+                } => print(admin::node_add(&store, &name, &gateway, cert_file.as_deref()).await?),
                 NodeCmd::List => print(admin::node_list(&store).await?),
             }
         }

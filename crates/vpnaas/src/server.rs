@@ -4,16 +4,18 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use anyhow::Context;
-use axum::extract::FromRef;
-use axum::http::StatusCode;
-use axum::response::IntoResponse;
-use axum::{Json, Router};
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, FromRef};
 use identity::{Identity, IdentityConfig};
 use realize::{RealizeConfig, Realizer};
-use serde_json::json;
 use store::{Cipher, Store};
 use tower_http::trace::TraceLayer;
+
+use crate::edge::{self, Limits};
+use crate::listener::{self, ConnLimits, Listener, TlsFiles};
 
 /// Shared state of every handler.
 #[derive(Clone, FromRef)]
@@ -36,6 +38,40 @@ pub struct ServeConfig {
     pub token_ttl: Duration,
     /// A node silent for longer is `unknown` in realization states.
     pub node_timeout: Duration,
+    /// TLS on `listen` (certificate, key, optional client CA for node certificates).
+    pub tls: Option<TlsFiles>,
+    /// An extra plain-HTTP listener next to a TLS `listen`; loopback only.
+    pub plain_listen: Option<SocketAddr>,
+    /// Allow plain HTTP on a non-loopback `listen` (tests, trusted networks).
+    pub insecure_plain_http: bool,
+    /// Request-level limits and timeouts (the edge).
+    pub limits: Limits,
+    /// Connection-level limits and timeouts (the listener).
+    pub conn_limits: ConnLimits,
+    /// Password-check bounds: hashing threads, verified cache, lock-out, throttling.
+    pub auth_limits: identity::AuthLimits,
+}
+
+impl Default for ServeConfig {
+    fn default() -> ServeConfig {
+        ServeConfig {
+            db: PathBuf::from("vpnaas.db"),
+            key_file: None,
+            listen: SocketAddr::from(([127, 0, 0, 1], 9696)),
+            public_url: None,
+            admin_user: "admin".into(),
+            admin_project: "admin".into(),
+            admin_password: None,
+            token_ttl: Duration::from_secs(3600),
+            node_timeout: Duration::from_secs(15),
+            tls: None,
+            plain_listen: None,
+            insecure_plain_http: false,
+            limits: Limits::default(),
+            conn_limits: ConnLimits::default(),
+            auth_limits: identity::AuthLimits::default(),
+        }
+    }
 }
 
 /// The key file next to the database unless configured.
@@ -62,27 +98,22 @@ pub async fn open_store(db: &Path, key_file: Option<&Path>) -> anyhow::Result<St
         .with_context(|| format!("open database {}", db.display()))
 }
 
-/// Builds the whole HTTP app.
-pub fn app(state: AppState) -> Router {
+/// Builds the whole HTTP app: the APIs behind the edge (limits, deadlines,
+/// envelopes) and the request-id stamp.
+pub fn app(state: AppState, limits: Arc<Limits>) -> Router {
     Router::new()
         .merge(identity::keystone::router())
         .merge(api_neutron::router())
         .merge(api_nsx::router())
         .merge(api_nsx::state::router())
         .merge(realize::http::router())
-        .fallback(not_found)
+        .fallback(edge::not_found)
+        // The edge reads bodies with its own per-API limits.
+        .layer(DefaultBodyLimit::disable())
+        .layer(axum::middleware::from_fn_with_state(limits, edge::edge))
         .layer(axum::middleware::from_fn(identity::request::assign))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
-}
-
-async fn not_found() -> impl IntoResponse {
-    (
-        StatusCode::NOT_FOUND,
-        Json(
-            json!({"error": {"code": 404, "title": "Not Found", "message": "The resource could not be found."}}),
-        ),
-    )
 }
 
 /// A running server.
@@ -91,6 +122,8 @@ pub struct Running {
     pub url: String,
     pub state: AppState,
     pub task: tokio::task::JoinHandle<std::io::Result<()>>,
+    /// The extra plain listener's address, if one was asked for.
+    pub plain_addr: Option<SocketAddr>,
     /// Where a generated admin password was written, if one was generated.
     pub admin_password_file: Option<PathBuf>,
 }
@@ -98,11 +131,36 @@ pub struct Running {
 /// Bootstraps identity and starts serving in the background.
 pub async fn start(cfg: ServeConfig) -> anyhow::Result<Running> {
     let store = open_store(&cfg.db, cfg.key_file.as_deref()).await?;
+    let tls = cfg.tls.as_ref().map(listener::tls_config).transpose()?;
+    if tls.is_none() && !listener::is_loopback(&cfg.listen) && !cfg.insecure_plain_http {
+        anyhow::bail!(
+            "refusing plain HTTP on {}: tokens, passwords and pre-shared keys would cross the \
+             network in clear; give --tls-cert and --tls-key (and keep plain HTTP on 127.0.0.1 \
+             with --plain-listen), or --insecure-plain-http",
+            cfg.listen
+        );
+    }
+    if let Some(p) = cfg.plain_listen {
+        if !listener::is_loopback(&p) {
+            anyhow::bail!("--plain-listen {p}: the extra plain-HTTP listener must be on a loopback address");
+        }
+        if tls.is_none() {
+            anyhow::bail!(
+                "--plain-listen is an extra plain listener next to a TLS --listen; give --tls-cert/--tls-key"
+            );
+        }
+    }
     let admin_password_file = crate::admin::bootstrap(&store, &cfg).await?;
-    let listener = tokio::net::TcpListener::bind(cfg.listen)
-        .await
-        .with_context(|| format!("bind {}", cfg.listen))?;
-    let addr = listener.local_addr()?;
+    let main = Listener::bind(cfg.listen, tls.clone()).await?;
+    let addr = main.local_addr()?;
+    let mut listeners = vec![main];
+    let mut plain_addr = None;
+    if let Some(p) = cfg.plain_listen {
+        let plain = Listener::bind(p, None).await?;
+        plain_addr = Some(plain.local_addr()?);
+        listeners.push(plain);
+    }
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let url = cfg.public_url.clone().unwrap_or_else(|| {
         let host = if addr.ip().is_unspecified() {
             "127.0.0.1".to_string()
@@ -111,7 +169,7 @@ pub async fn start(cfg: ServeConfig) -> anyhow::Result<Running> {
         } else {
             addr.ip().to_string()
         };
-        format!("http://{host}:{}", addr.port())
+        format!("{scheme}://{host}:{}", addr.port())
     });
     let identity = Identity::new(
         store.clone(),
@@ -119,6 +177,7 @@ pub async fn start(cfg: ServeConfig) -> anyhow::Result<Running> {
             public_url: url.clone(),
             token_ttl: cfg.token_ttl,
             region: "RegionOne".into(),
+            limits: cfg.auth_limits.clone(),
         },
     );
     let realizer = Realizer::new(
@@ -133,18 +192,36 @@ pub async fn start(cfg: ServeConfig) -> anyhow::Result<Running> {
         identity,
         realizer,
     };
-    let app = app(state.clone());
-    let task = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown_signal())
-            .await
+    let app = app(state.clone(), Arc::new(cfg.limits.clone()));
+    let mut conn_limits = cfg.conn_limits.clone();
+    let fitted = listener::fit_connection_limit(conn_limits.max_connections);
+    if fitted < conn_limits.max_connections {
+        tracing::warn!(
+            wanted = conn_limits.max_connections,
+            fitted,
+            "the open-files limit allows fewer connections than configured"
+        );
+        conn_limits.max_connections = fitted;
+    }
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
     });
+    let task = tokio::spawn(listener::serve(
+        listeners,
+        app,
+        conn_limits,
+        stop_rx,
+        Duration::from_secs(10),
+    ));
     Ok(Running {
         addr,
         url,
         state,
         task,
         admin_password_file,
+        plain_addr,
     })
 }
 
@@ -163,5 +240,65 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = ctrl_c => {},
         _ = term => {},
+    }
+}
+
+/// `vpnaas serve` flags for listeners, TLS, limits and timeouts.
+#[derive(Debug, Clone, clap::Args)]
+pub struct NetArgs {
+    /// PEM certificate chain: serve HTTPS on --listen (every API and the node API).
+    #[arg(long, env = "VPNAAS_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "VPNAAS_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// PEM CA that signs gateway nodes' client certificates (mutual TLS for the
+    /// node API, in place of bearer tokens).
+    #[arg(long, env = "VPNAAS_TLS_CLIENT_CA", requires = "tls_cert")]
+    pub tls_client_ca: Option<PathBuf>,
+    /// An extra plain-HTTP listener on a loopback address next to a TLS --listen
+    /// (local tools, health checks).
+    #[arg(long, env = "VPNAAS_PLAIN_LISTEN")]
+    pub plain_listen: Option<SocketAddr>,
+    /// Allow plain HTTP on a non-loopback --listen.
+    #[arg(long, env = "VPNAAS_INSECURE_PLAIN_HTTP")]
+    pub insecure_plain_http: bool,
+    /// Most open client connections.
+    #[arg(long, env = "VPNAAS_MAX_CONNECTIONS", default_value_t = 10_000)]
+    pub max_connections: usize,
+    /// Seconds a client may take to send a request head (and a TLS handshake).
+    #[arg(long, env = "VPNAAS_HEADER_TIMEOUT", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    pub header_timeout: u64,
+    /// Seconds a keep-alive connection may stay idle.
+    #[arg(long, env = "VPNAAS_IDLE_TIMEOUT", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    pub idle_timeout: u64,
+    /// Seconds a client may take to send a request body.
+    #[arg(long, env = "VPNAAS_BODY_TIMEOUT", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    pub body_timeout: u64,
+    /// Seconds a request may take to be handled (node long-polls: their wait plus this).
+    #[arg(long, env = "VPNAAS_REQUEST_TIMEOUT", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    pub request_timeout: u64,
+}
+
+impl NetArgs {
+    /// Puts these settings into `cfg`.
+    pub fn apply(self, cfg: &mut ServeConfig) {
+        cfg.tls = match (self.tls_cert, self.tls_key) {
+            (Some(cert), Some(key)) => Some(TlsFiles {
+                cert,
+                key,
+                client_ca: self.tls_client_ca,
+            }),
+            _ => None,
+        };
+        cfg.plain_listen = self.plain_listen;
+        cfg.insecure_plain_http = self.insecure_plain_http;
+        cfg.conn_limits = ConnLimits {
+            max_connections: self.max_connections.max(1),
+            header_timeout: Duration::from_secs(self.header_timeout),
+            idle_timeout: Duration::from_secs(self.idle_timeout),
+        };
+        cfg.limits.body_timeout = Duration::from_secs(self.body_timeout);
+        cfg.limits.request_timeout = Duration::from_secs(self.request_timeout);
     }
 }

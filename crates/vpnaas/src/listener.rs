@@ -1,0 +1,441 @@
+//! Listeners: the accept loop, TLS, and the per-connection rules that protect
+//! the server from slow or idle clients.
+//!
+//! Why our own loop instead of `axum::serve`: an operator needs TLS (rustls,
+//! optionally asking gateway nodes for a client certificate), a bound on open
+//! connections, and three distinct timeouts — a half-sent request head, an
+//! idle keep-alive connection, and a slow body or handler (the last two are
+//! the edge middleware's, see `edge`). `axum::serve` offers none of these.
+//!
+//! Per connection, a small watchdog reads two facts kept by the connection's IO
+//! wrapper and service: when a request head started arriving, and when the
+//! connection last moved a byte while no request was in flight. A head not
+//! complete within `header_timeout` drops the connection; a connection idle for
+//! `idle_timeout` is shut down gracefully. The connection limit is a semaphore:
+//! at the limit, the loop stops accepting, and new clients wait in the kernel's
+//! backlog until a slot frees.
+//!
+//! Each request gets the peer address (`ConnectInfo<SocketAddr>`) and, on a TLS
+//! connection with a verified client certificate, its fingerprint
+//! (`realize::http::ClientCertFingerprint`), which the node API accepts in place
+//! of a bearer token.
+
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use axum::Router;
+use axum::extract::ConnectInfo;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
+use tower::Service;
+
+/// Connection-level settings.
+#[derive(Debug, Clone)]
+pub struct ConnLimits {
+    /// Most open connections (all listeners together).
+    pub max_connections: usize,
+    /// Time a client may take to send a complete request head (and a TLS handshake).
+    pub header_timeout: Duration,
+    /// Time a keep-alive connection may stay open with no request.
+    pub idle_timeout: Duration,
+}
+
+impl Default for ConnLimits {
+    fn default() -> ConnLimits {
+        ConnLimits {
+            max_connections: 10_000,
+            header_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// TLS settings of a listener.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    pub cert: std::path::PathBuf,
+    pub key: std::path::PathBuf,
+    /// CA that signs node client certificates; when set, clients may (not must)
+    /// present one.
+    pub client_ca: Option<std::path::PathBuf>,
+}
+
+/// Builds the rustls server configuration from PEM files.
+pub fn tls_config(files: &TlsFiles) -> anyhow::Result<Arc<rustls::ServerConfig>> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&files.cert)
+        .with_context(|| format!("read TLS certificate {}", files.cert.display()))?
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("parse TLS certificate {}", files.cert.display()))?;
+    if certs.is_empty() {
+        anyhow::bail!("no certificate in {}", files.cert.display());
+    }
+    let key = PrivateKeyDer::from_pem_file(&files.key)
+        .with_context(|| format!("read TLS private key {}", files.key.display()))?;
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .context("TLS protocol versions")?;
+    let builder = match &files.client_ca {
+        Some(ca) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for c in CertificateDer::pem_file_iter(ca)
+                .with_context(|| format!("read client CA {}", ca.display()))?
+            {
+                roots
+                    .add(c.with_context(|| format!("parse client CA {}", ca.display()))?)
+                    .with_context(|| format!("client CA {}", ca.display()))?;
+            }
+            let verifier =
+                rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+                    .allow_unauthenticated()
+                    .build()
+                    .context("client certificate verifier")?;
+            builder.with_client_cert_verifier(verifier)
+        }
+        None => builder.with_no_client_auth(),
+    };
+    let mut cfg = builder
+        .with_single_cert(certs, key)
+        .context("TLS certificate and key do not match")?;
+    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(cfg))
+}
+
+/// Activity of one connection, shared by its IO wrapper, service and watchdog.
+struct Activity {
+    start: Instant,
+    /// Requests being handled.
+    in_flight: AtomicUsize,
+    /// Ms since `start` of the last byte moved (0: none yet).
+    last: AtomicU64,
+    /// Ms since `start` + 1 when a request head began arriving (0: none pending).
+    head_since: AtomicU64,
+}
+
+impl Activity {
+    fn new() -> Activity {
+        Activity {
+            start: Instant::now(),
+            in_flight: AtomicUsize::new(0),
+            last: AtomicU64::new(0),
+            head_since: AtomicU64::new(0),
+        }
+    }
+
+    fn now(&self) -> u64 {
+        self.start.elapsed().as_millis() as u64 + 1
+    }
+
+    fn read(&self, n: usize) {
+        if n == 0 {
+            return;
+        }
+        let now = self.now();
+        self.last.store(now, Ordering::Relaxed);
+        if self.in_flight.load(Ordering::Relaxed) == 0 {
+            let _ = self
+                .head_since
+                .compare_exchange(0, now, Ordering::Relaxed, Ordering::Relaxed);
+        }
+    }
+
+    fn wrote(&self) {
+        self.last.store(self.now(), Ordering::Relaxed);
+    }
+
+    fn request_started(&self) {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        self.head_since.store(0, Ordering::Relaxed);
+    }
+
+    fn request_done(&self) {
+        self.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.last.store(self.now(), Ordering::Relaxed);
+    }
+}
+
+/// An IO stream that records its activity.
+struct Tracked<S> {
+    inner: S,
+    activity: Arc<Activity>,
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Tracked<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let r = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if let Poll::Ready(Ok(())) = r {
+            self.activity.read(buf.filled().len() - before);
+        }
+        r
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Tracked<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let r = Pin::new(&mut self.inner).poll_write(cx, buf);
+        if let Poll::Ready(Ok(n)) = r
+            && n > 0
+        {
+            self.activity.wrote();
+        }
+        r
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// What the watchdog decided about a connection.
+enum Verdict {
+    /// A request head did not arrive in time: drop the connection now.
+    HeadTimeout,
+    /// No request for `idle_timeout`: close it gracefully.
+    Idle,
+}
+
+async fn watchdog(activity: Arc<Activity>, limits: ConnLimits) -> Verdict {
+    let tick = (limits.header_timeout.min(limits.idle_timeout) / 4)
+        .clamp(Duration::from_millis(50), Duration::from_secs(1));
+    loop {
+        tokio::time::sleep(tick).await;
+        if activity.in_flight.load(Ordering::Relaxed) > 0 {
+            continue;
+        }
+        let now = activity.now();
+        let head = activity.head_since.load(Ordering::Relaxed);
+        if head != 0 && now.saturating_sub(head) > limits.header_timeout.as_millis() as u64 {
+            return Verdict::HeadTimeout;
+        }
+        let last = activity.last.load(Ordering::Relaxed);
+        if head == 0 && now.saturating_sub(last) > limits.idle_timeout.as_millis() as u64 {
+            return Verdict::Idle;
+        }
+    }
+}
+
+/// The fingerprint of a TLS peer's leaf certificate, if it presented one.
+fn peer_fingerprint(conn: &rustls::ServerConnection) -> Option<realize::http::ClientCertFingerprint> {
+    let leaf = conn.peer_certificates()?.first()?;
+    Some(realize::http::ClientCertFingerprint::of_der(leaf.as_ref()))
+}
+
+/// One listener of the server: where it listens and whether it speaks TLS.
+pub struct Listener {
+    pub tcp: TcpListener,
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+}
+
+impl Listener {
+    pub async fn bind(addr: SocketAddr, tls: Option<Arc<rustls::ServerConfig>>) -> anyhow::Result<Listener> {
+        let tcp = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("bind {addr}"))?;
+        Ok(Listener { tcp, tls })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.tcp.local_addr()
+    }
+}
+
+/// Raises the open-files limit to what the connection limit needs, as far as
+/// the hard limit allows; returns the connection limit that fits.
+pub fn fit_connection_limit(wanted: usize) -> usize {
+    let _ = rlimit::increase_nofile_limit((wanted as u64).saturating_add(256));
+    match rlimit::getrlimit(rlimit::Resource::NOFILE) {
+        // Keep room for the database, log and listener descriptors.
+        Ok((soft, _)) => wanted.min(soft.saturating_sub(128).max(16) as usize),
+        Err(_) => wanted,
+    }
+}
+
+/// Serves `app` on every listener until `shutdown` fires, then lets open
+/// connections finish their requests (at most `grace`).
+pub async fn serve(
+    listeners: Vec<Listener>,
+    app: Router,
+    limits: ConnLimits,
+    mut shutdown: watch::Receiver<bool>,
+    grace: Duration,
+) -> std::io::Result<()> {
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let (closing_tx, closing) = watch::channel(false);
+    let mut loops = Vec::new();
+    for l in listeners {
+        loops.push(tokio::spawn(accept_loop(
+            l,
+            app.clone(),
+            limits.clone(),
+            slots.clone(),
+            closing.clone(),
+        )));
+    }
+    let _ = shutdown.wait_for(|s| *s).await;
+    let _ = closing_tx.send(true);
+    for l in &loops {
+        l.abort();
+    }
+    // Every connection holds a slot: wait for them to be given back.
+    let all = u32::try_from(limits.max_connections).unwrap_or(u32::MAX);
+    let _ = tokio::time::timeout(grace, slots.acquire_many(all)).await;
+    Ok(())
+}
+
+async fn accept_loop(
+    l: Listener,
+    app: Router,
+    limits: ConnLimits,
+    slots: Arc<Semaphore>,
+    closing: watch::Receiver<bool>,
+) {
+    let acceptor = l.tls.clone().map(tokio_rustls::TlsAcceptor::from);
+    loop {
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return;
+        };
+        let (tcp, peer) = match l.tcp.accept().await {
+            Ok(c) => c,
+            Err(e) => {
+                // EMFILE and friends: back off instead of spinning.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = tcp.set_nodelay(true);
+        let app = app.clone();
+        let limits = limits.clone();
+        let acceptor = acceptor.clone();
+        let closing = closing.clone();
+        tokio::spawn(async move {
+            let _slot = slot;
+            let activity = Arc::new(Activity::new());
+            let io = Tracked {
+                inner: tcp,
+                activity: activity.clone(),
+            };
+            match acceptor {
+                None => connection(io, peer, false, None, app, limits, activity, closing).await,
+                Some(acceptor) => {
+                    let tls = match tokio::time::timeout(limits.header_timeout, acceptor.accept(io)).await {
+                        Ok(Ok(tls)) => tls,
+                        Ok(Err(e)) => {
+                            tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::debug!(%peer, "TLS handshake timed out");
+                            return;
+                        }
+                    };
+                    let cert = peer_fingerprint(tls.get_ref().1);
+                    connection(tls, peer, true, cert, app, limits, activity, closing).await
+                }
+            }
+        });
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn connection<S>(
+    io: S,
+    peer: SocketAddr,
+    is_tls: bool,
+    cert: Option<realize::http::ClientCertFingerprint>,
+    app: Router,
+    limits: ConnLimits,
+    activity: Arc<Activity>,
+    mut closing: watch::Receiver<bool>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let tls = is_tls;
+    let svc_activity = activity.clone();
+    let svc = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+        let mut app = app.clone();
+        let activity = svc_activity.clone();
+        let cert = cert.clone();
+        activity.request_started();
+        async move {
+            let mut req = req.map(axum::body::Body::new);
+            if tls {
+                // Links in responses must say https (see api-neutron's base_url).
+                req.headers_mut()
+                    .insert("x-forwarded-proto", axum::http::HeaderValue::from_static("https"));
+            }
+            req.extensions_mut().insert(ConnectInfo(peer));
+            if let Some(c) = cert {
+                req.extensions_mut().insert(c);
+            }
+            let resp = app.call(req).await;
+            activity.request_done();
+            resp
+        }
+    });
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        // Outer limits only: the edge answers the operator-facing ones (414, 431)
+        // in the API's envelope; these stop a client that goes far beyond them.
+        .max_buf_size(256 * 1024)
+        .max_headers(1000)
+        // Backstop; the watchdog enforces header and idle timeouts precisely.
+        .header_read_timeout(limits.idle_timeout.max(limits.header_timeout) + Duration::from_secs(5))
+        .keep_alive(true);
+    let conn = http.serve_connection(TokioIo::new(io), svc);
+    let mut conn = std::pin::pin!(conn);
+    let dog = watchdog(activity, limits);
+    let mut dog = std::pin::pin!(dog);
+    let mut shutting_down = false;
+    loop {
+        tokio::select! {
+            r = conn.as_mut() => {
+                if let Err(e) = r {
+                    tracing::debug!(%peer, error = %e, "connection ended with an error");
+                }
+                return;
+            }
+            v = dog.as_mut(), if !shutting_down => match v {
+                Verdict::HeadTimeout => {
+                    tracing::debug!(%peer, "request head not received in time; closing");
+                    return;
+                }
+                Verdict::Idle => {
+                    shutting_down = true;
+                    conn.as_mut().graceful_shutdown();
+                }
+            },
+            _ = closing.wait_for(|c| *c), if !shutting_down => {
+                shutting_down = true;
+                conn.as_mut().graceful_shutdown();
+            }
+        }
+    }
+}
+
+/// Whether `addr` is a loopback address (plain HTTP is allowed there only).
+pub fn is_loopback(addr: &SocketAddr) -> bool {
+    addr.ip().is_loopback()
+}
