@@ -6,9 +6,11 @@
 #   3. Python venv .venv-test with tests/clients/requirements.txt (reinstalled when it changes)
 #   4. real-client conformance tests (openstack CLI, openstacksdk, vmware-nsxlib, raw HTTP) against target/ci/vpnaas,
 #      then the client suites again over HTTPS (VPNAAS_TEST_TLS=1)
-#   5. strongSwan end to end: two gateways in network namespaces, real charon + vpnaas agent;
+#   5. strongSwan end to end: the Rust tests that need root and charon (#[ignore]d, so step 2
+#      reports them skipped; here `--run-ignored only`, failing when root or strongSwan is missing),
+#      two gateways in network namespaces, real charon + vpnaas agent;
 #      then the agent's crash safety (SIGKILL mid-apply) against a real charon
-#      (skip both: VPNAAS_SKIP_E2E=1)
+#      (skip all three: VPNAAS_SKIP_E2E=1)
 #
 # Extra arguments are passed to pytest (e.g. bash scripts/test.sh -k identity -x).
 set -euo pipefail
@@ -104,6 +106,8 @@ fi
 if [ "${VPNAAS_SKIP_E2E:-0}" = "1" ]; then
     step "[5/5] strongSwan end-to-end: skipped (VPNAAS_SKIP_E2E=1)"
 else
+    step "[5/5] Rust tests against a real charon (cargo nextest run --run-ignored only)"
+    cargo nextest run --cargo-profile ci --workspace --profile ci --run-ignored only
     step "[5/5] strongSwan end-to-end in network namespaces (tests/e2e/strongswan.sh)"
     VPNAAS_BIN="$VPNAAS_BIN" E2E_PYTHON="$VENV/bin/python" bash tests/e2e/strongswan.sh
     step "[5/5] agent crash safety: SIGKILL mid-apply against a real charon (tests/e2e/agent_crash.sh)"

@@ -282,3 +282,35 @@ def test_short_token_ttl_is_honoured_and_zero_refused(own_server, tmp_path):
     time.sleep(2.2)
     r = requests.get(srv.url + PATHS["ikepolicy"], headers=h, timeout=HTTP_TIMEOUT)
     assert r.status_code == 401, r.text
+
+
+def test_admin_cli_changes_passwords_and_disables_users(own_server):
+    """`user create` on an existing user with another password is refused (it
+    used to succeed silently, keeping the old password); `user set` changes the
+    password or disables the user, and that holds at once, cached checks and
+    issued tokens included."""
+    import subprocess
+
+    srv = own_server()
+    srv.admin("user", "create", "rot", "--password", "old-pw", "--project", "admin")
+    assert login(srv.url, "rot", "old-pw").status_code == 201
+    nsx = srv.url + "/api/v1/vpn/ipsec/ike-profiles"
+    # roles for an existing user with the same password: fine
+    srv.admin("user", "create", "rot", "--password", "old-pw", "--project", "admin", "--role", "admin")
+    assert requests.get(nsx, auth=("rot", "old-pw"), timeout=HTTP_TIMEOUT).status_code == 200  # now cached
+    res = subprocess.run([str(srv.binary), "--db", str(srv.db), "user", "create", "rot", "--password", "new-pw",
+                          "--project", "admin"], capture_output=True, text=True, timeout=60)
+    assert res.returncode != 0 and "already exists with another password" in res.stderr, res
+    tok = login(srv.url, "rot", "old-pw").headers["X-Subject-Token"]
+    srv.admin("user", "set", "rot", "--password", "new-pw")
+    assert login(srv.url, "rot", "old-pw").status_code == 401
+    assert requests.get(nsx, auth=("rot", "old-pw"), timeout=HTTP_TIMEOUT).status_code == 403
+    assert requests.get(nsx, auth=("rot", "new-pw"), timeout=HTTP_TIMEOUT).status_code == 200
+    time.sleep(5.5)  # the token-validation cache (5 s) must not outlive the change
+    assert requests.get(srv.url + "/v2.0/vpn/ikepolicies", headers={"X-Auth-Token": tok},
+                        timeout=HTTP_TIMEOUT).status_code == 401
+    srv.admin("user", "set", "rot", "--disable")
+    assert requests.get(nsx, auth=("rot", "new-pw"), timeout=HTTP_TIMEOUT).status_code == 403
+    assert login(srv.url, "rot", "new-pw").status_code == 401
+    srv.admin("user", "set", "rot", "--enable")
+    assert login(srv.url, "rot", "new-pw").status_code == 201

@@ -222,7 +222,7 @@ def slow_server():
     srv = Server(
         _bin_path(),
         workdir,
-        extra_args=["--header-timeout", "2", "--body-timeout", "2", "--idle-timeout", "3"],
+        extra_args=["--header-timeout", "2", "--body-timeout", "2", "--idle-timeout", "5"],
     )
     srv.start()
     yield srv
@@ -268,8 +268,16 @@ def test_idle_keep_alive_connection_is_closed(slow_server):
     with _connect_to(slow_server) as s:
         _raw_request(s, "GET", "/v3")
         assert _read_response(s)[0] == 200
-        took = _closed_after(s, 10)
-        assert took is not None and 2.0 <= took <= 5.5, took
+        took = _closed_after(s, 12)
+        assert took is not None and 4.5 <= took <= 7.5, took
+
+
+def test_silent_connection_is_held_to_the_header_timeout(slow_server):
+    """A connection that never sends a byte owes its first request head like
+    any other: closed after the header timeout (2 s), not the idle one (5 s)."""
+    with _connect_to(slow_server) as s:
+        took = _closed_after(s, 12)
+        assert took is not None and took <= 4.0, took
 
 
 def test_half_sent_body_gets_408_in_envelope(slow_server):
@@ -326,3 +334,85 @@ def test_hundreds_of_half_sent_requests_are_closed_on_time_without_slowing_other
     print(f"\nslow clients: 300 closed in {elapsed:.1f}s; GET /v3 p50 {p50_before*1e3:.2f} ms idle, "
           f"{p50_during*1e3:.2f} ms with 300 slow connections open")
     assert p50_during <= max(5 * p50_before, p50_before + 0.02), (p50_before, p50_during)
+
+
+# ------------------------------------------- what hyper itself would answer
+
+
+def _send_raw(world, data: bytes) -> tuple[int, dict, bytes]:
+    with _connect(world) as s:
+        s.sendall(data)
+        return _read_response(s)
+
+
+@pytest.mark.parametrize(
+    "name,data,status,api",
+    [
+        ("URL of 300 KiB", b"GET /v2.0/vpn/ikepolicies?x=" + b"a" * 300_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+         414, "neutron"),
+        ("1001 header fields", b"GET /v3 HTTP/1.1\r\nHost: x\r\n"
+         + b"".join(b"X-%d: 1\r\n" % i for i in range(1001)) + b"\r\n", 431, "keystone"),
+        ("one header of 300 KiB", b"GET /api/v1/vpn/ipsec/sessions HTTP/1.1\r\nHost: x\r\nX-Big: "
+         + b"a" * 300_000 + b"\r\n\r\n", 431, "nsx"),
+        ("two Content-Lengths", b"POST /v2.0/vpn/ikepolicies HTTP/1.1\r\nHost: x\r\n"
+         b"Content-Length: 5\r\nContent-Length: 6\r\n\r\nabcdef", 400, "neutron"),
+        ("negative Content-Length", b"POST /v3/auth/tokens HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n",
+         400, "keystone"),
+        ("header line without a colon", b"GET /internal/v1/nodes HTTP/1.1\r\nHost: x\r\nbad\r\n\r\n",
+         400, "node"),
+        ("invalid method", b"G@T /api/v1/vpn/ipsec/sessions HTTP/1.1\r\nHost: x\r\n\r\n", 400, "nsx"),
+    ],
+)
+def test_unparsable_requests_answer_in_the_envelope_of_their_path(world, name, data, status, api):
+    code, h, body = _send_raw(world, data)
+    assert code == status, (name, code, body[:200])
+    assert h.get("content-type", "").startswith("application/json"), (name, h)
+    doc = json.loads(body)
+    key = {"neutron": "NeutronError", "nsx": "error_code", "keystone": "error", "node": "error"}[api]
+    assert key in doc, (name, doc)
+
+
+def test_expect_continue_with_an_oversized_body_is_refused_at_once(world):
+    with _connect(world) as s:
+        s.sendall(b"POST /v2.0/vpn/ikepolicies HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  b"Expect: 100-continue\r\nContent-Length: 2000000\r\n\r\n")
+        code, h, body = _read_response(s)
+        assert code == 413, code  # not "100 Continue"
+        assert json.loads(body)["NeutronError"]["type"] == "HTTPRequestEntityTooLarge"
+
+
+def test_shutdown_answers_waiting_long_polls_and_exits_promptly():
+    workdir = Path(tempfile.mkdtemp(prefix="vpnaas-stop-"))
+    srv = Server(_bin_path(), workdir)
+    srv.start()
+    try:
+        srv.admin("gateway", "create", "stop-gw", "--project", "admin", "--external-v4", "172.24.4.95")
+        node = srv.admin("node", "add", "stop-node", "--gateway", "stop-gw")
+        auth = {"Authorization": f"Bearer {node['token']}"}
+        url = f"{srv.url}/internal/v1/nodes/{node['id']}/config"
+        known = requests.get(url, headers=auth, timeout=10).json()["generation"]
+        answers = []
+
+        def poll():
+            t0 = time.monotonic()
+            try:
+                r = requests.get(f"{url}?known={known}&wait=100", headers=auth, timeout=60)
+                answers.append((r.status_code, time.monotonic() - t0))
+            except requests.RequestException as e:
+                answers.append((repr(e), time.monotonic() - t0))
+
+        threads = [threading.Thread(target=poll) for _ in range(3)]
+        for t in threads:
+            t.start()
+        time.sleep(1.0)
+        t0 = time.monotonic()
+        srv.proc.send_signal(15)
+        srv.proc.wait(timeout=30)
+        exited = time.monotonic() - t0
+        for t in threads:
+            t.join(30)
+    finally:
+        srv.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+    assert [a[0] for a in answers] == [204, 204, 204], answers
+    assert exited < 5, exited

@@ -27,13 +27,37 @@ pub enum ApiError {
     NoRoute,
     #[error("request body too large")]
     TooLarge,
-    /// Any other Neutron exception, by status, type name and message.
-    #[error("{kind}: {message}")]
+    /// neutron-lib's `BadRequest`: "Bad {resource} request: {msg}." (e.g. a
+    /// `limit` that is not a number).
+    #[error("bad {resource} request: {msg}")]
+    BadRequestFor { resource: &'static str, msg: String },
+    /// `GET /v2.0/extensions/{alias}` of an alias this server does not have.
+    #[error("no extension {0}")]
+    ExtensionNotFound(String),
+    /// A `flavor_id` on a VPN service: the flavors plugin is not loaded.
+    #[error("flavors plugin not loaded")]
+    FlavorsPluginNotLoaded,
+}
+
+/// What an error answers: a `NeutronError` envelope, or for missing or invalid
+/// credentials keystonemiddleware's Keystone-style 401 (which is what
+/// neutron-server, behind keystonemiddleware, sends).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
     Neutron {
         status: StatusCode,
         kind: &'static str,
         message: String,
     },
+    Unauthorized,
+}
+
+fn answer(status: StatusCode, kind: &'static str, message: impl Into<String>) -> Answer {
+    Answer::Neutron {
+        status,
+        kind,
+        message: message.into(),
+    }
 }
 
 fn envelope(status: StatusCode, kind: &str, message: String) -> Response {
@@ -258,71 +282,209 @@ fn violation(v: &Violation) -> (&'static str, String) {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
+impl ApiError {
+    /// The status, exception type and message this error answers with; the
+    /// single mapping from errors to Neutron's wire.
+    pub fn answer(&self) -> Answer {
+        let bad = StatusCode::BAD_REQUEST;
         match self {
-            ApiError::BadRequest(m) => envelope(StatusCode::BAD_REQUEST, "HTTPBadRequest", m),
-            ApiError::InvalidInput(m) => envelope(
-                StatusCode::BAD_REQUEST,
-                "InvalidInput",
-                format!("Invalid input for operation: {m}."),
-            ),
-            ApiError::Policy(rule) => envelope(
+            ApiError::BadRequest(m) => answer(bad, "HTTPBadRequest", m.clone()),
+            ApiError::InvalidInput(m) => {
+                answer(bad, "InvalidInput", format!("Invalid input for operation: {m}."))
+            }
+            ApiError::Policy(rule) => answer(
                 StatusCode::FORBIDDEN,
                 "PolicyNotAuthorized",
                 format!("rule:{rule} is disallowed by policy"),
             ),
-            ApiError::NoRoute => envelope(
+            ApiError::NoRoute => answer(
                 StatusCode::NOT_FOUND,
                 "HTTPNotFound",
-                "The resource could not be found.".into(),
+                "The resource could not be found.",
             ),
-            ApiError::TooLarge => envelope(
+            ApiError::TooLarge => answer(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "HTTPRequestEntityTooLarge",
-                "Request is too large.".into(),
+                "Request is too large.",
             ),
-            ApiError::Neutron {
+            ApiError::BadRequestFor { resource, msg } => {
+                answer(bad, "BadRequest", format!("Bad {resource} request: {msg}."))
+            }
+            ApiError::ExtensionNotFound(alias) => answer(
+                StatusCode::NOT_FOUND,
+                "HTTPNotFound",
+                format!("Extension with alias {alias} does not exist"),
+            ),
+            ApiError::FlavorsPluginNotLoaded => answer(
+                StatusCode::NOT_FOUND,
+                "FlavorsPluginNotLoaded",
+                "Flavors plugin not found",
+            ),
+            ApiError::Model(e) => model_answer(e),
+        }
+    }
+}
+
+fn model_answer(e: &Error) -> Answer {
+    match e {
+        Error::NotFound { kind, id } => {
+            let (t, m) = not_found(*kind, id);
+            answer(StatusCode::NOT_FOUND, t, m)
+        }
+        Error::RequestNotFound { request_id } => answer(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            format!("The resource {request_id} could not be found."),
+        ),
+        Error::InUse { kind, id } => {
+            let (s, t, m) = in_use(*kind, id);
+            answer(s, t, m)
+        }
+        Error::Invalid(v) => {
+            let (t, m) = violation(v);
+            answer(StatusCode::BAD_REQUEST, t, m)
+        }
+        Error::Unsupported(m) => answer(StatusCode::BAD_REQUEST, "HTTPBadRequest", m.clone()),
+        Error::StaleRevision { .. } => answer(
+            StatusCode::PRECONDITION_FAILED,
+            "RevisionNumberConstraintFailed",
+            "The resource was changed by another request; retry.",
+        ),
+        Error::AlreadyExists { .. } | Error::AmbiguousName { .. } | Error::ReferenceGone { .. } => {
+            answer(StatusCode::CONFLICT, "Conflict", e.to_string())
+        }
+        Error::SystemOwned { .. } => answer(
+            StatusCode::FORBIDDEN,
+            "PolicyNotAuthorized",
+            "The request is not allowed by policy.",
+        ),
+        Error::Unauthenticated => Answer::Unauthorized,
+        Error::Internal { .. } => answer(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "HTTPInternalServerError",
+            "Request Failed: internal server error while processing your request.",
+        ),
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let ApiError::Model(e @ Error::Internal { .. }) = &self {
+            tracing::error!(error = %e, source = ?std::error::Error::source(e), "request failed");
+        }
+        match self.answer() {
+            Answer::Neutron {
                 status,
                 kind,
                 message,
             } => envelope(status, kind, message),
-            ApiError::Model(e) => match &e {
-                Error::NotFound { kind, id } => {
-                    let (t, m) = not_found(*kind, id);
-                    envelope(StatusCode::NOT_FOUND, t, m)
-                }
-                Error::InUse { kind, id } => {
-                    let (s, t, m) = in_use(*kind, id);
-                    envelope(s, t, m)
-                }
-                Error::Invalid(v) => {
-                    let (t, m) = violation(v);
-                    envelope(StatusCode::BAD_REQUEST, t, m)
-                }
-                Error::StaleRevision { .. } => envelope(
-                    StatusCode::PRECONDITION_FAILED,
-                    "RevisionNumberConstraintFailed",
-                    "The resource was changed by another request; retry.".into(),
-                ),
-                Error::Conflict(m) => envelope(StatusCode::CONFLICT, "Conflict", m.clone()),
-                Error::Unauthenticated => identity::keystone::unauthorized(),
-                Error::Forbidden => envelope(
-                    StatusCode::FORBIDDEN,
-                    "PolicyNotAuthorized",
-                    "The request is not allowed by policy.".into(),
-                ),
-                Error::Internal { .. } => {
-                    tracing::error!(error = %e, source = ?std::error::Error::source(&e), "request failed");
-                    envelope(
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        "HTTPInternalServerError",
-                        "Request Failed: internal server error while processing your request.".into(),
-                    )
-                }
-            },
+            Answer::Unauthorized => identity::keystone::unauthorized(),
         }
     }
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn body(r: Response) -> (StatusCode, serde_json::Value) {
+        let status = r.status();
+        let bytes = axum::body::to_bytes(r.into_body(), 1 << 16).await.unwrap();
+        (status, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    #[tokio::test]
+    async fn envelopes() {
+        let (s, v) = body(ApiError::from(Error::not_found(Kind::IkePolicy, "x")).into_response()).await;
+        assert_eq!(s, StatusCode::NOT_FOUND);
+        assert_eq!(
+            v,
+            json!({"NeutronError": {"type": "IKEPolicyNotFound",
+                   "message": "IKEPolicy x could not be found", "detail": ""}})
+        );
+        // Missing credentials: keystonemiddleware's 401, not a NeutronError.
+        let r = ApiError::from(Error::Unauthenticated).into_response();
+        assert!(r.headers().contains_key("WWW-Authenticate"));
+        let (s, v) = body(r).await;
+        assert_eq!(
+            (s, v["error"]["code"].as_u64()),
+            (StatusCode::UNAUTHORIZED, Some(401))
+        );
+    }
+
+    /// This crate's own variants: status, type and message.
+    #[test]
+    fn own_errors() {
+        let cases = [
+            (ApiError::BadRequest("m".into()), 400, "HTTPBadRequest", "m"),
+            (
+                ApiError::InvalidInput("m".into()),
+                400,
+                "InvalidInput",
+                "Invalid input for operation: m.",
+            ),
+            (
+                ApiError::Policy("get_x".into()),
+                403,
+                "PolicyNotAuthorized",
+                "rule:get_x is disallowed by policy",
+            ),
+            (
+                ApiError::NoRoute,
+                404,
+                "HTTPNotFound",
+                "The resource could not be found.",
+            ),
+            (
+                ApiError::TooLarge,
+                413,
+                "HTTPRequestEntityTooLarge",
+                "Request is too large.",
+            ),
+            (
+                ApiError::BadRequestFor {
+                    resource: "limit",
+                    msg: "m".into(),
+                },
+                400,
+                "BadRequest",
+                "Bad limit request: m.",
+            ),
+            (
+                ApiError::ExtensionNotFound("a".into()),
+                404,
+                "HTTPNotFound",
+                "Extension with alias a does not exist",
+            ),
+            (
+                ApiError::FlavorsPluginNotLoaded,
+                404,
+                "FlavorsPluginNotLoaded",
+                "Flavors plugin not found",
+            ),
+        ];
+        for (e, status, kind, message) in cases {
+            match &e {
+                ApiError::Model(_)
+                | ApiError::BadRequest(_)
+                | ApiError::InvalidInput(_)
+                | ApiError::Policy(_)
+                | ApiError::NoRoute
+                | ApiError::TooLarge
+                | ApiError::BadRequestFor { .. }
+                | ApiError::ExtensionNotFound(_)
+                | ApiError::FlavorsPluginNotLoaded => {}
+            }
+            assert_eq!(
+                e.answer(),
+                Answer::Neutron {
+                    status: StatusCode::from_u16(status).unwrap(),
+                    kind,
+                    message: message.into(),
+                }
+            );
+        }
+    }
+}

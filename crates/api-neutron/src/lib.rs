@@ -15,7 +15,7 @@ pub mod views;
 use std::collections::HashMap;
 
 use axum::body::Bytes;
-use axum::extract::{FromRef, FromRequest, OriginalUri, Path, RawQuery, Request, State};
+use axum::extract::{FromRef, OriginalUri, Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
@@ -76,29 +76,6 @@ where
 
 async fn no_route() -> ApiError {
     ApiError::NoRoute
-}
-
-/// The raw request body, read with Neutron's size limit.
-pub struct RawBody(pub Bytes);
-
-impl<S: Send + Sync> FromRequest<S> for RawBody {
-    type Rejection = ApiError;
-
-    async fn from_request(req: Request, _: &S) -> Result<Self, Self::Rejection> {
-        if let Some(len) = req
-            .headers()
-            .get(axum::http::header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<usize>().ok())
-            && len > MAX_BODY
-        {
-            return Err(ApiError::TooLarge);
-        }
-        axum::body::to_bytes(req.into_body(), MAX_BODY)
-            .await
-            .map(RawBody)
-            .map_err(|_| ApiError::TooLarge)
-    }
 }
 
 /// What a caller may read: admins everything, members their project, others
@@ -212,7 +189,7 @@ async fn create<V: View>(
     State(realizer): State<Realizer>,
     Caller(ctx): Caller,
     Extension(rid): Extension<RequestId>,
-    RawBody(raw): RawBody,
+    raw: Bytes,
 ) -> ApiResult<Response> {
     let m = prepare_body(&raw, V::SINGULAR, V::attrs(), Op::Create)?;
     if !ctx.is_member() {
@@ -247,7 +224,7 @@ async fn update<V: View>(
     Caller(ctx): Caller,
     Extension(rid): Extension<RequestId>,
     Path(id): Path<String>,
-    RawBody(raw): RawBody,
+    raw: Bytes,
 ) -> ApiResult<Json<Value>> {
     let m = prepare_body(&raw, V::SINGULAR, V::attrs(), Op::Update)?;
     let Some(scope) = read_scope(&ctx) else {
@@ -448,9 +425,5 @@ async fn extension_show(Caller(_): Caller, Path(alias): Path<String>) -> ApiResu
         .iter()
         .find(|e| e.0 == alias)
         .map(|e| Json(json!({"extension": extension_json(e)})))
-        .ok_or(ApiError::Neutron {
-            status: StatusCode::NOT_FOUND,
-            kind: "HTTPNotFound",
-            message: format!("Extension with alias {alias} does not exist"),
-        })
+        .ok_or(ApiError::ExtensionNotFound(alias))
 }

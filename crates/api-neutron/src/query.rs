@@ -69,18 +69,12 @@ pub fn parse(raw: Vec<(String, String)>, attrs: &[Attr], aliases: &[(&str, &str)
             "sort_key" => sort_keys.push(v.clone()),
             "sort_dir" => sort_dirs.push(v.clone()),
             "limit" => {
-                let n =
-                    v.trim()
-                        .parse::<i64>()
-                        .ok()
-                        .filter(|n| *n >= 0)
-                        .ok_or_else(|| ApiError::Neutron {
-                            status: axum::http::StatusCode::BAD_REQUEST,
-                            kind: "BadRequest",
-                            message: format!(
-                                "Bad limit request: Limit must be an integer 0 or greater and not '{v}'."
-                            ),
-                        })?;
+                let n = v.trim().parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
+                    ApiError::BadRequestFor {
+                        resource: "limit",
+                        msg: format!("Limit must be an integer 0 or greater and not '{v}'"),
+                    }
+                })?;
                 q.limit = if n == 0 { None } else { Some(n as usize) };
             }
             "marker" => q.marker = Some(v.clone()).filter(|m| !m.is_empty()),
@@ -341,7 +335,10 @@ mod tests {
         let e = |qs: &str| match parse(pairs(Some(qs)), &attrs(), &[]) {
             Err(ApiError::BadRequest(m)) => m,
             Err(ApiError::InvalidInput(m)) => m,
-            Err(ApiError::Neutron { message, .. }) => message,
+            Err(e @ ApiError::BadRequestFor { .. }) => match e.answer() {
+                crate::error::Answer::Neutron { message, .. } => message,
+                other => panic!("{other:?}"),
+            },
             other => panic!("{other:?}"),
         };
         assert_eq!(

@@ -408,11 +408,7 @@ impl View for VpnServices {
 
     fn build(m: &Obj) -> ApiResult<VpnService> {
         if m.get("flavor_id").is_some_and(|v| !v.is_null()) {
-            return Err(ApiError::Neutron {
-                status: axum::http::StatusCode::NOT_FOUND,
-                kind: "FlavorsPluginNotLoaded",
-                message: "Flavors plugin not found".into(),
-            });
+            return Err(ApiError::FlavorsPluginNotLoaded);
         }
         Ok(VpnService {
             router_id: m.str_of("router_id").unwrap_or_default(),

@@ -32,7 +32,6 @@ use model::Error;
 use rand::RngCore;
 use store::Store;
 
-use crate::RawBody;
 use crate::error::NsxError;
 
 /// How long an unused session stays valid (NSX Manager's default).
@@ -167,18 +166,8 @@ fn auth_error(e: AuthError) -> NsxError {
     let retry_after = e.retry_after_secs().unwrap_or(1);
     match e {
         AuthError::Unauthenticated | AuthError::Locked { .. } => NsxError::BadCredentials,
-        AuthError::Throttled { .. } => NsxError::RetryLater {
-            status: StatusCode::TOO_MANY_REQUESTS,
-            code: crate::error::code::THROTTLED,
-            message: "Too many failed authentication attempts from this address. Retry later.".into(),
-            retry_after,
-        },
-        AuthError::Busy { .. } => NsxError::RetryLater {
-            status: StatusCode::SERVICE_UNAVAILABLE,
-            code: crate::error::code::BUSY,
-            message: "The server is too busy checking passwords to check this one now. Retry later.".into(),
-            retry_after,
-        },
+        AuthError::Throttled { .. } => NsxError::Throttled { retry_after },
+        AuthError::Busy { .. } => NsxError::Busy { retry_after },
         AuthError::Other(e) => e.into(),
     }
 }
@@ -243,7 +232,7 @@ fn form_values(body: &[u8], name: &str) -> Vec<String> {
 pub async fn session_create(
     axum::extract::State(id): axum::extract::State<Identity>,
     peer: Peer,
-    RawBody(body): RawBody,
+    body: axum::body::Bytes,
 ) -> Result<Response, NsxError> {
     let users = form_values(&body, "j_username");
     let passwords = form_values(&body, "j_password");

@@ -2,7 +2,8 @@
 //! `{"httpStatus", "error_code", "module_name", "error_message"}`. vmware-nsxlib
 //! decides what to do from the HTTP status and `error_code` (404 → not found,
 //! 412 → stale revision, 400 + 500030 → in use, 403 + 403 → bad credentials), so
-//! those pairs are the contract; the codes table is in the crate doc.
+//! those pairs are the contract. [`NsxError::answer`] is the one mapping; the
+//! code table in the crate doc is checked against it by a test.
 
 use axum::Json;
 use axum::http::StatusCode;
@@ -20,13 +21,12 @@ pub mod code {
     pub const FIELD: i64 = 255;
     /// A rule across fields or objects failed.
     pub const RULE: i64 = 110_001;
-    /// Something vpnaas does not implement (certificates, GMAC, changing a
-    /// session's type or a service's router, ...).
+    /// Something vpnaas does not implement (certificates, GMAC digests).
     pub const UNSUPPORTED: i64 = 110_002;
     /// A system-owned default profile can't be modified or deleted.
     pub const SYSTEM_OWNED: i64 = 110_003;
-    /// A concurrent change made the request impossible (e.g. a referenced object
-    /// vanished between checks).
+    /// A concurrent change made the request impossible (a referenced object
+    /// vanished between checks), or a unique key is taken.
     pub const CONFLICT: i64 = 110_004;
     /// The IPSec VPN service of a session is disabled (realization state).
     pub const SERVICE_DISABLED: i64 = 110_199;
@@ -68,6 +68,7 @@ pub fn nsx_type(kind: Kind) -> &'static str {
         Kind::Project => "Project",
         Kind::User => "User",
         Kind::SystemDefaults => "SystemDefaults",
+        Kind::Node => "TransportNode",
     }
 }
 
@@ -84,10 +85,6 @@ pub enum NsxError {
     /// A request-shape error about one field (or the body as a whole).
     #[error("invalid {field}: {reason}")]
     Field { field: String, reason: String },
-    #[error("unsupported: {0}")]
-    Unsupported(String),
-    #[error("{0} is system owned")]
-    SystemOwned(String),
     /// A PUT without `_revision`.
     #[error("revision missing")]
     RevisionMissing,
@@ -101,24 +98,34 @@ pub enum NsxError {
     NotAdmin,
     #[error("no such path {0}")]
     NoRoute(String),
-    /// A password check refused for now (429 throttled, 503 busy), with the
-    /// seconds to send as `Retry-After`.
-    #[error("{message}")]
-    RetryLater {
-        status: StatusCode,
-        code: i64,
-        message: String,
-        retry_after: u64,
-    },
-    /// Any other NSX error, by status, code, module and message (for example
-    /// the realization state's "service disabled").
-    #[error("{message}")]
-    Nsx {
-        status: StatusCode,
-        code: i64,
-        module: &'static str,
-        message: String,
-    },
+    /// Too many failed password checks from the caller's address; retry after
+    /// `retry_after` seconds.
+    #[error("too many failed password checks")]
+    Throttled { retry_after: u64 },
+    /// Every password-hashing thread stayed busy; retry after `retry_after`
+    /// seconds.
+    #[error("password checks busy")]
+    Busy { retry_after: u64 },
+}
+
+/// What an error answers: the HTTP status and the envelope's fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub code: i64,
+    pub module: &'static str,
+    pub message: String,
+}
+
+impl Answer {
+    fn new(status: StatusCode, code: i64, module: &'static str, message: impl Into<String>) -> Answer {
+        Answer {
+            status,
+            code,
+            module,
+            message: message.into(),
+        }
+    }
 }
 
 impl NsxError {
@@ -137,32 +144,161 @@ impl NsxError {
             e => NsxError::Model(e),
         }
     }
+
+    /// The status, code, module and message this error answers with; the
+    /// single mapping from errors to NSX's wire (the crate doc's table lists
+    /// exactly the codes it produces, which a test checks).
+    pub fn answer(&self) -> Answer {
+        let bad = StatusCode::BAD_REQUEST;
+        match self {
+            NsxError::NotFound(id) => Answer::new(
+                StatusCode::NOT_FOUND,
+                code::NOT_FOUND,
+                MODULE_COMMON,
+                not_found_message(id),
+            ),
+            NsxError::Field { field, reason } => Answer::new(
+                bad,
+                code::FIELD,
+                MODULE_COMMON,
+                format!("Field level validation errors: {{{field}: {reason}}}"),
+            ),
+            NsxError::RevisionMissing => stale(),
+            NsxError::TooLarge => Answer::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                code::FIELD,
+                MODULE_COMMON,
+                format!("The request body exceeds {} bytes.", crate::MAX_BODY),
+            ),
+            NsxError::BadCredentials => Answer::new(
+                StatusCode::FORBIDDEN,
+                code::BAD_CREDENTIALS,
+                MODULE_COMMON,
+                "The username/password combination is incorrect or the account specified has been locked.",
+            ),
+            NsxError::BadXsrf => Answer::new(
+                StatusCode::FORBIDDEN,
+                code::BAD_XSRF,
+                MODULE_COMMON,
+                "Bad XSRF token: send the X-XSRF-TOKEN header of the session.",
+            ),
+            NsxError::NotAdmin => Answer::new(
+                StatusCode::FORBIDDEN,
+                code::NOT_ADMIN,
+                MODULE_COMMON,
+                "The user does not have the admin role, which the NSX API requires.",
+            ),
+            NsxError::NoRoute(path) => Answer::new(
+                StatusCode::NOT_FOUND,
+                code::NOT_FOUND,
+                MODULE_COMMON,
+                format!("The requested URI : {path} could not be found."),
+            ),
+            NsxError::Throttled { .. } => Answer::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                code::THROTTLED,
+                MODULE_COMMON,
+                "Too many failed authentication attempts from this address. Retry later.",
+            ),
+            NsxError::Busy { .. } => Answer::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                code::BUSY,
+                MODULE_COMMON,
+                "The server is too busy checking passwords to check this one now. Retry later.",
+            ),
+            NsxError::Model(e) => model_answer(e),
+        }
+    }
+
+    /// Seconds to send as `Retry-After`, for the errors that have them.
+    fn retry_after(&self) -> Option<u64> {
+        match self {
+            NsxError::Throttled { retry_after } | NsxError::Busy { retry_after } => Some(*retry_after),
+            _ => None,
+        }
+    }
+}
+
+fn model_answer(e: &Error) -> Answer {
+    let bad = StatusCode::BAD_REQUEST;
+    match e {
+        Error::NotFound { kind, id } => Answer::new(
+            StatusCode::NOT_FOUND,
+            code::NOT_FOUND,
+            MODULE_COMMON,
+            format!(
+                "The operation failed because object identifier {}/{id} is missing: Object identifiers are case sensitive..",
+                nsx_type(*kind)
+            ),
+        ),
+        // The `request_id` of a realization-state query: NSX answers it like
+        // an unknown object id.
+        Error::RequestNotFound { request_id } => Answer::new(
+            StatusCode::NOT_FOUND,
+            code::NOT_FOUND,
+            MODULE_COMMON,
+            not_found_message(request_id),
+        ),
+        Error::InUse { kind, id } => Answer::new(
+            bad,
+            code::IN_USE,
+            MODULE_VPN,
+            format!(
+                "{} {id} is in use by other objects and can not be modified or deleted.",
+                nsx_type(*kind)
+            ),
+        ),
+        Error::SystemOwned { id, .. } => Answer::new(
+            bad,
+            code::SYSTEM_OWNED,
+            MODULE_VPN,
+            format!("The object {id} is system owned and can not be modified or deleted."),
+        ),
+        Error::Unsupported(m) => Answer::new(bad, code::UNSUPPORTED, MODULE_VPN, m.clone()),
+        Error::Invalid(v) => {
+            let c = if matches!(v, Violation::ServiceDisabled { .. }) {
+                code::SERVICE_DISABLED
+            } else {
+                code::RULE
+            };
+            Answer::new(bad, c, MODULE_VPN, violation_message(v))
+        }
+        Error::StaleRevision { .. } => stale(),
+        Error::AlreadyExists { .. } | Error::AmbiguousName { .. } | Error::ReferenceGone { .. } => {
+            Answer::new(bad, code::CONFLICT, MODULE_VPN, e.to_string())
+        }
+        Error::Unauthenticated => NsxError::BadCredentials.answer(),
+        Error::Internal { .. } => Answer::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            code::INTERNAL,
+            MODULE_COMMON,
+            "General error has occurred.",
+        ),
+    }
 }
 
 /// An NSX error response. Every error this crate sends goes through here.
-pub fn envelope(status: StatusCode, code: i64, module: &str, message: impl Into<String>) -> Response {
-    let http_status = status
+fn envelope(a: Answer) -> Response {
+    let http_status = a
+        .status
         .canonical_reason()
         .unwrap_or("ERROR")
         .to_ascii_uppercase()
         .replace([' ', '-'], "_");
     (
-        status,
+        a.status,
         Json(json!({
             "httpStatus": http_status,
-            "error_code": code,
-            "module_name": module,
-            "error_message": message.into(),
+            "error_code": a.code,
+            "module_name": a.module,
+            "error_message": a.message,
         })),
     )
         .into_response()
 }
 
-/// An NSX error for a failure at the HTTP level (before or around any handler:
-/// unsupported method, body/URL/headers too large, timeouts, overload). Request
-/// shape problems keep NSX's field-validation code; the rest carry the HTTP
-/// status as their code (see the crate doc's table).
-pub fn http_error(status: StatusCode, message: impl Into<String>) -> Response {
+/// The code and module of a failure at the HTTP level (see [`http_error`]).
+pub fn http_answer(status: StatusCode, message: impl Into<String>) -> Answer {
     let code = match status.as_u16() {
         400 | 411 | 413 | 414 | 415 | 431 => code::FIELD,
         401 | 403 => code::BAD_CREDENTIALS,
@@ -170,7 +306,15 @@ pub fn http_error(status: StatusCode, message: impl Into<String>) -> Response {
         s if s >= 500 && s != 503 && s != 504 => code::INTERNAL,
         s => i64::from(s),
     };
-    envelope(status, code, MODULE_COMMON, message)
+    Answer::new(status, code, MODULE_COMMON, message)
+}
+
+/// An NSX error for a failure at the HTTP level (before or around any handler:
+/// unsupported method, body/URL/headers too large, timeouts, overload). Request
+/// shape problems keep NSX's field-validation code; the rest carry the HTTP
+/// status as their code (see the crate doc's table).
+pub fn http_error(status: StatusCode, message: impl Into<String>) -> Response {
+    envelope(http_answer(status, message))
 }
 
 /// The standard 404 for an unknown object id.
@@ -238,127 +382,21 @@ fn violation_message(v: &Violation) -> String {
 
 impl IntoResponse for NsxError {
     fn into_response(self) -> Response {
-        let bad = StatusCode::BAD_REQUEST;
-        match self {
-            NsxError::NotFound(id) => envelope(
-                StatusCode::NOT_FOUND,
-                code::NOT_FOUND,
-                MODULE_COMMON,
-                not_found_message(&id),
-            ),
-            NsxError::Field { field, reason } => envelope(
-                bad,
-                code::FIELD,
-                MODULE_COMMON,
-                format!("Field level validation errors: {{{field}: {reason}}}"),
-            ),
-            NsxError::Unsupported(m) => envelope(bad, code::UNSUPPORTED, MODULE_VPN, m),
-            NsxError::SystemOwned(id) => envelope(
-                bad,
-                code::SYSTEM_OWNED,
-                MODULE_VPN,
-                format!("The object {id} is system owned and can not be modified or deleted."),
-            ),
-            NsxError::RevisionMissing => stale(),
-            NsxError::TooLarge => envelope(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                code::FIELD,
-                MODULE_COMMON,
-                format!("The request body exceeds {} bytes.", crate::MAX_BODY),
-            ),
-            NsxError::BadCredentials => envelope(
-                StatusCode::FORBIDDEN,
-                code::BAD_CREDENTIALS,
-                MODULE_COMMON,
-                "The username/password combination is incorrect or the account specified has been locked.",
-            ),
-            NsxError::BadXsrf => envelope(
-                StatusCode::FORBIDDEN,
-                code::BAD_XSRF,
-                MODULE_COMMON,
-                "Bad XSRF token: send the X-XSRF-TOKEN header of the session.",
-            ),
-            NsxError::NotAdmin => envelope(
-                StatusCode::FORBIDDEN,
-                code::NOT_ADMIN,
-                MODULE_COMMON,
-                "The user does not have the admin role, which the NSX API requires.",
-            ),
-            NsxError::NoRoute(path) => envelope(
-                StatusCode::NOT_FOUND,
-                code::NOT_FOUND,
-                MODULE_COMMON,
-                format!("The requested URI : {path} could not be found."),
-            ),
-            NsxError::Nsx {
-                status,
-                code,
-                module,
-                message,
-            } => envelope(status, code, module, message),
-            NsxError::RetryLater {
-                status,
-                code,
-                message,
-                retry_after,
-            } => {
-                let mut resp = envelope(status, code, MODULE_COMMON, message);
-                resp.headers_mut()
-                    .insert(axum::http::header::RETRY_AFTER, retry_after.into());
-                resp
-            }
-            NsxError::Model(e) => match &e {
-                Error::NotFound { kind, id } => envelope(
-                    StatusCode::NOT_FOUND,
-                    code::NOT_FOUND,
-                    MODULE_COMMON,
-                    format!(
-                        "The operation failed because object identifier {}/{id} is missing: Object identifiers are case sensitive..",
-                        nsx_type(*kind)
-                    ),
-                ),
-                Error::InUse { kind, id } => envelope(
-                    bad,
-                    code::IN_USE,
-                    MODULE_VPN,
-                    format!(
-                        "{} {id} is in use by other objects and can not be modified or deleted.",
-                        nsx_type(*kind)
-                    ),
-                ),
-                Error::Invalid(v) => {
-                    let c = if matches!(v, Violation::ServiceDisabled { .. }) {
-                        code::SERVICE_DISABLED
-                    } else {
-                        code::RULE
-                    };
-                    envelope(bad, c, MODULE_VPN, violation_message(v))
-                }
-                Error::StaleRevision { .. } => stale(),
-                Error::Conflict(m) => envelope(bad, code::CONFLICT, MODULE_VPN, m.clone()),
-                Error::Unauthenticated => NsxError::BadCredentials.into_response(),
-                Error::Forbidden => envelope(
-                    bad,
-                    code::SYSTEM_OWNED,
-                    MODULE_VPN,
-                    "The object is system owned and can not be modified or deleted.",
-                ),
-                Error::Internal { .. } => {
-                    tracing::error!(error = %e, source = ?std::error::Error::source(&e), "NSX request failed");
-                    envelope(
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        code::INTERNAL,
-                        MODULE_COMMON,
-                        "General error has occurred.",
-                    )
-                }
-            },
+        if let NsxError::Model(e @ Error::Internal { .. }) = &self {
+            tracing::error!(error = %e, source = ?std::error::Error::source(e), "NSX request failed");
         }
+        let retry_after = self.retry_after();
+        let mut resp = envelope(self.answer());
+        if let Some(secs) = retry_after {
+            resp.headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
+        resp
     }
 }
 
-fn stale() -> Response {
-    envelope(
+fn stale() -> Answer {
+    Answer::new(
         StatusCode::PRECONDITION_FAILED,
         code::STALE_REVISION,
         MODULE_COMMON,
@@ -417,5 +455,96 @@ mod tests {
         assert!(matches!(target, NsxError::NotFound(_)));
         let other = NsxError::for_target(Error::not_found(Kind::PeerEndpoint, "p"), "s");
         assert!(matches!(other, NsxError::Model(_)));
+    }
+
+    /// One of each of this crate's own variants (the match stops compiling
+    /// when a variant is added without an example).
+    fn own_errors() -> Vec<NsxError> {
+        let all = vec![
+            NsxError::NotFound("x".into()),
+            NsxError::field("f", "r"),
+            NsxError::RevisionMissing,
+            NsxError::TooLarge,
+            NsxError::BadCredentials,
+            NsxError::BadXsrf,
+            NsxError::NotAdmin,
+            NsxError::NoRoute("/x".into()),
+            NsxError::Throttled { retry_after: 1 },
+            NsxError::Busy { retry_after: 2 },
+        ];
+        for e in &all {
+            match e {
+                NsxError::Model(_)
+                | NsxError::NotFound(_)
+                | NsxError::Field { .. }
+                | NsxError::RevisionMissing
+                | NsxError::TooLarge
+                | NsxError::BadCredentials
+                | NsxError::BadXsrf
+                | NsxError::NotAdmin
+                | NsxError::NoRoute(_)
+                | NsxError::Throttled { .. }
+                | NsxError::Busy { .. } => {}
+            }
+        }
+        all
+    }
+
+    /// The statuses the server's edge answers HTTP-level failures with
+    /// (`vpnaas::edge`): unreadable request, unknown path, method not allowed,
+    /// body timeout, body/URL/headers too large, request timeout.
+    const EDGE_STATUSES: [u16; 8] = [400, 404, 405, 408, 413, 414, 431, 503];
+
+    /// The (HTTP status, `error_code`, `module_name`) rows of the crate doc's
+    /// code table.
+    fn documented() -> std::collections::BTreeSet<(u16, i64, String)> {
+        include_str!("lib.rs")
+            .lines()
+            .filter_map(|l| l.strip_prefix("//! | "))
+            .filter_map(|row| {
+                let cells: Vec<&str> = row.split(" | ").map(str::trim).collect();
+                let status = cells.first()?.parse().ok()?;
+                let code = cells.get(1)?.parse().ok()?;
+                Some((status, code, cells.get(2)?.to_string()))
+            })
+            .collect()
+    }
+
+    /// Every answer this crate can give, from every error (its own, every model
+    /// error about every kind, the edge's HTTP-level ones), is a row of the crate
+    /// doc's table, and every row of the table is an answer something gives.
+    #[test]
+    fn crate_doc_lists_exactly_the_codes_answered() {
+        let mut answers: Vec<Answer> = own_errors().iter().map(NsxError::answer).collect();
+        for kind in Kind::ALL {
+            for e in model::error::one_of_each(kind) {
+                answers.push(NsxError::Model(e).answer());
+            }
+        }
+        for s in EDGE_STATUSES {
+            answers.push(http_answer(StatusCode::from_u16(s).unwrap(), "x"));
+        }
+        let given: std::collections::BTreeSet<(u16, i64, String)> = answers
+            .iter()
+            .map(|a| (a.status.as_u16(), a.code, a.module.to_string()))
+            .collect();
+        let doc = documented();
+        let undocumented: Vec<_> = given.difference(&doc).collect();
+        let unanswered: Vec<_> = doc.difference(&given).collect();
+        assert!(
+            undocumented.is_empty() && unanswered.is_empty(),
+            "crate doc table of error codes is out of date:\n  answered but not in the table: {undocumented:?}\n  in the table but never answered: {unanswered:?}"
+        );
+    }
+
+    /// Retry-After goes with the throttled and busy answers only.
+    #[tokio::test]
+    async fn retry_after_only_when_asked_to_wait() {
+        for e in own_errors() {
+            let wait = e.retry_after();
+            let resp = e.into_response();
+            let header = resp.headers().get(axum::http::header::RETRY_AFTER).cloned();
+            assert_eq!(header.map(|v| v.to_str().unwrap().parse::<u64>().unwrap()), wait);
+        }
     }
 }

@@ -10,13 +10,16 @@
 //!
 //! Besides the seven resources: `POST /api/session/create` and
 //! `/api/session/destroy` (cookie + XSRF sessions), `GET
-//! /api/v1/reverse-proxy/node/health` and `GET /api/v1/node`. Writes answer 201
+//! /api/v1/reverse-proxy/node/health` (healthy while the store answers a read)
+//! and `GET /api/v1/node` ([`NODE_VERSION`]). Writes answer 201
 //! (create) or 200 (update, delete — never 204, which nsxlib treats as an error);
 //! the `x-nsx-requestid` header comes from `identity::request::assign`.
 //!
 //! # Error codes
 //!
 //! Every error is `{"httpStatus", "error_code", "module_name", "error_message"}`.
+//! The rows below are exactly the (HTTP, `error_code`, `module_name`) answers
+//! that [`error`] gives; a test there fails when the two differ.
 //!
 //! | HTTP | `error_code` | `module_name` | when |
 //! |---|---|---|---|
@@ -24,7 +27,7 @@
 //! | 400 | 110001 | VPN | a rule across fields or objects failed (AES-GCM IKE without IKE_V2, lifetime out of NSX's range, DPD interval for the probe mode, mixed IP versions in policy rules, peer/local address families, changing a service's router or a session's type, ...) |
 //! | 400 | 110002 | VPN | not supported by vpnaas: `authentication_mode` CERTIFICATE, GMAC digests |
 //! | 400 | 110003 | VPN | PUT or DELETE of a system-owned default profile |
-//! | 400 | 110004 | VPN | a concurrent change made the write impossible |
+//! | 400 | 110004 | VPN | a concurrent change made the write impossible (an object it refers to was deleted meanwhile) |
 //! | 400 | 110199 | VPN | realization state of a session whose service is disabled |
 //! | 400 | 500030 | VPN | DELETE of an object that others use (nsxlib: `ResourceInUse`) |
 //! | 403 | 403 | common-services | missing or wrong credentials (nsxlib: `InvalidCredentials`) |
@@ -51,7 +54,7 @@ pub mod state;
 pub mod wire;
 
 use axum::body::Bytes;
-use axum::extract::{FromRef, FromRequest, OriginalUri, Path, RawQuery, Request, State};
+use axum::extract::{FromRef, OriginalUri, Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
@@ -64,7 +67,7 @@ use serde_json::{Value, json};
 use store::{NewMeta, Scope, Store, WriteCtx};
 
 pub use crate::auth::NsxCaller;
-pub use crate::error::{NsxError, NsxResult, envelope};
+pub use crate::error::{NsxError, NsxResult};
 use crate::resources::{
     DpdProfiles, IkeProfiles, LocalEndpoints, PeerEndpoints, RenderCtx, Resource, Services, Sessions,
     TunnelProfiles, with_meta,
@@ -116,35 +119,35 @@ async fn no_route(uri: OriginalUri) -> NsxError {
     NsxError::NoRoute(uri.0.path().to_string())
 }
 
-async fn health() -> Json<Value> {
-    Json(json!({"healthy": true}))
+/// The NSX Manager version `GET /api/v1/node` reports. vmware-nsxlib reads
+/// `node_version` (`get_version()`) and turns features on by comparing it with
+/// the release that introduced them, so this names the NSX-T release whose
+/// Manager IPSec VPN API this server implements as nsxlib 19.4.3 drives it.
+pub const NODE_VERSION: &str = "3.2.0.0.0";
+/// The product version `GET /api/v1/node` reports beside [`NODE_VERSION`].
+pub const PRODUCT_VERSION: &str = "3.2.0";
+
+/// How long the health check waits for the store before answering unhealthy.
+const HEALTH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// `GET /api/v1/reverse-proxy/node/health`, vmware-nsxlib's cluster probe: it
+/// marks the manager DOWN unless this answers 200 `{"healthy": true}`, so it
+/// says healthy only when the store answers a read in time; otherwise 503
+/// `{"healthy": false}` (the cause goes to the log), and nsxlib stops sending
+/// writes that would fail.
+async fn health(State(store): State<Store>) -> Response {
+    match tokio::time::timeout(HEALTH_TIMEOUT, store.generation_current()).await {
+        Ok(Ok(_)) => return Json(json!({"healthy": true})).into_response(),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, source = ?std::error::Error::source(&e), "health check: the store failed a read");
+        }
+        Err(_) => tracing::warn!(timeout = ?HEALTH_TIMEOUT, "health check: the store did not answer in time"),
+    }
+    (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"healthy": false}))).into_response()
 }
 
 async fn node(NsxCaller(_): NsxCaller) -> Json<Value> {
-    Json(json!({"node_version": "3.2.0.0.0", "product_version": "3.2.0"}))
-}
-
-/// The raw request body, read with a 1 MiB limit.
-pub struct RawBody(pub Bytes);
-
-impl<S: Send + Sync> FromRequest<S> for RawBody {
-    type Rejection = NsxError;
-
-    async fn from_request(req: Request, _: &S) -> Result<Self, Self::Rejection> {
-        if let Some(len) = req
-            .headers()
-            .get(axum::http::header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<usize>().ok())
-            && len > MAX_BODY
-        {
-            return Err(NsxError::TooLarge);
-        }
-        axum::body::to_bytes(req.into_body(), MAX_BODY)
-            .await
-            .map(RawBody)
-            .map_err(|_| NsxError::TooLarge)
-    }
+    Json(json!({"node_version": NODE_VERSION, "product_version": PRODUCT_VERSION}))
 }
 
 /// The store context of a write by `ctx`, logged under the request's id.
@@ -266,7 +269,7 @@ async fn create<R: Resource>(
     NsxCaller(ctx): NsxCaller,
     State(store): State<Store>,
     rid: Option<Extension<RequestId>>,
-    RawBody(raw): RawBody,
+    raw: Bytes,
 ) -> NsxResult<Response> {
     let o = wire::body_object(&raw)?;
     let f = Fields::new(&o);
@@ -290,10 +293,10 @@ async fn update<R: Resource>(
     State(store): State<Store>,
     rid: Option<Extension<RequestId>>,
     Path(id): Path<String>,
-    RawBody(raw): RawBody,
+    raw: Bytes,
 ) -> NsxResult<Json<Value>> {
     if is_system_owned(&id) {
-        return Err(NsxError::SystemOwned(id));
+        return Err(model::Error::system_owned(<R::Body as store::Body>::KIND, id).into());
     }
     let o = wire::body_object(&raw)?;
     let f = Fields::new(&o);
@@ -345,7 +348,7 @@ async fn delete<R: Resource>(
     Path(id): Path<String>,
 ) -> NsxResult<StatusCode> {
     if is_system_owned(&id) {
-        return Err(NsxError::SystemOwned(id));
+        return Err(model::Error::system_owned(<R::Body as store::Body>::KIND, id).into());
     }
     store
         .nsx_delete::<R::Body>(&write_ctx(&ctx, rid), &id)

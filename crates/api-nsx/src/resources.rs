@@ -786,9 +786,10 @@ impl Resource for PeerEndpoints {
             match m.as_str() {
                 "PSK" => {}
                 "CERTIFICATE" => {
-                    return Err(NsxError::Unsupported(
+                    return Err(model::Error::Unsupported(
                         "authentication_mode CERTIFICATE is not supported by this server; use PSK".into(),
-                    ));
+                    )
+                    .into());
                 }
                 other => {
                     return Err(NsxError::field(
@@ -963,43 +964,20 @@ fn parse_ports(f: &Fields<'_>) -> NsxResult<Option<Vec<TunnelPort>>> {
         .map(Some)
 }
 
-/// The traffic of a Neutron-form connection as one NSX policy rule: local
-/// subnets (the local endpoint group's, or the legacy service subnet) to peer
-/// CIDRs (the peer endpoint group's, or `peer_cidrs`).
+/// The traffic of a Neutron-form connection as one NSX policy rule: its
+/// traffic selectors as the Neutron objects spell them (local subnets to peer
+/// CIDRs, see [`model::traffic`]), so NSX shows what Neutron shows.
 fn neutron_rule(c: &Connection, ctx: &RenderCtx) -> PolicyRule {
-    let subnet = |id: &String| ctx.subnets.get(id).map(|s| s.body.cidr);
-    let sources: Vec<IpNet> = match &c.local_ep_group_id {
-        Some(g) => ctx
-            .groups
-            .get(g)
-            .map(|g| g.body.endpoints.iter().filter_map(subnet).collect())
-            .unwrap_or_default(),
-        None => ctx
-            .services
-            .get(&c.vpnservice_id)
-            .and_then(|s| s.body.subnet_id.as_ref())
-            .and_then(subnet)
-            .into_iter()
-            .collect(),
+    let refs = model::traffic::LoadedRefs {
+        subnets: &ctx.subnets,
+        groups: &ctx.groups,
     };
-    let destinations: Vec<IpNet> = match &c.peer_ep_group_id {
-        Some(g) => ctx
-            .groups
-            .get(g)
-            .map(|g| {
-                g.body
-                    .endpoints
-                    .iter()
-                    .filter_map(|e| validate::parse_cidr(e))
-                    .collect()
-            })
-            .unwrap_or_default(),
-        None => c.peer_cidrs.clone(),
-    };
+    let service = ctx.services.get(&c.vpnservice_id).map(|s| &s.body);
+    let ts = model::traffic::selectors(c, service.unwrap_or(&VpnService::default()), &refs);
     PolicyRule {
         id: "1".into(),
-        sources,
-        destinations,
+        sources: ts.local,
+        destinations: ts.remote,
         action: RuleAction::Protect,
         enabled: true,
         logged: false,
@@ -1311,7 +1289,7 @@ mod tests {
         let o = fields(json!({"digest_algorithms": ["GMAC_128"]}));
         assert!(matches!(
             TunnelProfiles::parse(&Fields::new(&o), true),
-            Err(NsxError::Unsupported(_))
+            Err(NsxError::Model(model::Error::Unsupported(_)))
         ));
         let o = fields(json!({"transform_protocol": "AH"}));
         assert!(TunnelProfiles::parse(&Fields::new(&o), true).is_err());
@@ -1403,7 +1381,7 @@ mod tests {
                               "authentication_mode": "CERTIFICATE"}));
         assert!(matches!(
             PeerEndpoints::parse(&Fields::new(&o), true),
-            Err(NsxError::Unsupported(_))
+            Err(NsxError::Model(model::Error::Unsupported(_)))
         ));
         let o = fields(json!({"peer_address": "peer.example", "peer_id": "x", "psk": "k"}));
         assert!(PeerEndpoints::parse(&Fields::new(&o), true).is_err());

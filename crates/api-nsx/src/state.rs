@@ -10,7 +10,6 @@ use axum::extract::{FromRef, Path, Query};
 use axum::routing::get;
 use axum::{Json, Router};
 use identity::Identity;
-use model::Error;
 use realize::Realizer;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
@@ -40,15 +39,6 @@ pub struct StateQuery {
     barrier_id: Option<i64>,
 }
 
-fn target_error(e: Error, id: &str, request_id: Option<&str>) -> NsxError {
-    match (e, request_id) {
-        (Error::NotFound { id: missing, .. }, Some(rid)) if missing == format!("request {rid}") => {
-            NsxError::NotFound(rid.to_string())
-        }
-        (e, _) => NsxError::for_target(e, id),
-    }
-}
-
 async fn state(
     axum::extract::State(r): axum::extract::State<Realizer>,
     NsxCaller(_): NsxCaller,
@@ -61,7 +51,7 @@ async fn state(
         (None, Some(_)) => return Err(NsxError::field("barrier_id", "must be 0 or greater")),
         _ => r.session_state(&id, rid).await,
     }
-    .map_err(|e| target_error(e, &id, rid))?;
+    .map_err(|e| NsxError::for_target(e, &id))?;
     let mut o = Map::new();
     if !st.details.is_empty() {
         let details: Vec<Value> = st

@@ -219,10 +219,11 @@ impl<'a> Fields<'a> {
             if let Value::String(s) = item
                 && unsupported.contains(&s.as_str())
             {
-                return Err(NsxError::Unsupported(format!(
+                return Err(model::Error::Unsupported(format!(
                     "{} value {s} is not supported by this server",
                     self.name(k)
-                )));
+                ))
+                .into());
             }
             out.push(self.enum_value(&self.name(k), item, table)?);
         }
@@ -416,7 +417,7 @@ mod tests {
         ));
         assert!(matches!(
             f.enum_list("g", DIGEST, DIGEST_UNSUPPORTED),
-            Err(NsxError::Unsupported(_))
+            Err(NsxError::Model(model::Error::Unsupported(_)))
         ));
         assert_eq!(
             f.subnets("s").unwrap(),

@@ -667,3 +667,30 @@ async fn authentication() {
         .await;
     assert_error(&r, StatusCode::FORBIDDEN, 403);
 }
+
+/// The health probe answers healthy only while the store answers reads.
+#[tokio::test]
+async fn health_follows_the_store() {
+    use sqlx::Connection as _;
+    let e = env().await;
+    let probe = || {
+        Request::builder()
+            .uri("/api/v1/reverse-proxy/node/health")
+            .body(Body::empty())
+            .unwrap()
+    };
+    let r = e.raw(probe()).await;
+    assert_eq!((r.status, r.body), (StatusCode::OK, json!({"healthy": true})));
+    // Break the database under the running store, from another connection.
+    let url = format!("sqlite://{}", e._dir.path().join("t.db").display());
+    let mut other = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    sqlx::query("ALTER TABLE counters RENAME TO counters_gone")
+        .execute(&mut other)
+        .await
+        .unwrap();
+    let r = e.raw(probe()).await;
+    assert_eq!(
+        (r.status, r.body),
+        (StatusCode::SERVICE_UNAVAILABLE, json!({"healthy": false}))
+    );
+}

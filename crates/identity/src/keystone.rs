@@ -88,12 +88,21 @@ pub fn auth_error(e: AuthError) -> Response {
     resp
 }
 
+/// The Identity API version `GET /v3` reports, with its `updated` date:
+/// exactly what every Keystone since Ussuri says. keystoneauth1's discovery
+/// (behind the openstack CLI and openstacksdk) needs a `stable` v3 document
+/// here; reporting a real Keystone's version keeps any client that compares or
+/// logs it on known ground.
+const KEYSTONE_API_VERSION: &str = "v3.14";
+/// The `updated` date Keystone reports with [`KEYSTONE_API_VERSION`].
+const KEYSTONE_API_UPDATED: &str = "2020-04-07T00:00:00Z";
+
 async fn version(State(id): State<Identity>) -> Json<Value> {
     let base = id.config().public_url.trim_end_matches('/').to_string();
     Json(json!({"version": {
-        "id": "v3.14",
+        "id": KEYSTONE_API_VERSION,
         "status": "stable",
-        "updated": "2020-04-07T00:00:00Z",
+        "updated": KEYSTONE_API_UPDATED,
         "links": [{"rel": "self", "href": format!("{base}/v3/")}],
         "media-types": [{"base": "application/json", "type": "application/vnd.openstack.identity-v3+json"}]
     }}))

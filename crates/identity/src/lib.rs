@@ -29,9 +29,8 @@ use axum::http::request::Parts;
 use base64::Engine;
 use model::{Error, Result};
 use rand::RngCore;
-use sha2::{Digest, Sha256};
 use store::identity::TokenRow;
-use store::{Scope, Store};
+use store::{Scope, Store, now_ms};
 
 pub use guard::AuthLimits;
 pub use password::{hash_password, verify_password};
@@ -208,14 +207,6 @@ pub struct Identity {
 /// Bounds how late another replica notices a revocation.
 const CACHE_TTL: Duration = Duration::from_secs(5);
 
-fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
-}
-
-fn token_hash(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
-}
-
 impl Identity {
     pub fn new(store: Store, cfg: IdentityConfig) -> Identity {
         let l = &cfg.limits;
@@ -318,9 +309,7 @@ impl Identity {
 
     /// Issues a project-scoped token for an authenticated context.
     pub async fn issue(&self, ctx: AuthContext) -> Result<Issued> {
-        let mut raw = [0u8; 32];
-        rand::rngs::OsRng.fill_bytes(&mut raw);
-        let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw);
+        let (token, hash) = store::new_token();
         let mut audit = [0u8; 16];
         rand::rngs::OsRng.fill_bytes(&mut audit);
         let audit_id = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(audit);
@@ -328,7 +317,7 @@ impl Identity {
         let expires_at = issued_at + self.cfg.token_ttl.as_millis() as i64;
         self.store
             .token_insert(
-                &token_hash(&token),
+                &hash,
                 &TokenRow {
                     user_id: ctx.user_id.clone(),
                     project_id: ctx.project_id.clone(),
@@ -352,7 +341,7 @@ impl Identity {
         if token.is_empty() || token.len() > 512 {
             return Err(Error::Unauthenticated);
         }
-        let hash = token_hash(token);
+        let hash = store::token_hash(token);
         let now = now_ms();
         if let Some((ctx, exp, at)) = self.cache.lock().ok().and_then(|c| c.get(&hash).cloned())
             && at.elapsed() < CACHE_TTL
@@ -384,7 +373,7 @@ impl Identity {
 
     /// Revokes a token.
     pub async fn revoke(&self, token: &str) -> Result<bool> {
-        let hash = token_hash(token);
+        let hash = store::token_hash(token);
         if let Ok(mut c) = self.cache.lock() {
             c.remove(&hash);
         }

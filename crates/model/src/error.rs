@@ -1,5 +1,10 @@
 //! The one transport-agnostic error every layer below the HTTP edge returns.
 //! Each API crate has exactly one function that maps it to its own envelope.
+//!
+//! Every variant names what went wrong (a system-owned object, a duplicate, an
+//! unknown request id, a feature vpnaas does not implement), so an API crate
+//! maps it by matching on the variant, never by reading a message: the message
+//! of a variant is for logs and the CLI, the wording clients see is the API's.
 
 use std::fmt;
 
@@ -24,6 +29,9 @@ pub enum Kind {
     /// The hidden holder that keeps the system-owned default profiles in use, so
     /// no API can change or delete them.
     SystemDefaults,
+    /// A gateway node (transport node) registered with `vpnaas node add`; kept in
+    /// its own table, not among the resources.
+    Node,
 }
 
 impl Kind {
@@ -43,28 +51,33 @@ impl Kind {
             Kind::LocalEndpoint => "local_endpoint",
             Kind::PeerEndpoint => "peer_endpoint",
             Kind::SystemDefaults => "system_defaults",
+            Kind::Node => "node",
         }
     }
 
+    /// Every kind, in declaration order (for `parse` and for tests that must
+    /// cover each kind). A new kind must get an arm in `as_str` just above: add
+    /// it here too.
+    pub const ALL: [Kind; 14] = [
+        Kind::IkePolicy,
+        Kind::IpsecPolicy,
+        Kind::VpnService,
+        Kind::EndpointGroup,
+        Kind::Connection,
+        Kind::Gateway,
+        Kind::Subnet,
+        Kind::Project,
+        Kind::User,
+        Kind::DpdProfile,
+        Kind::LocalEndpoint,
+        Kind::PeerEndpoint,
+        Kind::SystemDefaults,
+        Kind::Node,
+    ];
+
     /// Inverse of [`Kind::as_str`].
     pub fn parse(s: &str) -> Option<Kind> {
-        [
-            Kind::IkePolicy,
-            Kind::IpsecPolicy,
-            Kind::VpnService,
-            Kind::EndpointGroup,
-            Kind::Connection,
-            Kind::Gateway,
-            Kind::Subnet,
-            Kind::Project,
-            Kind::User,
-            Kind::DpdProfile,
-            Kind::LocalEndpoint,
-            Kind::PeerEndpoint,
-            Kind::SystemDefaults,
-        ]
-        .into_iter()
-        .find(|k| k.as_str() == s)
+        Kind::ALL.into_iter().find(|k| k.as_str() == s)
     }
 }
 
@@ -173,9 +186,31 @@ pub enum Violation {
 pub enum Error {
     #[error("{kind} {id} not found")]
     NotFound { kind: Kind, id: String },
+    /// A request id (NSX `x-nsx-requestid`, asked for in a realization-state
+    /// query) that no acknowledged write carries.
+    #[error("request {request_id} not found")]
+    RequestNotFound { request_id: String },
     /// The object is referenced by another and can't be changed or deleted.
     #[error("{kind} {id} is in use")]
     InUse { kind: Kind, id: String },
+    /// A unique key is taken: the id (or name, certificate, ...) `value` of `key`.
+    #[error("{kind} with {key} {value} already exists")]
+    AlreadyExists {
+        kind: Kind,
+        key: &'static str,
+        value: String,
+    },
+    /// A lookup by name found more than one object.
+    #[error("more than one {kind} is named {name}; use its id")]
+    AmbiguousName { kind: Kind, name: String },
+    /// A system-owned object (an NSX default profile) can't be changed or deleted.
+    #[error("{kind} {id} is system owned")]
+    SystemOwned { kind: Kind, id: String },
+    /// Something valid in the API that vpnaas does not implement; the text says
+    /// what, in words fit for the client (e.g. "authentication_mode CERTIFICATE
+    /// is not supported by this server; use PSK").
+    #[error("not supported: {0}")]
+    Unsupported(String),
     #[error("invalid request: {0:?}")]
     Invalid(Violation),
     /// Optimistic concurrency: the caller's revision is not the current one.
@@ -186,13 +221,12 @@ pub enum Error {
         given: Option<i64>,
         current: i64,
     },
-    /// A uniqueness or state conflict not covered above.
-    #[error("conflict: {0}")]
-    Conflict(String),
+    /// An object the write refers to vanished between its checks and the
+    /// commit (a concurrent delete); retrying gives the ordinary answer.
+    #[error("referenced object {id} does not exist")]
+    ReferenceGone { id: String },
     #[error("authentication required")]
     Unauthenticated,
-    #[error("forbidden")]
-    Forbidden,
     /// Storage or other infrastructure failure; the message is for logs only.
     #[error("internal error: {context}")]
     Internal {
@@ -208,6 +242,16 @@ impl Error {
     }
     pub fn in_use(kind: Kind, id: impl Into<String>) -> Error {
         Error::InUse { kind, id: id.into() }
+    }
+    pub fn system_owned(kind: Kind, id: impl Into<String>) -> Error {
+        Error::SystemOwned { kind, id: id.into() }
+    }
+    pub fn already_exists(kind: Kind, key: &'static str, value: impl Into<String>) -> Error {
+        Error::AlreadyExists {
+            kind,
+            key,
+            value: value.into(),
+        }
     }
     pub fn field(field: impl Into<String>, reason: impl Into<String>) -> Error {
         Error::Invalid(Violation::Field {
@@ -226,6 +270,147 @@ impl Error {
     }
 }
 
+/// One error of every variant about `kind`, and one of every violation: what
+/// the API crates' mapping tables are tested over, so that a new variant can't
+/// go unmapped or undocumented. The `match` at the end stops compiling when a
+/// variant is added without an example here.
+pub fn one_of_each(kind: Kind) -> Vec<Error> {
+    let id = || "x".to_string();
+    let mut all = vec![
+        Error::NotFound { kind, id: id() },
+        Error::RequestNotFound { request_id: id() },
+        Error::InUse { kind, id: id() },
+        Error::AlreadyExists {
+            kind,
+            key: "id",
+            value: id(),
+        },
+        Error::AmbiguousName { kind, name: id() },
+        Error::SystemOwned { kind, id: id() },
+        Error::Unsupported("x is not supported by this server".into()),
+        Error::StaleRevision {
+            kind,
+            id: id(),
+            given: Some(0),
+            current: 1,
+        },
+        Error::ReferenceGone { id: id() },
+        Error::Unauthenticated,
+        Error::Internal {
+            context: "x".into(),
+            source: None,
+        },
+    ];
+    all.extend(Violation::one_of_each().into_iter().map(Error::Invalid));
+    for e in &all {
+        match e {
+            Error::NotFound { .. }
+            | Error::RequestNotFound { .. }
+            | Error::InUse { .. }
+            | Error::AlreadyExists { .. }
+            | Error::AmbiguousName { .. }
+            | Error::SystemOwned { .. }
+            | Error::Unsupported(_)
+            | Error::Invalid(_)
+            | Error::StaleRevision { .. }
+            | Error::ReferenceGone { .. }
+            | Error::Unauthenticated
+            | Error::Internal { .. } => {}
+        }
+    }
+    all
+}
+
+impl Violation {
+    /// The name of the variant (for tables and logs).
+    pub fn name(&self) -> &'static str {
+        use Violation::*;
+        match self {
+            Field { .. } => "Field",
+            DpdTimeoutNotAboveInterval => "DpdTimeoutNotAboveInterval",
+            MtuTooSmall { .. } => "MtuTooSmall",
+            PeerCidrInvalid { .. } => "PeerCidrInvalid",
+            MixedPeerCidrVersions => "MixedPeerCidrVersions",
+            MixedEndpointVersions { .. } => "MixedEndpointVersions",
+            MixedConnectionVersions => "MixedConnectionVersions",
+            MissingPeerCidrs => "MissingPeerCidrs",
+            EndpointGroupWithSubnetService { .. } => "EndpointGroupWithSubnetService",
+            PeerCidrsWithEndpointGroups => "PeerCidrsWithEndpointGroups",
+            MissingEndpointGroup { .. } => "MissingEndpointGroup",
+            WrongEndpointGroupType { .. } => "WrongEndpointGroupType",
+            SubnetNotOnRouter { .. } => "SubnetNotOnRouter",
+            RouterNotExternal { .. } => "RouterNotExternal",
+            NoExternalAddress { .. } => "NoExternalAddress",
+            PeerAddressUnresolved { .. } => "PeerAddressUnresolved",
+            InvalidEndpoint { .. } => "InvalidEndpoint",
+            MissingEndpoints { .. } => "MissingEndpoints",
+            SubnetNotFound { .. } => "SubnetNotFound",
+            IpsecUnsupported { .. } => "IpsecUnsupported",
+            StateInvalidToUpdate { .. } => "StateInvalidToUpdate",
+            ServiceDisabled { .. } => "ServiceDisabled",
+        }
+    }
+
+    /// One violation of every variant (see [`one_of_each`]). A new variant
+    /// must get an arm in [`Violation::name`] just above: add its example here
+    /// too.
+    pub fn one_of_each() -> Vec<Violation> {
+        use Violation::*;
+        let s = || "x".to_string();
+        vec![
+            Field {
+                field: s(),
+                reason: s(),
+            },
+            DpdTimeoutNotAboveInterval,
+            MtuTooSmall {
+                mtu: 68,
+                ip_version: 6,
+            },
+            PeerCidrInvalid { cidr: s() },
+            MixedPeerCidrVersions,
+            MixedEndpointVersions { group: s() },
+            MixedConnectionVersions,
+            MissingPeerCidrs,
+            EndpointGroupWithSubnetService { side: Side::Both },
+            PeerCidrsWithEndpointGroups,
+            MissingEndpointGroup { side: Side::Local },
+            WrongEndpointGroupType {
+                side: Side::Peer,
+                actual: s(),
+                expected: s(),
+            },
+            SubnetNotOnRouter {
+                subnet: s(),
+                router: s(),
+            },
+            RouterNotExternal { router: s() },
+            NoExternalAddress {
+                router: s(),
+                ip_version: 4,
+            },
+            PeerAddressUnresolved { address: s() },
+            InvalidEndpoint {
+                endpoint: s(),
+                group_type: s(),
+                why: s(),
+            },
+            MissingEndpoints { group: s() },
+            SubnetNotFound { subnet: s() },
+            IpsecUnsupported {
+                resource: s(),
+                key: s(),
+                value: s(),
+            },
+            StateInvalidToUpdate { state: s(), id: s() },
+            ServiceDisabled {
+                service: s(),
+                connection: s(),
+            },
+        ]
+    }
+}
+
 impl From<Violation> for Error {
     fn from(v: Violation) -> Error {
         Error::Invalid(v)
@@ -233,3 +418,26 @@ impl From<Violation> for Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `Kind::ALL` lists each kind once, and every name parses back.
+    #[test]
+    fn all_kinds_round_trip() {
+        let names: std::collections::BTreeSet<&str> = Kind::ALL.iter().map(|k| k.as_str()).collect();
+        assert_eq!(names.len(), Kind::ALL.len());
+        for k in Kind::ALL {
+            assert_eq!(Kind::parse(k.as_str()), Some(k));
+        }
+    }
+
+    /// `Violation::one_of_each` has no variant twice.
+    #[test]
+    fn one_violation_of_each_variant() {
+        let names: std::collections::BTreeSet<&str> =
+            Violation::one_of_each().iter().map(Violation::name).collect();
+        assert_eq!(names.len(), Violation::one_of_each().len());
+    }
+}

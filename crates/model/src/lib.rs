@@ -10,6 +10,7 @@ pub mod error;
 pub mod nsx;
 pub mod realization;
 pub mod resources;
+pub mod traffic;
 pub mod validate;
 
 pub use enums::*;

@@ -599,18 +599,6 @@ mod tests {
     }
 
     #[test]
-    fn selectors_from_rules() {
-        let mut c = session_conn();
-        c.policy_rules.push(rule("10.0.1.0/24", "10.0.9.0/24"));
-        let mut off = rule("10.7.0.0/16", "10.8.0.0/16");
-        off.enabled = false;
-        c.policy_rules.push(off);
-        let (l, r) = c.rule_selectors();
-        assert_eq!(l, vec!["10.0.1.0/24".parse::<IpNet>().unwrap()]);
-        assert_eq!(r.len(), 2);
-    }
-
-    #[test]
     fn old_documents_still_decode() {
         let doc = r#"{"transform_protocol":"esp","auth_algorithm":"sha1","encryption_algorithm":"aes-128",
             "encapsulation_mode":"tunnel","lifetime":{"units":"seconds","value":3600},"pfs":"group5"}"#;

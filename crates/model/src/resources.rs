@@ -461,29 +461,4 @@ impl Connection {
     pub fn is_endpoint_form(&self) -> bool {
         self.local_endpoint_id.is_some()
     }
-
-    /// Local and remote traffic selectors of a policy-based NSX-form connection:
-    /// the sources and destinations of its enabled `protect` rules, in order,
-    /// without duplicates.
-    pub fn rule_selectors(&self) -> (Vec<IpNet>, Vec<IpNet>) {
-        let mut local: Vec<IpNet> = Vec::new();
-        let mut remote: Vec<IpNet> = Vec::new();
-        for r in self
-            .policy_rules
-            .iter()
-            .filter(|r| r.enabled && r.action == crate::nsx::RuleAction::Protect)
-        {
-            for n in &r.sources {
-                if !local.contains(n) {
-                    local.push(*n);
-                }
-            }
-            for n in &r.destinations {
-                if !remote.contains(n) {
-                    remote.push(*n);
-                }
-            }
-        }
-        (local, remote)
-    }
 }

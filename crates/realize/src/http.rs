@@ -6,6 +6,10 @@
 //! A sent `Authorization` header always decides: a wrong token is refused even
 //! when the connection also carries a registered certificate, so a credential
 //! mix-up shows up instead of silently working through the other one.
+//!
+//! Every failure is a [`NodeApiError`], answered as `{"error": {code, message}}`
+//! by [`http_error`] (which the server's edge also uses for HTTP-level failures
+//! on these paths).
 
 use std::time::{Duration, Instant};
 
@@ -15,31 +19,15 @@ use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use base64::Engine;
 use model::realization::NodeReport;
-use rand::RngCore;
 use serde::Deserialize;
 use serde_json::json;
-use sha2::{Digest, Sha256};
 use store::nodes::Node;
 
 use crate::Realizer;
 
 /// Longest long-poll a node may ask for.
 pub const MAX_WAIT: Duration = Duration::from_secs(120);
-
-/// A new random node token (shown once) and its stored hash.
-pub fn new_token() -> (String, String) {
-    let mut raw = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut raw);
-    let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw);
-    let hash = token_hash(&token);
-    (token, hash)
-}
-
-pub fn token_hash(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
-}
 
 pub fn router<S>() -> Router<S>
 where
@@ -51,9 +39,63 @@ where
         .route("/internal/v1/nodes/{id}/report", post(report))
 }
 
+/// Everything a node API request can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeApiError {
+    /// An `Authorization` header that is not `Bearer <token>` (or an empty or
+    /// overlong token).
+    #[error("malformed bearer token")]
+    MalformedToken,
+    /// Neither a bearer token nor a verified client certificate.
+    #[error("node token or client certificate required")]
+    NoCredentials,
+    #[error("unknown node token")]
+    UnknownToken,
+    #[error("client certificate not registered for any node")]
+    UnknownCertificate,
+    /// An authenticated node asking about another node's path.
+    #[error("a node may only access its own configuration")]
+    ForeignNode,
+    /// A report body that is not a `NodeReport`.
+    #[error("invalid report")]
+    InvalidReport(#[source] serde_json::Error),
+    /// A store or realization failure; the details go to the log only.
+    #[error("internal error")]
+    Internal(#[from] model::Error),
+}
+
+impl NodeApiError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            NodeApiError::MalformedToken
+            | NodeApiError::NoCredentials
+            | NodeApiError::UnknownToken
+            | NodeApiError::UnknownCertificate => StatusCode::UNAUTHORIZED,
+            NodeApiError::ForeignNode => StatusCode::FORBIDDEN,
+            NodeApiError::InvalidReport(_) => StatusCode::BAD_REQUEST,
+            NodeApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl IntoResponse for NodeApiError {
+    fn into_response(self) -> Response {
+        if let NodeApiError::Internal(e) = &self {
+            tracing::error!(error = %e, source = ?std::error::Error::source(e), "node API failure");
+        }
+        // The report's parse error is for the node's operator: it goes into the
+        // message, after the variant's own words.
+        let message = match &self {
+            NodeApiError::InvalidReport(e) => format!("{self}: {e}"),
+            _ => self.to_string(),
+        };
+        http_error(self.status(), &message)
+    }
+}
+
 /// The node API's error envelope `{"error": {code, message}}`; every node API
 /// error (including HTTP-level ones from the server's edge) goes through here.
-pub fn error(status: StatusCode, message: &str) -> Response {
+pub fn http_error(status: StatusCode, message: &str) -> Response {
     (
         status,
         Json(json!({"error": {"code": status.as_u16(), "message": message}})),
@@ -72,7 +114,7 @@ pub struct ClientCertFingerprint(pub String);
 impl ClientCertFingerprint {
     /// The fingerprint of a DER-encoded certificate.
     pub fn of_der(der: &[u8]) -> ClientCertFingerprint {
-        ClientCertFingerprint(hex::encode(Sha256::digest(der)))
+        ClientCertFingerprint(store::sha256_hex(der))
     }
 
     /// The fingerprint of the first certificate (the leaf) of a PEM file.
@@ -95,59 +137,44 @@ where
     S: Send + Sync,
     Realizer: FromRef<S>,
 {
-    type Rejection = Response;
+    type Rejection = NodeApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let r = Realizer::from_ref(state);
-        let found = match parts.headers.get(axum::http::header::AUTHORIZATION) {
+        let node = match parts.headers.get(axum::http::header::AUTHORIZATION) {
             Some(header) => {
                 let token = header
                     .to_str()
                     .ok()
                     .and_then(|v| v.strip_prefix("Bearer "))
                     .map(str::trim)
-                    .filter(|t| !t.is_empty() && t.len() <= 256);
-                let Some(token) = token else {
-                    return Err(error(StatusCode::UNAUTHORIZED, "malformed bearer token"));
-                };
+                    .filter(|t| !t.is_empty() && t.len() <= 256)
+                    .ok_or(NodeApiError::MalformedToken)?;
                 r.store
-                    .node_by_token(&token_hash(token))
-                    .await
-                    .map(|n| n.ok_or("unknown node token"))
+                    .node_by_token(&store::token_hash(token))
+                    .await?
+                    .ok_or(NodeApiError::UnknownToken)?
             }
             None => match parts.extensions.get::<ClientCertFingerprint>() {
                 Some(fp) => r
                     .store
                     .node_by_cert(&fp.0)
-                    .await
-                    .map(|n| n.ok_or("client certificate not registered for any node")),
-                None => {
-                    return Err(error(
-                        StatusCode::UNAUTHORIZED,
-                        "node token or client certificate required",
-                    ));
-                }
+                    .await?
+                    .ok_or(NodeApiError::UnknownCertificate)?,
+                None => return Err(NodeApiError::NoCredentials),
             },
         };
-        match found {
-            Ok(Ok(node)) => Ok(AuthNode(node)),
-            Ok(Err(message)) => Err(error(StatusCode::UNAUTHORIZED, message)),
-            Err(e) => {
-                tracing::error!(error = %e, "node authentication failed");
-                Err(error(StatusCode::INTERNAL_SERVER_ERROR, "internal error"))
-            }
-        }
+        Ok(AuthNode(node))
     }
 }
 
-/// The answer for a node asking about another node's path, if it does.
-fn foreign(node: &Node, id: &str) -> Option<Response> {
-    (node.id != id).then(|| {
-        error(
-            StatusCode::FORBIDDEN,
-            "a node may only access its own configuration",
-        )
-    })
+/// Refuses a node asking about another node's path.
+fn own(node: &Node, id: &str) -> Result<(), NodeApiError> {
+    if node.id == id {
+        Ok(())
+    } else {
+        Err(NodeApiError::ForeignNode)
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -156,36 +183,24 @@ pub struct ConfigQuery {
     wait: Option<u64>,
 }
 
-fn internal(e: model::Error) -> Response {
-    tracing::error!(error = %e, source = ?std::error::Error::source(&e), "node API failure");
-    error(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
-}
-
 async fn config(
     State(r): State<Realizer>,
     AuthNode(node): AuthNode,
     Path(id): Path<String>,
     Query(q): Query<ConfigQuery>,
-) -> Response {
-    if let Some(resp) = foreign(&node, &id) {
-        return resp;
-    }
+) -> Result<Response, NodeApiError> {
+    own(&node, &id)?;
     let deadline = Instant::now() + Duration::from_secs(q.wait.unwrap_or(0)).min(MAX_WAIT);
     let mut changes = r.store.subscribe();
+    let mut stopping = r.stopping();
     loop {
-        let current = match r.store.gateway_generation(&node.gateway_id).await {
-            Ok(g) => g,
-            Err(e) => return internal(e),
-        };
+        let current = r.store.gateway_generation(&node.gateway_id).await?;
         if q.known.is_none_or(|k| current > k) {
-            return match r.node_config(&node).await {
-                Ok(cfg) => Json(cfg).into_response(),
-                Err(e) => internal(e),
-            };
+            return Ok(Json(r.node_config(&node).await?).into_response());
         }
         let now = Instant::now();
         if now >= deadline {
-            return StatusCode::NO_CONTENT.into_response();
+            return Ok(StatusCode::NO_CONTENT.into_response());
         }
         // Woken by this process's commits at once; other replicas' commits are
         // seen by the periodic re-check.
@@ -193,6 +208,8 @@ async fn config(
         tokio::select! {
             _ = changes.changed() => {}
             _ = tokio::time::sleep(tick) => {}
+            // Shutting down: "nothing new" now, so the agent asks the next server.
+            _ = stopping.wait_for(|s| *s) => return Ok(StatusCode::NO_CONTENT.into_response()),
         }
     }
 }
@@ -202,18 +219,11 @@ async fn report(
     AuthNode(node): AuthNode,
     Path(id): Path<String>,
     body: axum::body::Bytes,
-) -> Response {
-    if let Some(resp) = foreign(&node, &id) {
-        return resp;
-    }
-    let report: NodeReport = match serde_json::from_slice(&body) {
-        Ok(rep) => rep,
-        Err(e) => return error(StatusCode::BAD_REQUEST, &format!("invalid report: {e}")),
-    };
-    match r.store.node_report(&node.id, &report).await {
-        Ok(()) => StatusCode::NO_CONTENT.into_response(),
-        Err(e) => internal(e),
-    }
+) -> Result<StatusCode, NodeApiError> {
+    own(&node, &id)?;
+    let report: NodeReport = serde_json::from_slice(&body).map_err(NodeApiError::InvalidReport)?;
+    r.store.node_report(&node.id, &report).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[cfg(test)]
@@ -221,7 +231,9 @@ mod tests {
     use super::*;
     use axum::body::Body;
     use axum::http::Request;
+    use base64::Engine;
     use base64::engine::general_purpose::STANDARD;
+    use sha2::{Digest, Sha256};
     use store::nodes::NodeCredentials;
     use store::{Cipher, NewMeta, WriteCtx};
     use tower::ServiceExt;
@@ -277,7 +289,7 @@ mod tests {
             )
             .await
             .unwrap();
-        let (token, hash) = new_token();
+        let (token, hash) = store::new_token();
         let token_node = store.node_create("b", &gw, &hash).await.unwrap();
         let app = router().with_state(Realizer::new(store, crate::RealizeConfig::default()));
         World {

@@ -16,11 +16,11 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::time::Duration;
 
-use ipnet::IpNet;
 use model::realization::{ChildProposal, IkeProposal, NodeConfig, Tunnel};
+use model::traffic::{self, LoadedRefs};
 use model::*;
-use store::Store;
 use store::nodes::{Node, NodeState, Snapshot};
+use store::{Store, now_ms};
 
 pub use state::{NodeDetail, RealizationState, SessionState, SessionStatus, StatusIndex};
 
@@ -47,13 +47,9 @@ impl Default for RealizeConfig {
 pub struct Realizer {
     pub store: Store,
     pub cfg: std::sync::Arc<RealizeConfig>,
-}
-
-pub(crate) fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    /// Set when the server shuts down: waiting long-polls answer at once
+    /// ("nothing new"), so agents reconnect to the next server promptly.
+    stopping: std::sync::Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 /// Which change a state question is about.
@@ -72,6 +68,7 @@ struct Resolver<'s> {
     subnets: HashMap<String, Record<Subnet>>,
 }
 
+/// The cached record `$id` of `$map`, read from the snapshot on first use.
 macro_rules! cached {
     ($self:ident, $map:ident, $t:ty, $id:expr) => {{
         let id: &str = $id;
@@ -79,13 +76,28 @@ macro_rules! cached {
             let rec: Record<$t> = $self.snap.get(id).await?;
             $self.$map.insert(id.to_string(), rec);
         }
-        $self.$map[id].clone()
+        &$self.$map[id]
     }};
 }
 
 impl Resolver<'_> {
-    async fn subnet_cidr(&mut self, id: &str) -> Result<IpNet> {
-        Ok(cached!(self, subnets, Subnet, id).body.cidr)
+    /// Loads every object a connection's traffic is named by (its service's
+    /// subnet, its endpoint groups, the local group's subnets), so that
+    /// [`model::traffic::selectors`] finds them.
+    async fn load_traffic_refs(&mut self, c: &Connection, service: &VpnService) -> Result<()> {
+        if let Some(id) = &service.subnet_id {
+            let _ = cached!(self, subnets, Subnet, id);
+        }
+        if let Some(id) = &c.peer_ep_group_id {
+            let _ = cached!(self, groups, EndpointGroup, id);
+        }
+        if let Some(id) = &c.local_ep_group_id {
+            let g = cached!(self, groups, EndpointGroup, id);
+            for e in &g.body.endpoints {
+                let _ = cached!(self, subnets, Subnet, e);
+            }
+        }
+        Ok(())
     }
 
     async fn tunnel(
@@ -109,43 +121,15 @@ impl Resolver<'_> {
             tracing::warn!(connection = %conn.meta.id, "gateway has no address of the peer's family; skipped");
             return Ok(None);
         };
+        self.load_traffic_refs(c, &service.body).await?;
         let ike = cached!(self, ike, IkePolicy, &c.ikepolicy_id);
         let ipsec = cached!(self, ipsec, IpsecPolicy, &c.ipsecpolicy_id);
-        let (mut local_ts, mut remote_ts) = (Vec::new(), Vec::new());
-        if c.route_based {
-            // Route-based: the tunnel carries whatever is routed into it.
-            let any: IpNet = if peer.is_ipv4() {
-                "0.0.0.0/0".parse().expect("literal prefix")
-            } else {
-                "::/0".parse().expect("literal prefix")
-            };
-            local_ts.push(any);
-            remote_ts.push(any);
-        } else if c.is_endpoint_form() {
-            let (l, r) = c.rule_selectors();
-            local_ts = l.iter().map(IpNet::trunc).collect();
-            remote_ts = r.iter().map(IpNet::trunc).collect();
-        } else if let Some(subnet_id) = &service.body.subnet_id {
-            local_ts.push(self.subnet_cidr(subnet_id).await?.trunc());
-            remote_ts.extend(c.peer_cidrs.iter().map(IpNet::trunc));
-        } else {
-            if let Some(gid) = &c.local_ep_group_id {
-                let g = cached!(self, groups, EndpointGroup, gid);
-                for e in &g.body.endpoints {
-                    local_ts.push(self.subnet_cidr(e).await?.trunc());
-                }
-            }
-            if let Some(gid) = &c.peer_ep_group_id {
-                let g = cached!(self, groups, EndpointGroup, gid);
-                remote_ts.extend(
-                    g.body
-                        .endpoints
-                        .iter()
-                        .filter_map(|e| validate::parse_cidr(e))
-                        .map(|n| n.trunc()),
-                );
-            }
-        }
+        let refs = LoadedRefs {
+            subnets: &self.subnets,
+            groups: &self.groups,
+        };
+        // charon gets network addresses (see `model::traffic`).
+        let ts = traffic::selectors(c, &service.body, &refs).networks();
         let local_id = if c.local_id.is_empty() {
             local.to_string()
         } else {
@@ -176,8 +160,8 @@ impl Resolver<'_> {
                 pfs_groups: ipsec.body.pfs_groups(),
                 lifetime_seconds: ipsec.body.lifetime.value,
             },
-            local_ts,
-            remote_ts,
+            local_ts: ts.local,
+            remote_ts: ts.remote,
             dpd: c.dpd,
             initiator: c.initiator,
             mtu: c.mtu,
@@ -191,7 +175,18 @@ impl Realizer {
         Realizer {
             store,
             cfg: std::sync::Arc::new(cfg),
+            stopping: std::sync::Arc::new(tokio::sync::watch::channel(false).0),
         }
+    }
+
+    /// Ends every waiting long-poll (the server is shutting down).
+    pub fn stop(&self) {
+        self.stopping.send_replace(true);
+    }
+
+    /// Changes to true when the server shuts down.
+    pub fn stopping(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.stopping.subscribe()
     }
 
     /// The configuration a node must carry, from one consistent snapshot.
@@ -269,9 +264,8 @@ impl Realizer {
             Target::Request(rid) => match self.store.request_get(rid).await? {
                 Some((g, _)) => g,
                 None => {
-                    return Err(Error::NotFound {
-                        kind: Kind::Connection,
-                        id: format!("request {rid}"),
+                    return Err(Error::RequestNotFound {
+                        request_id: rid.to_string(),
                     });
                 }
             },

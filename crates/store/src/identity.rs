@@ -56,7 +56,7 @@ impl Store {
         .await
         .map_err(|e| match &e {
             sqlx::Error::Database(d) if d.is_unique_violation() => {
-                Error::Conflict(format!("project {name} already exists"))
+                Error::already_exists(Kind::Project, "name", name)
             }
             _ => Error::internal("insert project", e),
         })?;
@@ -113,7 +113,7 @@ impl Store {
         .await
         .map_err(|e| match &e {
             sqlx::Error::Database(d) if d.is_unique_violation() => {
-                Error::Conflict(format!("user {name} already exists"))
+                Error::already_exists(Kind::User, "name", name)
             }
             _ => Error::internal("insert user", e),
         })?;

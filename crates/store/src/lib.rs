@@ -79,11 +79,40 @@ pub struct Store {
     notify: tokio::sync::watch::Sender<i64>,
 }
 
-pub(crate) fn now_ms() -> i64 {
+/// Milliseconds since the Unix epoch: the one clock every stored timestamp
+/// (token issue/expiry, node reports, object creation) and every comparison
+/// against one is read from.
+pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
+}
+
+/// SHA-256 of `data` in lower-case hex: how the store keys credentials it must
+/// recognise but never keep (bearer tokens, node certificate fingerprints).
+pub fn sha256_hex(data: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(data))
+}
+
+/// What the store keeps of a bearer token (a Keystone token, a node token):
+/// its [`sha256_hex`], never the token itself. Issuing and looking up both
+/// hash here, so the two can't disagree.
+pub fn token_hash(token: &str) -> String {
+    sha256_hex(token.as_bytes())
+}
+
+/// A new bearer token: 256 random bits, URL-safe base64 (shown to its holder
+/// once), and the [`token_hash`] the store keeps of it.
+pub fn new_token() -> (String, String) {
+    use base64::Engine;
+    use rand::RngCore;
+    let mut raw = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut raw);
+    let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw);
+    let hash = token_hash(&token);
+    (token, hash)
 }
 
 pub(crate) fn db_err(context: &'static str) -> impl FnOnce(sqlx::Error) -> Error {

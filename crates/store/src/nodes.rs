@@ -90,8 +90,9 @@ impl Store {
     /// fingerprint. A fingerprint already registered is a conflict.
     pub async fn node_register(&self, name: &str, gateway_id: &str, creds: &NodeCredentials) -> Result<Node> {
         if creds.token_hash.is_none() && creds.cert_sha256.is_none() {
-            return Err(Error::Conflict(
-                "a node needs a token or a client certificate".into(),
+            return Err(Error::field(
+                "credentials",
+                "a node needs a token or a client certificate",
             ));
         }
         let cert_sha256 = creds.cert_sha256.as_ref().map(|c| c.to_ascii_lowercase());
@@ -116,11 +117,8 @@ impl Store {
                 .fetch_optional(self.write_pool())
                 .await
                 .map_err(db_err("read node"))?;
-            if let Some(row) = taken {
-                return Err(Error::Conflict(format!(
-                    "this certificate is already registered for node {}",
-                    row.get::<String, _>(0)
-                )));
+            if taken.is_some() {
+                return Err(Error::already_exists(Kind::Node, "certificate", fp));
             }
         }
         sqlx::query(
@@ -158,7 +156,7 @@ impl Store {
             .await
             .map_err(db_err("delete node"))?;
         if done.rows_affected() == 0 {
-            return Err(Error::Conflict(format!("no node {id}")));
+            return Err(Error::not_found(Kind::Node, id));
         }
         Ok(())
     }

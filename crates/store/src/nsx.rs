@@ -270,7 +270,7 @@ impl Store {
         edit: impl FnOnce(&mut Record<T>) -> Result<()>,
     ) -> Result<Written<Record<T>>> {
         if is_system_owned(id) {
-            return Err(Error::Forbidden);
+            return Err(Error::system_owned(T::KIND, id));
         }
         let mut tx = self.begin(w).await?;
         let mut rec: Record<T> = tx.get(&Scope::All, id).await?;
@@ -296,7 +296,7 @@ impl Store {
     /// refused for the system-owned defaults and while in use.
     pub async fn nsx_delete<T: Body>(&self, w: &WriteCtx, id: &str) -> Result<Written<Record<T>>> {
         if is_system_owned(id) {
-            return Err(Error::Forbidden);
+            return Err(Error::system_owned(T::KIND, id));
         }
         let mut tx = self.begin(w).await?;
         let rec = tx.delete::<T>(&Scope::All, id).await?;

@@ -254,10 +254,10 @@ impl Store {
         match hits.len() {
             1 => Ok(hits.remove(0)),
             0 => Err(Error::not_found(T::KIND, id_or_name)),
-            _ => Err(Error::Conflict(format!(
-                "more than one {} is named {id_or_name}; use its id",
-                T::KIND
-            ))),
+            _ => Err(Error::AmbiguousName {
+                kind: T::KIND,
+                name: id_or_name.to_string(),
+            }),
         }
     }
 

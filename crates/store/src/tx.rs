@@ -181,7 +181,7 @@ impl Tx<'_> {
                 .await
                 .map_err(|e| match &e {
                     sqlx::Error::Database(d) if d.is_foreign_key_violation() => {
-                        Error::Conflict(format!("referenced object {dst} does not exist"))
+                        Error::ReferenceGone { id: dst.clone() }
                     }
                     _ => Error::internal("write reference", e),
                 })?;
@@ -213,9 +213,7 @@ impl Tx<'_> {
         .execute(&mut *self.tx)
         .await
         .map_err(|e| match &e {
-            sqlx::Error::Database(d) if d.is_unique_violation() => {
-                Error::Conflict(format!("{} {id} already exists", T::KIND))
-            }
+            sqlx::Error::Database(d) if d.is_unique_violation() => Error::already_exists(T::KIND, "id", &id),
             _ => Error::internal("insert resource", e),
         })?;
         self.write_refs(&id, &body).await?;

@@ -54,10 +54,10 @@ async fn node_by_certificate() {
 
     // One certificate, one node.
     let again = store.node_register("n2", &gw, &creds).await;
-    assert!(matches!(again, Err(Error::Conflict(_))), "{again:?}");
+    assert!(matches!(again, Err(Error::AlreadyExists { .. })), "{again:?}");
     // A node needs some credential.
     let none = store.node_register("n3", &gw, &NodeCredentials::default()).await;
-    assert!(matches!(none, Err(Error::Conflict(_))), "{none:?}");
+    assert!(matches!(none, Err(Error::Invalid(_))), "{none:?}");
 
     // Token nodes are unchanged.
     let t = store.node_create("n4", &gw, "hash-4").await.unwrap();

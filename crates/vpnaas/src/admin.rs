@@ -93,7 +93,17 @@ pub async fn user_create(
         .await
         .with_context(|| format!("project {project}"))?;
     let user = match store.user_find(name).await {
-        Ok(u) => u,
+        Ok(u) => {
+            // Adding roles to an existing user must not look like a password
+            // change that did not happen.
+            if !identity::verify_password(password, &u.password_hash) {
+                bail!(
+                    "user {name} already exists with another password; \
+                     `vpnaas user set {name} --password ...` changes it"
+                );
+            }
+            u
+        }
         Err(_) => {
             store
                 .user_create(name, &identity::hash_password(password)?)
@@ -106,6 +116,34 @@ pub async fn user_create(
     Ok(
         json!({"id": user.id, "name": user.name, "project_id": p.id, "roles": store.roles_of(&user.id, &p.id).await?}),
     )
+}
+
+/// Changes a user's password and/or enables or disables the user. Tokens
+/// already issued to a disabled user stop working at once; cached password
+/// checks no longer match a changed password.
+pub async fn user_set(
+    store: &Store,
+    name: &str,
+    password: Option<&str>,
+    enabled: Option<bool>,
+) -> anyhow::Result<Value> {
+    let user = store
+        .user_find(name)
+        .await
+        .with_context(|| format!("user {name}"))?;
+    if let Some(pw) = password {
+        if pw.is_empty() {
+            bail!("the password must not be empty");
+        }
+        store
+            .user_set_password(&user.id, &identity::hash_password(pw)?)
+            .await?;
+    }
+    if let Some(e) = enabled {
+        store.user_set_enabled(&user.id, e).await?;
+    }
+    let user = store.user_find(&user.id).await?;
+    Ok(json!({"id": user.id, "name": user.name, "enabled": user.enabled}))
 }
 
 fn gateway_json(g: &Record<Gateway>) -> Value {
@@ -195,7 +233,7 @@ pub async fn node_add(
             json!({"id": n.id, "name": n.name, "gateway_id": n.gateway_id, "auth": "certificate", "cert_sha256": fp}),
         );
     }
-    let (token, hash) = realize::http::new_token();
+    let (token, hash) = store::new_token();
     let n = store.node_create(name, &gw.meta.id, &hash).await?;
     Ok(json!({"id": n.id, "name": n.name, "gateway_id": n.gateway_id, "auth": "token", "token": token}))
 }

@@ -449,7 +449,7 @@ pub async fn realize_run(opts: &RealizeBenchOpts) -> anyhow::Result<()> {
     let (_gw, conn) = realize_site(&store, "put-gw", 1).await?;
     let mut sims = Vec::new();
     for i in 0..opts.nodes {
-        let (token, hash) = realize::http::new_token();
+        let (token, hash) = store::new_token();
         let node = store.node_create(&format!("n{i}"), &_gw, &hash).await?;
         sims.push(tokio::spawn(sim_node(http.clone(), url.clone(), node.id, token)));
     }
@@ -520,7 +520,7 @@ pub async fn realize_run(opts: &RealizeBenchOpts) -> anyhow::Result<()> {
     let (fan_gw, fan_conn) = realize_site(&store, "fan-gw", 2).await?;
     let mut nodes = Vec::new();
     for i in 0..opts.watchers {
-        let (token, hash) = realize::http::new_token();
+        let (token, hash) = store::new_token();
         let node = store.node_create(&format!("w{i}"), &fan_gw, &hash).await?;
         nodes.push((node.id, token));
     }

@@ -63,7 +63,7 @@ impl Api {
             Api::Keystone => identity::keystone::keystone_error(status, message),
             Api::Neutron => api_neutron::error::http_error(status, message),
             Api::Nsx => api_nsx::error::http_error(status, message),
-            Api::Node => realize::http::error(status, message),
+            Api::Node => realize::http::http_error(status, message),
         }
     }
 }
@@ -188,6 +188,16 @@ pub async fn edge(State(limits): State<std::sync::Arc<Limits>>, req: Request, ne
     if let Some(n) = content_length(req.headers())
         && n > limit as u64
     {
+        // A client waiting for `100 Continue` has not sent the body: refuse it
+        // at once instead of inviting an upload that will be thrown away.
+        let expects = req
+            .headers()
+            .get(header::EXPECT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"));
+        if expects {
+            return close(too_large());
+        }
         // Read and discard a moderately oversized body (bounded in bytes and
         // time) so the client, still sending, gets to read the 413 instead of
         // a reset; beyond that, answer and close.

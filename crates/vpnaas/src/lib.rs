@@ -4,6 +4,8 @@
 pub mod admin;
 pub mod bench;
 pub mod edge;
+#[cfg(test)]
+mod error_table;
 pub mod listener;
 pub mod load;
 pub mod server;

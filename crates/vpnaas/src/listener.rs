@@ -118,7 +118,11 @@ struct Activity {
     /// Ms since `start` of the last byte moved (0: none yet).
     last: AtomicU64,
     /// Ms since `start` + 1 when a request head began arriving (0: none pending).
+    /// A new connection owes its first head from the moment it is accepted, so
+    /// one that sends nothing is held to the header timeout, not the idle one.
     head_since: AtomicU64,
+    /// Requests started so far (tells the IO wrapper a new head begins).
+    started: AtomicU64,
 }
 
 impl Activity {
@@ -127,7 +131,8 @@ impl Activity {
             start: Instant::now(),
             in_flight: AtomicUsize::new(0),
             last: AtomicU64::new(0),
-            head_since: AtomicU64::new(0),
+            head_since: AtomicU64::new(1),
+            started: AtomicU64::new(0),
         }
     }
 
@@ -154,6 +159,7 @@ impl Activity {
 
     fn request_started(&self) {
         self.in_flight.fetch_add(1, Ordering::Relaxed);
+        self.started.fetch_add(1, Ordering::Relaxed);
         self.head_since.store(0, Ordering::Relaxed);
     }
 
@@ -163,13 +169,157 @@ impl Activity {
     }
 }
 
-/// An IO stream that records its activity.
-struct Tracked<S> {
+/// The IO hyper reads and writes (plaintext, inside TLS): it records the
+/// connection's activity for the watchdog, remembers the start of the request
+/// head being received, and replaces the bare answers hyper
+/// itself gives to requests it cannot parse (an empty 400, 414 or 431 with
+/// `connection: close`, before any handler saw the request) by the same status
+/// in the envelope of the API the request's path belongs to. Responses from
+/// the app never match: the edge gives every 4xx a JSON body.
+struct Enveloped<S> {
     inner: S,
     activity: Arc<Activity>,
+    /// The first bytes of the current request head.
+    head: Vec<u8>,
+    /// `Activity::started` when `head` began.
+    head_of: u64,
+    /// The replacement for hyper's answer, while it is being delivered.
+    replacing: Option<Replacement>,
 }
 
-impl<S: AsyncRead + Unpin> AsyncRead for Tracked<S> {
+/// Delivering a replacement answer: write it, end our side of the stream, then
+/// read and discard what the client is still sending (a lingering close, as web
+/// servers do), so that it reads the answer instead of a reset. Bounded: at most
+/// [`DRAIN_MAX`] bytes, and the watchdog's header timeout for the whole.
+struct Replacement {
+    out: Vec<u8>,
+    sent: usize,
+    /// How many bytes of hyper's answer it stands for.
+    stands_for: usize,
+    closed: bool,
+    drained: usize,
+    done: bool,
+}
+
+/// Most bytes read and discarded after a replacement answer.
+const DRAIN_MAX: usize = 1 << 20;
+
+impl Replacement {
+    fn poll_deliver<S: AsyncRead + AsyncWrite + Unpin>(
+        &mut self,
+        inner: &mut S,
+        cx: &mut Context<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        while self.sent < self.out.len() {
+            match Pin::new(&mut *inner).poll_write(cx, &self.out[self.sent..]) {
+                Poll::Ready(Ok(0)) => return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into())),
+                Poll::Ready(Ok(n)) => self.sent += n,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        if !self.closed {
+            match Pin::new(&mut *inner).poll_shutdown(cx) {
+                Poll::Ready(_) => self.closed = true,
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        let mut scratch = [0u8; 8192];
+        while self.drained < DRAIN_MAX {
+            let mut rb = ReadBuf::new(&mut scratch);
+            match Pin::new(&mut *inner).poll_read(cx, &mut rb) {
+                Poll::Ready(Ok(())) if rb.filled().is_empty() => break,
+                Poll::Ready(Ok(())) => self.drained += rb.filled().len(),
+                Poll::Ready(Err(_)) => break,
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        self.done = true;
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// How much of a request head is kept to find its path.
+const HEAD_PREFIX: usize = 512;
+
+impl<S> Enveloped<S> {
+    fn new(inner: S, activity: Arc<Activity>) -> Enveloped<S> {
+        Enveloped {
+            inner,
+            activity,
+            head: Vec::new(),
+            head_of: 0,
+            replacing: None,
+        }
+    }
+
+    fn saw(&mut self, bytes: &[u8]) {
+        let started = self.activity.started.load(Ordering::Relaxed);
+        if started != self.head_of {
+            self.head.clear();
+            self.head_of = started;
+        }
+        if self.activity.in_flight.load(Ordering::Relaxed) == 0 && self.head.len() < HEAD_PREFIX {
+            let room = HEAD_PREFIX - self.head.len();
+            self.head.extend_from_slice(&bytes[..bytes.len().min(room)]);
+        }
+    }
+
+    /// The path of the request whose head is being received, if readable.
+    fn path(&self) -> String {
+        let line = self.head.split(|b| *b == b'\n').next().unwrap_or_default();
+        let text = String::from_utf8_lossy(line);
+        let target = text.split(' ').nth(1).unwrap_or("/");
+        target.split('?').next().unwrap_or("/").to_string()
+    }
+}
+
+/// hyper's own answer to an unparsable request: `HTTP/1.x 4xx`, no body, no
+/// content type. Returns its status.
+fn hypers_own_error(buf: &[u8]) -> Option<axum::http::StatusCode> {
+    let end = buf.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = std::str::from_utf8(&buf[..end]).ok()?.to_ascii_lowercase();
+    let rest = head
+        .strip_prefix("http/1.1 ")
+        .or_else(|| head.strip_prefix("http/1.0 "))?;
+    let code: u16 = rest.get(..3)?.parse().ok()?;
+    let bare = head.contains("\r\ncontent-length: 0") && !head.contains("\r\ncontent-type:");
+    (matches!(code, 400 | 414 | 431) && bare)
+        .then(|| axum::http::StatusCode::from_u16(code).ok())
+        .flatten()
+}
+
+/// The replacement for hyper's answer, as bytes on the wire.
+fn enveloped_answer(status: axum::http::StatusCode, path: &str) -> Vec<u8> {
+    let api = crate::edge::Api::of(path);
+    let message = match status.as_u16() {
+        414 => "The request URL is too long.",
+        431 => "The request header fields are too large.",
+        _ => "The request could not be parsed (malformed request line, header or framing).",
+    };
+    let resp = api.error(status, message);
+    let content_type = resp
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/json")
+        .to_string();
+    // The body is a complete in-memory JSON document: collecting it is
+    // immediate, nothing here waits.
+    let body =
+        futures::executor::block_on(axum::body::to_bytes(resp.into_body(), 64 * 1024)).unwrap_or_default();
+    let mut out = format!(
+        "HTTP/1.1 {} {}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or(""),
+        body.len()
+    )
+    .into_bytes();
+    out.extend_from_slice(&body);
+    out
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Enveloped<S> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -178,32 +328,76 @@ impl<S: AsyncRead + Unpin> AsyncRead for Tracked<S> {
         let before = buf.filled().len();
         let r = Pin::new(&mut self.inner).poll_read(cx, buf);
         if let Poll::Ready(Ok(())) = r {
-            self.activity.read(buf.filled().len() - before);
+            let got = buf.filled()[before..].to_vec();
+            self.activity.read(got.len());
+            self.saw(&got);
         }
         r
     }
 }
 
-impl<S: AsyncWrite + Unpin> AsyncWrite for Tracked<S> {
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Enveloped<S> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        let r = Pin::new(&mut self.inner).poll_write(cx, buf);
+        if self.replacing.is_none()
+            && self.activity.in_flight.load(Ordering::Relaxed) == 0
+            && let Some(status) = hypers_own_error(buf)
+        {
+            let path = self.path();
+            // hyper says 431 whenever its buffer fills; if the request line
+            // itself never ended, it is the URL that is too long.
+            let status = if status == axum::http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+                && self.head.len() >= HEAD_PREFIX
+                && !self.head.contains(&b'\n')
+            {
+                axum::http::StatusCode::URI_TOO_LONG
+            } else {
+                status
+            };
+            self.replacing = Some(Replacement {
+                out: enveloped_answer(status, &path),
+                sent: 0,
+                stands_for: buf.len(),
+                closed: false,
+                drained: 0,
+                done: false,
+            });
+        }
+        let this = &mut *self;
+        if let Some(rep) = &mut this.replacing {
+            if rep.done {
+                // The answer is out and our side closed: swallow the rest.
+                return Poll::Ready(Ok(buf.len()));
+            }
+            return match rep.poll_deliver(&mut this.inner, cx) {
+                Poll::Ready(Ok(())) => Poll::Ready(Ok(rep.stands_for.min(buf.len()))),
+                Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+                Poll::Pending => Poll::Pending,
+            };
+        }
+        let r = Pin::new(&mut this.inner).poll_write(cx, buf);
         if let Poll::Ready(Ok(n)) = r
             && n > 0
         {
-            self.activity.wrote();
+            this.activity.wrote();
         }
         r
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        if self.replacing.as_ref().is_some_and(|r| r.closed) {
+            return Poll::Ready(Ok(()));
+        }
         Pin::new(&mut self.inner).poll_flush(cx)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        if self.replacing.as_ref().is_some_and(|r| r.closed) {
+            return Poll::Ready(Ok(()));
+        }
         Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
@@ -333,14 +527,10 @@ async fn accept_loop(
         tokio::spawn(async move {
             let _slot = slot;
             let activity = Arc::new(Activity::new());
-            let io = Tracked {
-                inner: tcp,
-                activity: activity.clone(),
-            };
             match acceptor {
-                None => connection(io, peer, false, None, app, limits, activity, closing).await,
+                None => connection(tcp, peer, false, None, app, limits, activity, closing).await,
                 Some(acceptor) => {
-                    let tls = match tokio::time::timeout(limits.header_timeout, acceptor.accept(io)).await {
+                    let tls = match tokio::time::timeout(limits.header_timeout, acceptor.accept(tcp)).await {
                         Ok(Ok(tls)) => tls,
                         Ok(Err(e)) => {
                             tracing::debug!(%peer, error = %e, "TLS handshake failed");
@@ -399,11 +589,14 @@ async fn connection<S>(
     http.timer(TokioTimer::new())
         // Outer limits only: the edge answers the operator-facing ones (414, 431)
         // in the API's envelope; these stop a client that goes far beyond them.
-        .max_buf_size(256 * 1024)
+        // 64 KiB: the edge's limits (8 KiB URL, 32 KiB of header fields) fit,
+        // and a connection sending an endless head costs at most this much.
+        .max_buf_size(64 * 1024)
         .max_headers(1000)
         // Backstop; the watchdog enforces header and idle timeouts precisely.
         .header_read_timeout(limits.idle_timeout.max(limits.header_timeout) + Duration::from_secs(5))
         .keep_alive(true);
+    let io = Enveloped::new(io, activity.clone());
     let conn = http.serve_connection(TokioIo::new(io), svc);
     let mut conn = std::pin::pin!(conn);
     let dog = watchdog(activity, limits);

@@ -134,7 +134,7 @@ enum Cmd {
 struct AuthArgs {
     /// Consecutive failed password checks that lock a user (Keystone's
     /// lockout_failure_attempts; 0: never lock).
-    #[arg(long, env = "VPNAAS_LOCKOUT_FAILURE_ATTEMPTS", default_value_t = 10)]
+    #[arg(long, env = "VPNAAS_LOCKOUT_FAILURE_ATTEMPTS", default_value_t = 0)]
     lockout_failure_attempts: u32,
     /// Seconds a locked user stays locked after its last failure (Keystone's lockout_duration).
     #[arg(long, env = "VPNAAS_LOCKOUT_DURATION", default_value_t = 300, value_parser = seconds_at_least_1)]
@@ -221,6 +221,16 @@ enum UserCmd {
         /// Role(s) on the project: member, reader or admin.
         #[arg(long = "role", default_value = "member")]
         roles: Vec<String>,
+    },
+    /// Change a user's password, or disable / enable the user.
+    Set {
+        name: String,
+        #[arg(long, env = "VPNAAS_USER_PASSWORD", hide_env_values = true)]
+        password: Option<String>,
+        #[arg(long, conflicts_with = "enable")]
+        disable: bool,
+        #[arg(long)]
+        enable: bool,
     },
 }
 
@@ -329,6 +339,15 @@ async fn main() -> anyhow::Result<()> {
                     project,
                     roles,
                 } => print(admin::user_create(&store, &name, &password, &project, &roles).await?),
+                UserCmd::Set {
+                    name,
+                    password,
+                    disable,
+                    enable,
+                } => {
+                    let enabled = (disable || enable).then_some(enable);
+                    print(admin::user_set(&store, &name, password.as_deref(), enabled).await?)
+                }
             }
         }
         Cmd::Gateway { cmd } => {

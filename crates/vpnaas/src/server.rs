@@ -116,6 +116,31 @@ pub fn app(state: AppState, limits: Arc<Limits>) -> Router {
         .with_state(state)
 }
 
+/// The handlers' shared state for `cfg`, with `public_url` in the catalog.
+pub fn state(store: Store, cfg: &ServeConfig, public_url: &str) -> AppState {
+    let identity = Identity::new(
+        store.clone(),
+        IdentityConfig {
+            public_url: public_url.to_string(),
+            token_ttl: cfg.token_ttl,
+            region: "RegionOne".into(),
+            limits: cfg.auth_limits.clone(),
+        },
+    );
+    let realizer = Realizer::new(
+        store.clone(),
+        RealizeConfig {
+            node_timeout: cfg.node_timeout,
+            ..RealizeConfig::default()
+        },
+    );
+    AppState {
+        store,
+        identity,
+        realizer,
+    }
+}
+
 /// A running server.
 pub struct Running {
     pub addr: SocketAddr,
@@ -171,27 +196,7 @@ pub async fn start(cfg: ServeConfig) -> anyhow::Result<Running> {
         };
         format!("{scheme}://{host}:{}", addr.port())
     });
-    let identity = Identity::new(
-        store.clone(),
-        IdentityConfig {
-            public_url: url.clone(),
-            token_ttl: cfg.token_ttl,
-            region: "RegionOne".into(),
-            limits: cfg.auth_limits.clone(),
-        },
-    );
-    let realizer = Realizer::new(
-        store.clone(),
-        RealizeConfig {
-            node_timeout: cfg.node_timeout,
-            ..RealizeConfig::default()
-        },
-    );
-    let state = AppState {
-        store,
-        identity,
-        realizer,
-    };
+    let state = state(store, &cfg, &url);
     let app = app(state.clone(), Arc::new(cfg.limits.clone()));
     let mut conn_limits = cfg.conn_limits.clone();
     let fitted = listener::fit_connection_limit(conn_limits.max_connections);
@@ -204,8 +209,11 @@ pub async fn start(cfg: ServeConfig) -> anyhow::Result<Running> {
         conn_limits.max_connections = fitted;
     }
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopping = state.realizer.clone();
     tokio::spawn(async move {
         shutdown_signal().await;
+        // Long-polls answer first, so connections can finish within the grace time.
+        stopping.stop();
         let _ = stop_tx.send(true);
     });
     let task = tokio::spawn(listener::serve(
