@@ -10,6 +10,7 @@ of one store.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import re
@@ -391,7 +392,8 @@ def test_neutron_connection_readable_as_nsx_session(raw, api, world):
         s = r.json()
         assert s["resource_type"] == "PolicyBasedIPSecVPNSession" and s["display_name"] == "x-conn"
         assert s["ipsec_vpn_service_id"] == svc["id"] and s["enabled"] is True
-        assert "local_endpoint_id" not in s and "peer_endpoint_id" not in s
+        # NSX requires both; a Neutron connection names the views derived from it.
+        assert s["local_endpoint_id"] == conn["id"] and s["peer_endpoint_id"] == conn["id"]
         assert s["policy_rules"][0]["sources"] == [{"subnet": "10.1.0.0/24"}]
         assert s["policy_rules"][0]["destinations"] == [{"subnet": "10.77.0.0/24"}]
         assert "neutron-psk" not in r.text
@@ -410,6 +412,61 @@ def test_neutron_connection_readable_as_nsx_session(raw, api, world):
         assert after["local_ep_group_id"] == local["id"] and after["peer_ep_group_id"] == peer["id"]
         # A Neutron policy in use is in use for NSX too.
         assert_nsx_error(raw("DELETE", VPN + "/tunnel-profiles/" + ipsec["id"]), 400, 500030)
+    finally:
+        api.remove("ipsec_site_connection", conn["id"])
+        for res, obj in (("endpoint_group", local), ("endpoint_group", peer), ("vpnservice", svc),
+                         ("ipsecpolicy", ipsec), ("ikepolicy", ike)):
+            api.remove(res, obj["id"])
+
+
+def test_neutron_connection_through_nsxlib(nsx, raw, api, world):
+    """nsxlib reads, lists and updates a connection made through Neutron, and
+    reads the local and peer endpoints its session names."""
+    vpn = nsx.vpn_ipsec
+    ike = api.create("ikepolicy", {"name": "nl-ike"})
+    ipsec = api.create("ipsecpolicy", {"name": "nl-ipsec"})
+    svc = api.create("vpnservice", {"name": "nl-svc", "router_id": world.routers["router1"]})
+    local = api.create("endpoint_group", {"name": "nl-local", "type": "subnet",
+                                          "endpoints": [world.subnets["subnet1"]]})
+    peer = api.create("endpoint_group", {"name": "nl-peer", "type": "cidr", "endpoints": ["10.78.0.0/24"]})
+    conn = api.create("ipsec_site_connection", {
+        "name": "nl-conn", "peer_address": "198.51.100.8", "peer_id": "peer-nl", "psk": "nl-psk",
+        "initiator": "response-only", "vpnservice_id": svc["id"], "ikepolicy_id": ike["id"],
+        "ipsecpolicy_id": ipsec["id"], "local_ep_group_id": local["id"], "peer_ep_group_id": peer["id"]})
+    try:
+        s = vpn.session.get(conn["id"])
+        assert s["local_endpoint_id"] == conn["id"] and s["peer_endpoint_id"] == conn["id"]
+        listed = [x for x in vpn.session.list()["results"] if x["id"] == conn["id"]]
+        assert len(listed) == 1 and listed[0]["local_endpoint_id"] == conn["id"]
+        assert all("local_endpoint_id" in x and "peer_endpoint_id" in x for x in vpn.session.list()["results"])
+
+        lep = vpn.local_endpoint.get(s["local_endpoint_id"])
+        assert lep["resource_type"] == "IPSecVPNLocalEndpoint" and lep["id"] == conn["id"]
+        assert lep["ipsec_vpn_service_id"]["target_id"] == svc["id"]
+        assert ipaddress.ip_address(lep["local_address"]).version == 4
+        assert lep["local_id"] == lep["local_address"]
+        pep = vpn.peer_endpoint.get(s["peer_endpoint_id"])
+        assert pep["resource_type"] == "IPSecVPNPeerEndpoint" and pep["id"] == conn["id"]
+        assert (pep["peer_address"], pep["peer_id"], pep["connection_initiation_mode"]) == (
+            "198.51.100.8", "peer-nl", "RESPOND_ONLY")
+        assert pep["ike_profile_id"] == ike["id"] and pep["ipsec_tunnel_profile_id"] == ipsec["id"]
+        # DPD is the connection's own settings, not a profile; the key is never shown.
+        assert "dpd_profile_id" not in pep and "psk" not in pep
+        # Views, not objects: not listed.
+        assert conn["id"] not in [x["id"] for x in vpn.peer_endpoint.list()["results"]]
+        assert conn["id"] not in [x["id"] for x in vpn.local_endpoint.list()["results"]]
+
+        # nsxlib's update: GET, change, PUT the whole body back (endpoint ids included).
+        vpn.session.update(conn["id"], name="nl-renamed", enabled=False)
+        after = api.show("ipsec_site_connection", conn["id"])
+        assert after["name"] == "nl-renamed" and after["admin_state_up"] is False
+        assert after["psk"] == "nl-psk" and after["peer_address"] == "198.51.100.8"
+        assert after["local_ep_group_id"] == local["id"] and after["peer_ep_group_id"] == peer["id"]
+        s = vpn.session.get(conn["id"])
+        assert s["enabled"] is False and s["peer_endpoint_id"] == conn["id"]
+        # Naming other endpoints is a change only Neutron can make.
+        s["peer_endpoint_id"] = str(uuid.uuid4())
+        assert_nsx_error(raw("PUT", VPN + "/sessions/" + conn["id"], s), 400)
     finally:
         api.remove("ipsec_site_connection", conn["id"])
         for res, obj in (("endpoint_group", local), ("endpoint_group", peer), ("vpnservice", svc),

@@ -378,7 +378,7 @@ impl IntoResponse for ApiError {
                 kind,
                 message,
             } => envelope(status, kind, message),
-            Answer::Unauthorized => identity::keystone::unauthorized(),
+            Answer::Unauthorized => identity::KeystoneError::Unauthorized.into_response(),
         }
     }
 }

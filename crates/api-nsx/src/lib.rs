@@ -13,7 +13,7 @@
 //! /api/v1/reverse-proxy/node/health` (healthy while the store answers a read)
 //! and `GET /api/v1/node` ([`NODE_VERSION`]). Writes answer 201
 //! (create) or 200 (update, delete — never 204, which nsxlib treats as an error);
-//! the `x-nsx-requestid` header comes from `identity::request::assign`.
+//! the `x-nsx-requestid` header comes from the server's request-id middleware.
 //!
 //! # Error codes
 //!
@@ -62,7 +62,7 @@ use axum::{Extension, Json, Router};
 use identity::request::RequestId;
 use identity::{AuthContext, Identity};
 use model::nsx::is_system_owned;
-use model::{EndpointGroup, Record, Subnet, VpnService};
+use model::{Connection, EndpointGroup, Gateway, Record, Subnet, VpnService};
 use serde_json::{Value, json};
 use store::{NewMeta, Scope, Store, WriteCtx};
 
@@ -224,10 +224,13 @@ async fn show<R: Resource>(
     RawQuery(raw): RawQuery,
 ) -> NsxResult<Json<Value>> {
     let q = query::parse(raw.as_deref(), &[])?;
-    let rec = store
-        .get::<R::Body>(&Scope::All, &id)
-        .await
-        .map_err(|e| NsxError::for_target(e, &id))?;
+    let rec = match store.get::<R::Body>(&Scope::All, &id).await {
+        Ok(rec) => rec,
+        Err(e @ model::Error::NotFound { .. }) => derived::<R>(&store, &id)
+            .await?
+            .ok_or_else(|| NsxError::for_target(e, &id))?,
+        Err(e) => return Err(NsxError::for_target(e, &id)),
+    };
     let ctx = render_ctx::<R>(&store).await?;
     let mut o = full::<R>(&rec, &ctx);
     match q.action.as_deref() {
@@ -240,6 +243,29 @@ async fn show<R: Resource>(
         Some(a) => return Err(NsxError::field("action", format!("unsupported action {a}"))),
     }
     Ok(Json(Value::Object(o)))
+}
+
+/// The view of `id` as a Neutron connection's endpoint (see
+/// [`Resource::derived`]): a session made through Neutron names its own id as
+/// `local_endpoint_id` and `peer_endpoint_id`, and reading those answers what
+/// the connection says. Read-only: such ids are not in lists, and a PUT or
+/// DELETE of one finds no object (the connection is changed through Neutron).
+async fn derived<R: Resource>(store: &Store, id: &str) -> NsxResult<Option<Record<R::Body>>> {
+    if !R::DERIVED {
+        return Ok(None);
+    }
+    let conn = match store.get::<Connection>(&Scope::All, id).await {
+        Ok(c) if !c.body.is_endpoint_form() => c,
+        Ok(_) | Err(model::Error::NotFound { .. }) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    // The connection refers to its service and the service to its gateway, so
+    // both exist; a failure to read them is the store's.
+    let service = store
+        .get::<VpnService>(&Scope::All, &conn.body.vpnservice_id)
+        .await?;
+    let gateway = store.get::<Gateway>(&Scope::All, &service.body.router_id).await?;
+    Ok(R::derived(&conn, &gateway.body))
 }
 
 /// `display_name` and `description`, common to every resource.
@@ -331,7 +357,7 @@ async fn update<R: Resource>(
         if let Some(d) = common.description {
             rec.meta.description = d;
         }
-        R::apply(&patch, &mut rec.body)
+        R::apply_record(&patch, rec)
     });
     let w = write_ctx(&ctx, rid);
     let written = R::update(&store, &w, &id, revision, edit)

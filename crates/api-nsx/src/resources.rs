@@ -12,6 +12,14 @@
 //! | `IPSecVPNPeerEndpoint` | [`PeerEndpoint`] |
 //! | `PolicyBasedIPSecVPNSession`, `RouteBasedIPSecVPNSession` | [`Connection`] (also Neutron's ipsec-site-connection) |
 //!
+//! A connection made through Neutron has no NSX endpoints, yet NSX requires a
+//! session's `local_endpoint_id` and `peer_endpoint_id`: its session names its
+//! own id for both, and a GET of that id under `local-endpoints` or
+//! `peer-endpoints` answers a read-only view derived from the connection
+//! ([`Resource::derived`]). The views are not listed and can't be written
+//! through NSX (the connection is changed through Neutron); a session PUT
+//! that echoes them is accepted.
+//!
 //! Updates merge: a field absent from a PUT body keeps its value; a list that
 //! equals what GET shows keeps the canonical value, so writing back a GET body
 //! never loses what only Neutron can express (e.g. a 3DES algorithm NSX can't
@@ -23,6 +31,7 @@ use ipnet::IpNet;
 use model::nsx::*;
 use model::*;
 use serde_json::{Value, json};
+use store::nsx::NsxBody;
 use store::ops::Written;
 use store::{NewMeta, Store, WriteCtx};
 
@@ -39,9 +48,73 @@ pub struct RenderCtx {
 
 type Edit<'a, B> = Box<dyn FnOnce(&mut Record<B>) -> model::Result<()> + Send + 'a>;
 
+/// A store write in progress, boxed so a [`Writer`] can name its type.
+pub type Write<'a, B> =
+    std::pin::Pin<Box<dyn Future<Output = model::Result<Written<Record<B>>>> + Send + 'a>>;
+
+/// The store's create and update for one canonical kind. Two exist:
+/// [`Checked`] (every kind with its own NSX checks) and [`SessionWriter`]
+/// (a session's endpoints are copied into the connection in the transaction).
+/// The two impls share their signatures' shape and nothing else; they stay two
+/// because `Connection` is no `NsxBody` (its check derives fields, so it needs
+/// `&mut`), and one blanket impl can't cover both.
+pub trait Writer<B> {
+    fn create<'a>(store: &'a Store, w: &'a WriteCtx, meta: NewMeta, body: B) -> Write<'a, B>;
+    fn update<'a>(
+        store: &'a Store,
+        w: &'a WriteCtx,
+        id: &'a str,
+        rev: i64,
+        edit: Edit<'a, B>,
+    ) -> Write<'a, B>;
+}
+
+/// Writes a kind through `Store::nsx_create` / `nsx_update`.
+pub struct Checked;
+
+impl<B: NsxBody + PartialEq> Writer<B> for Checked {
+    fn create<'a>(store: &'a Store, w: &'a WriteCtx, meta: NewMeta, body: B) -> Write<'a, B> {
+        Box::pin(store.nsx_create(w, meta, body))
+    }
+    fn update<'a>(
+        store: &'a Store,
+        w: &'a WriteCtx,
+        id: &'a str,
+        rev: i64,
+        edit: Edit<'a, B>,
+    ) -> Write<'a, B> {
+        Box::pin(store.nsx_update(w, id, rev, edit))
+    }
+}
+
+/// Writes sessions through `Store::session_create` / `session_update`.
+pub struct SessionWriter;
+
+impl Writer<Connection> for SessionWriter {
+    fn create<'a>(
+        store: &'a Store,
+        w: &'a WriteCtx,
+        meta: NewMeta,
+        body: Connection,
+    ) -> Write<'a, Connection> {
+        Box::pin(store.session_create(w, meta, body))
+    }
+    fn update<'a>(
+        store: &'a Store,
+        w: &'a WriteCtx,
+        id: &'a str,
+        rev: i64,
+        edit: Edit<'a, Connection>,
+    ) -> Write<'a, Connection> {
+        Box::pin(store.session_update(w, id, rev, edit))
+    }
+}
+
 /// One NSX resource over one canonical kind.
 pub trait Resource: Send + Sync + 'static {
     type Body: store::Body + PartialEq;
+    /// The store operations that write this kind.
+    type Writer: Writer<Self::Body>;
     /// A parsed request body.
     type Patch: Send + Sync + 'static;
     const SEGMENT: &'static str;
@@ -66,19 +139,36 @@ pub trait Resource: Send + Sync + 'static {
     fn new_body(p: &Self::Patch) -> model::Result<Self::Body>;
     /// Applies an update onto the current object.
     fn apply(p: &Self::Patch, body: &mut Self::Body) -> model::Result<()>;
-    fn create(
-        store: &Store,
-        w: &WriteCtx,
+    /// Whether a read of an id that names no object of this kind may find the
+    /// view [`Resource::derived`] makes of a Neutron connection.
+    const DERIVED: bool = false;
+    /// This kind's read-only view of a Neutron-made connection (the endpoint
+    /// a session shows for it), `gateway` being its service's router.
+    fn derived(_conn: &Record<Connection>, _gateway: &Gateway) -> Option<Record<Self::Body>> {
+        None
+    }
+    /// The record-aware form of [`Resource::apply`] the update handler calls;
+    /// only sessions need the record's id (see [`Sessions`]).
+    fn apply_record(p: &Self::Patch, rec: &mut Record<Self::Body>) -> model::Result<()> {
+        Self::apply(p, &mut rec.body)
+    }
+    fn create<'a>(
+        store: &'a Store,
+        w: &'a WriteCtx,
         meta: NewMeta,
         body: Self::Body,
-    ) -> impl Future<Output = model::Result<Written<Record<Self::Body>>>> + Send;
+    ) -> Write<'a, Self::Body> {
+        Self::Writer::create(store, w, meta, body)
+    }
     fn update<'a>(
         store: &'a Store,
         w: &'a WriteCtx,
         id: &'a str,
         revision: i64,
         edit: Edit<'a, Self::Body>,
-    ) -> impl Future<Output = model::Result<Written<Record<Self::Body>>>> + Send + 'a;
+    ) -> Write<'a, Self::Body> {
+        Self::Writer::update(store, w, id, revision, edit)
+    }
 }
 
 /// Adds the common `ManagedResource` fields.
@@ -207,6 +297,7 @@ fn non_empty<T>(field: &str, v: Option<Vec<T>>) -> NsxResult<Option<Vec<T>>> {
 
 impl Resource for IkeProfiles {
     type Body = IkePolicy;
+    type Writer = Checked;
     type Patch = IkePatch;
     const SEGMENT: &'static str = "ike-profiles";
     const RESOURCE_TYPE: &'static str = "IPSecVPNIKEProfile";
@@ -275,25 +366,6 @@ impl Resource for IkeProfiles {
         }
         Ok(())
     }
-
-    async fn create(
-        store: &Store,
-        w: &WriteCtx,
-        meta: NewMeta,
-        body: IkePolicy,
-    ) -> model::Result<Written<Record<IkePolicy>>> {
-        store.nsx_create(w, meta, body).await
-    }
-
-    fn update<'a>(
-        store: &'a Store,
-        w: &'a WriteCtx,
-        id: &'a str,
-        revision: i64,
-        edit: Edit<'a, IkePolicy>,
-    ) -> impl Future<Output = model::Result<Written<Record<IkePolicy>>>> + Send + 'a {
-        store.nsx_update(w, id, revision, edit)
-    }
 }
 
 // --------------------------------------------------------------- tunnel profiles
@@ -312,6 +384,7 @@ pub struct TunnelPatch {
 
 impl Resource for TunnelProfiles {
     type Body = IpsecPolicy;
+    type Writer = Checked;
     type Patch = TunnelPatch;
     const SEGMENT: &'static str = "tunnel-profiles";
     const RESOURCE_TYPE: &'static str = "IPSecVPNTunnelProfile";
@@ -386,25 +459,6 @@ impl Resource for TunnelProfiles {
         }
         Ok(())
     }
-
-    async fn create(
-        store: &Store,
-        w: &WriteCtx,
-        meta: NewMeta,
-        body: IpsecPolicy,
-    ) -> model::Result<Written<Record<IpsecPolicy>>> {
-        store.nsx_create(w, meta, body).await
-    }
-
-    fn update<'a>(
-        store: &'a Store,
-        w: &'a WriteCtx,
-        id: &'a str,
-        revision: i64,
-        edit: Edit<'a, IpsecPolicy>,
-    ) -> impl Future<Output = model::Result<Written<Record<IpsecPolicy>>>> + Send + 'a {
-        store.nsx_update(w, id, revision, edit)
-    }
 }
 
 // ------------------------------------------------------------------ DPD profiles
@@ -421,6 +475,7 @@ pub struct DpdPatch {
 
 impl Resource for DpdProfiles {
     type Body = DpdProfile;
+    type Writer = Checked;
     type Patch = DpdPatch;
     const SEGMENT: &'static str = "dpd-profiles";
     const RESOURCE_TYPE: &'static str = "IPSecVPNDPDProfile";
@@ -473,25 +528,6 @@ impl Resource for DpdProfiles {
         }
         Ok(())
     }
-
-    async fn create(
-        store: &Store,
-        w: &WriteCtx,
-        meta: NewMeta,
-        body: DpdProfile,
-    ) -> model::Result<Written<Record<DpdProfile>>> {
-        store.nsx_create(w, meta, body).await
-    }
-
-    fn update<'a>(
-        store: &'a Store,
-        w: &'a WriteCtx,
-        id: &'a str,
-        revision: i64,
-        edit: Edit<'a, DpdProfile>,
-    ) -> impl Future<Output = model::Result<Written<Record<DpdProfile>>>> + Send + 'a {
-        store.nsx_update(w, id, revision, edit)
-    }
 }
 
 // ---------------------------------------------------------------------- services
@@ -509,6 +545,7 @@ pub struct ServicePatch {
 
 impl Resource for Services {
     type Body = VpnService;
+    type Writer = Checked;
     type Patch = ServicePatch;
     const SEGMENT: &'static str = "services";
     const RESOURCE_TYPE: &'static str = "IPSecVPNService";
@@ -580,25 +617,6 @@ impl Resource for Services {
         }
         Ok(())
     }
-
-    async fn create(
-        store: &Store,
-        w: &WriteCtx,
-        meta: NewMeta,
-        body: VpnService,
-    ) -> model::Result<Written<Record<VpnService>>> {
-        store.nsx_create(w, meta, body).await
-    }
-
-    fn update<'a>(
-        store: &'a Store,
-        w: &'a WriteCtx,
-        id: &'a str,
-        revision: i64,
-        edit: Edit<'a, VpnService>,
-    ) -> impl Future<Output = model::Result<Written<Record<VpnService>>>> + Send + 'a {
-        store.nsx_update(w, id, revision, edit)
-    }
 }
 
 // --------------------------------------------------------------- local endpoints
@@ -617,11 +635,42 @@ pub struct LocalPatch {
 
 impl Resource for LocalEndpoints {
     type Body = LocalEndpoint;
+    type Writer = Checked;
     type Patch = LocalPatch;
     const SEGMENT: &'static str = "local-endpoints";
     const RESOURCE_TYPE: &'static str = "IPSecVPNLocalEndpoint";
     const NEEDS_CTX: bool = true;
     const FILTERS: &'static [&'static str] = &["logical_router_id", "ipsec_vpn_service_id"];
+
+    const DERIVED: bool = true;
+
+    /// The local side of a Neutron connection: its service, the address its
+    /// tunnel terminates on (the gateway's external address of the peer's
+    /// family, as realization picks it) and its IKE identity.
+    fn derived(conn: &Record<Connection>, gateway: &Gateway) -> Option<Record<LocalEndpoint>> {
+        let c = &conn.body;
+        let peer: std::net::IpAddr = c.peer_address.parse().ok()?;
+        let address = c.local_address.or(match peer {
+            std::net::IpAddr::V4(_) => gateway.external_v4.map(std::net::IpAddr::V4),
+            std::net::IpAddr::V6(_) => gateway.external_v6.map(std::net::IpAddr::V6),
+        })?;
+        Some(Record {
+            meta: conn.meta.clone(),
+            body: LocalEndpoint {
+                vpnservice_id: c.vpnservice_id.clone(),
+                local_address: address,
+                local_id: if c.local_id.is_empty() {
+                    address.to_string()
+                } else {
+                    c.local_id.clone()
+                },
+                certificate_id: None,
+                trust_ca_ids: Vec::new(),
+                trust_crl_ids: Vec::new(),
+                tags: Vec::new(),
+            },
+        })
+    }
 
     fn render(rec: &Record<LocalEndpoint>, _: &RenderCtx) -> Obj {
         let b = &rec.body;
@@ -715,25 +764,6 @@ impl Resource for LocalEndpoints {
         }
         Ok(())
     }
-
-    async fn create(
-        store: &Store,
-        w: &WriteCtx,
-        meta: NewMeta,
-        body: LocalEndpoint,
-    ) -> model::Result<Written<Record<LocalEndpoint>>> {
-        store.nsx_create(w, meta, body).await
-    }
-
-    fn update<'a>(
-        store: &'a Store,
-        w: &'a WriteCtx,
-        id: &'a str,
-        revision: i64,
-        edit: Edit<'a, LocalEndpoint>,
-    ) -> impl Future<Output = model::Result<Written<Record<LocalEndpoint>>>> + Send + 'a {
-        store.nsx_update(w, id, revision, edit)
-    }
 }
 
 // ---------------------------------------------------------------- peer endpoints
@@ -753,6 +783,7 @@ pub struct PeerPatch {
 
 impl Resource for PeerEndpoints {
     type Body = PeerEndpoint;
+    type Writer = Checked;
     type Patch = PeerPatch;
     const SEGMENT: &'static str = "peer-endpoints";
     const RESOURCE_TYPE: &'static str = "IPSecVPNPeerEndpoint";
@@ -762,6 +793,28 @@ impl Resource for PeerEndpoints {
         let mut o = Obj::new();
         o.insert("psk".into(), json!(rec.body.psk.expose()));
         Some(o)
+    }
+
+    const DERIVED: bool = true;
+
+    /// The peer of a Neutron connection: its address, identity, key,
+    /// initiation mode and policies. Its DPD settings are the connection's
+    /// own, not a profile, so the view names no `dpd_profile_id`.
+    fn derived(conn: &Record<Connection>, _: &Gateway) -> Option<Record<PeerEndpoint>> {
+        let c = &conn.body;
+        Some(Record {
+            meta: conn.meta.clone(),
+            body: PeerEndpoint {
+                peer_address: c.peer_address.clone(),
+                peer_id: c.peer_id.clone(),
+                psk: c.psk.clone(),
+                initiator: c.initiator,
+                ikepolicy_id: c.ikepolicy_id.clone(),
+                ipsecpolicy_id: c.ipsecpolicy_id.clone(),
+                dpd_profile_id: String::new(),
+                tags: Vec::new(),
+            },
+        })
     }
 
     fn render(rec: &Record<PeerEndpoint>, _: &RenderCtx) -> Obj {
@@ -776,7 +829,9 @@ impl Resource for PeerEndpoints {
         );
         o.insert("ike_profile_id".into(), json!(b.ikepolicy_id));
         o.insert("ipsec_tunnel_profile_id".into(), json!(b.ipsecpolicy_id));
-        o.insert("dpd_profile_id".into(), json!(b.dpd_profile_id));
+        if !b.dpd_profile_id.is_empty() {
+            o.insert("dpd_profile_id".into(), json!(b.dpd_profile_id));
+        }
         o.insert("tags".into(), tags_json(&b.tags));
         o
     }
@@ -881,25 +936,6 @@ impl Resource for PeerEndpoints {
         }
         Ok(())
     }
-
-    async fn create(
-        store: &Store,
-        w: &WriteCtx,
-        meta: NewMeta,
-        body: PeerEndpoint,
-    ) -> model::Result<Written<Record<PeerEndpoint>>> {
-        store.nsx_create(w, meta, body).await
-    }
-
-    fn update<'a>(
-        store: &'a Store,
-        w: &'a WriteCtx,
-        id: &'a str,
-        revision: i64,
-        edit: Edit<'a, PeerEndpoint>,
-    ) -> impl Future<Output = model::Result<Written<Record<PeerEndpoint>>>> + Send + 'a {
-        store.nsx_update(w, id, revision, edit)
-    }
 }
 
 // ---------------------------------------------------------------------- sessions
@@ -909,6 +945,7 @@ pub struct Sessions;
 pub const POLICY_BASED: &str = "PolicyBasedIPSecVPNSession";
 pub const ROUTE_BASED: &str = "RouteBasedIPSecVPNSession";
 
+#[derive(Clone)]
 pub struct SessionPatch {
     route_based: Option<bool>,
     local: Option<String>,
@@ -986,6 +1023,7 @@ fn neutron_rule(c: &Connection, ctx: &RenderCtx) -> PolicyRule {
 
 impl Resource for Sessions {
     type Body = Connection;
+    type Writer = SessionWriter;
     type Patch = SessionPatch;
     const SEGMENT: &'static str = "sessions";
     const RESOURCE_TYPE: &'static str = POLICY_BASED;
@@ -1004,12 +1042,13 @@ impl Resource for Sessions {
             json!(if b.route_based { ROUTE_BASED } else { POLICY_BASED }),
         );
         o.insert("ipsec_vpn_service_id".into(), json!(b.vpnservice_id));
-        if let Some(l) = &b.local_endpoint_id {
-            o.insert("local_endpoint_id".into(), json!(l));
-        }
-        if let Some(p) = &b.peer_endpoint_id {
-            o.insert("peer_endpoint_id".into(), json!(p));
-        }
+        let (local, peer) = match (&b.local_endpoint_id, &b.peer_endpoint_id) {
+            (Some(l), Some(p)) => (l, p),
+            // A Neutron connection: the endpoint views derived from it.
+            _ => (&rec.meta.id, &rec.meta.id),
+        };
+        o.insert("local_endpoint_id".into(), json!(local));
+        o.insert("peer_endpoint_id".into(), json!(peer));
         o.insert("enabled".into(), json!(b.admin_state_up));
         if b.route_based {
             o.insert(
@@ -1121,6 +1160,22 @@ impl Resource for Sessions {
         Ok(c)
     }
 
+    /// A PUT of what GET showed for a Neutron connection names the endpoint
+    /// views derived from it (both the connection's own id): an echo, not a
+    /// change, so it is dropped before [`Sessions::apply`].
+    fn apply_record(p: &SessionPatch, rec: &mut Record<Connection>) -> model::Result<()> {
+        if rec.body.is_endpoint_form() {
+            return Self::apply(p, &mut rec.body);
+        }
+        let echo = |v: &Option<String>| v.as_deref().filter(|v| *v != rec.meta.id).map(str::to_owned);
+        let p = SessionPatch {
+            local: echo(&p.local),
+            peer: echo(&p.peer),
+            ..p.clone()
+        };
+        Self::apply(&p, &mut rec.body)
+    }
+
     fn apply(p: &SessionPatch, c: &mut Connection) -> model::Result<()> {
         if let Some(r) = p.route_based
             && r != c.route_based
@@ -1141,7 +1196,9 @@ impl Resource for Sessions {
         }
         if !c.is_endpoint_form() {
             // A Neutron-created connection: its endpoints and traffic are
-            // Neutron's endpoint groups; what GET showed of them is ignored.
+            // Neutron's endpoint groups; what GET showed of them is ignored
+            // ([`Sessions::apply_record`] has already dropped the endpoint
+            // ids GET shows for it).
             if p.local.is_some() || p.peer.is_some() {
                 return Err(Error::field(
                     "local_endpoint_id",
@@ -1163,25 +1220,6 @@ impl Resource for Sessions {
             c.tunnel_ports = ports.clone();
         }
         Ok(())
-    }
-
-    async fn create(
-        store: &Store,
-        w: &WriteCtx,
-        meta: NewMeta,
-        body: Connection,
-    ) -> model::Result<Written<Record<Connection>>> {
-        store.session_create(w, meta, body).await
-    }
-
-    fn update<'a>(
-        store: &'a Store,
-        w: &'a WriteCtx,
-        id: &'a str,
-        revision: i64,
-        edit: Edit<'a, Connection>,
-    ) -> impl Future<Output = model::Result<Written<Record<Connection>>>> + Send + 'a {
-        store.session_update(w, id, revision, edit)
     }
 }
 
@@ -1362,7 +1400,9 @@ mod tests {
             &ctx,
         );
         assert_eq!(r["resource_type"], json!(POLICY_BASED));
-        assert!(r.get("local_endpoint_id").is_none());
+        // The endpoint views derived from the connection, named by its id.
+        assert_eq!(r["local_endpoint_id"], json!("c"));
+        assert_eq!(r["peer_endpoint_id"], json!("c"));
         assert_eq!(
             r["policy_rules"][0]["sources"],
             json!([{"subnet": "10.1.0.0/24"}])

@@ -70,8 +70,18 @@ async fn env() -> Env {
             ..IdentityConfig::default()
         },
     );
+    // What the server's request-id middleware (`vpnaas::request_id::assign`,
+    // which this crate can't depend on) does, over the same type.
+    let request_id = |mut req: axum::extract::Request, next: axum::middleware::Next| async move {
+        let id = identity::request::RequestId::new();
+        let write = identity::request::RequestId::is_write(req.method());
+        req.extensions_mut().insert(id);
+        let mut resp = next.run(req).await;
+        id.stamp(resp.headers_mut(), write);
+        resp
+    };
     let app = api_nsx::router()
-        .layer(axum::middleware::from_fn(identity::request::assign))
+        .layer(axum::middleware::from_fn(request_id))
         .with_state(State {
             store: store.clone(),
             identity,
@@ -692,5 +702,140 @@ async fn health_follows_the_store() {
     assert_eq!(
         (r.status, r.body),
         (StatusCode::SERVICE_UNAVAILABLE, json!({"healthy": false}))
+    );
+}
+
+/// A connection made through Neutron, read through NSX: its session names the
+/// endpoint views derived from it (its own id), those read as a local and a
+/// peer endpoint, and a PUT of what GET showed changes only what it says.
+#[tokio::test]
+async fn neutron_connection_names_readable_endpoints() {
+    let e = env().await;
+    // One request id per write.
+    let w = || WriteCtx::new("test");
+    let meta = |name: &str| NewMeta {
+        id: None,
+        project_id: "p".into(),
+        name: name.into(),
+        description: String::new(),
+    };
+    let sub = e
+        .store
+        .subnet_create(&w(), "sub1", &e.gateway, "10.1.0.0/24".parse().unwrap())
+        .await
+        .unwrap()
+        .record;
+    let ike = e
+        .store
+        .simple_create(&w(), meta("ike"), model::IkePolicy::default())
+        .await
+        .unwrap()
+        .record;
+    let ipsec = e
+        .store
+        .simple_create(&w(), meta("ipsec"), model::IpsecPolicy::default())
+        .await
+        .unwrap()
+        .record;
+    let svc = e
+        .store
+        .vpn_service_create(
+            &w(),
+            &Scope::All,
+            meta("svc"),
+            model::VpnService {
+                router_id: e.gateway.clone(),
+                subnet_id: Some(sub.meta.id.clone()),
+                ..model::VpnService::default()
+            },
+        )
+        .await
+        .unwrap()
+        .record;
+    let conn = e
+        .store
+        .connection_create(
+            &w(),
+            &Scope::All,
+            meta("conn"),
+            Connection {
+                vpnservice_id: svc.meta.id.clone(),
+                ikepolicy_id: ike.meta.id.clone(),
+                ipsecpolicy_id: ipsec.meta.id.clone(),
+                peer_address: "192.0.2.9".into(),
+                peer_id: "peer9".into(),
+                psk: model::Psk("neutron-key".into()),
+                peer_cidrs: vec!["10.9.0.0/24".parse().unwrap()],
+                ..Connection::default()
+            },
+        )
+        .await
+        .unwrap()
+        .record;
+    let id = conn.meta.id.as_str();
+    let path = format!("/api/v1/vpn/ipsec/sessions/{id}");
+    let sess = e.call("GET", &path, None).await.body;
+    assert_eq!(sess["local_endpoint_id"], json!(id));
+    assert_eq!(sess["peer_endpoint_id"], json!(id));
+
+    let lep = e
+        .call("GET", &format!("/api/v1/vpn/ipsec/local-endpoints/{id}"), None)
+        .await;
+    assert_eq!(lep.status, StatusCode::OK, "{}", lep.body);
+    assert_eq!(lep.body["local_address"], json!("172.24.4.10"));
+    assert_eq!(lep.body["local_id"], json!("172.24.4.10"));
+    assert_eq!(lep.body["ipsec_vpn_service_id"]["target_id"], json!(svc.meta.id));
+    let pep = e
+        .call("GET", &format!("/api/v1/vpn/ipsec/peer-endpoints/{id}"), None)
+        .await;
+    assert_eq!(pep.status, StatusCode::OK, "{}", pep.body);
+    assert_eq!(pep.body["peer_address"], json!("192.0.2.9"));
+    assert_eq!(pep.body["ike_profile_id"], json!(ike.meta.id));
+    assert!(pep.body.get("dpd_profile_id").is_none() && pep.body.get("psk").is_none());
+    let sensitive = e
+        .call(
+            "GET",
+            &format!("/api/v1/vpn/ipsec/peer-endpoints/{id}?action=show-sensitive-data"),
+            None,
+        )
+        .await;
+    assert_eq!(sensitive.body["psk"], json!("neutron-key"));
+    // Views, not objects: not listed, and not writable through NSX.
+    let listed = e.call("GET", "/api/v1/vpn/ipsec/peer-endpoints", None).await.body;
+    assert!(
+        !listed["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["id"] == json!(id))
+    );
+    let r = e
+        .call("DELETE", &format!("/api/v1/vpn/ipsec/peer-endpoints/{id}"), None)
+        .await;
+    assert_error(&r, StatusCode::NOT_FOUND, 600);
+    // An id of another kind is still unknown here.
+    let r = e
+        .call(
+            "GET",
+            &format!("/api/v1/vpn/ipsec/local-endpoints/{}", svc.meta.id),
+            None,
+        )
+        .await;
+    assert_error(&r, StatusCode::NOT_FOUND, 600);
+
+    // The echo of a GET is accepted; naming other endpoints is refused.
+    let mut body = sess.clone();
+    body["display_name"] = json!("renamed");
+    let r = e.call("PUT", &path, Some(body)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["local_endpoint_id"], json!(id));
+    let after: Record<Connection> = e.store.get(&Scope::All, id).await.unwrap();
+    assert_eq!(after.meta.name, "renamed");
+    assert!(!after.body.is_endpoint_form());
+    let mut body = r.body.clone();
+    body["local_endpoint_id"] = json!("other");
+    assert_eq!(
+        e.call("PUT", &path, Some(body)).await.status,
+        StatusCode::BAD_REQUEST
     );
 }

@@ -3,7 +3,8 @@
 //! Token introspection follows Keystone's default policy (`identity:validate_token`
 //! = admin, service or the token's own user; `identity:check_token` and
 //! `identity:revoke_token` = admin or the token's own user): a token is a
-//! credential, so nobody else may read, probe or revoke it.
+//! credential, so nobody else may read, probe or revoke it. Every refusal is a
+//! [`KeystoneError`] (see [`crate::error`]).
 
 use axum::extract::{FromRef, FromRequestParts, State};
 use axum::http::request::Parts;
@@ -14,8 +15,8 @@ use axum::{Json, Router};
 use chrono::{TimeZone, Utc};
 use serde_json::{Value, json};
 
-use crate::{AuthContext, AuthError, DEFAULT_DOMAIN_ID, DEFAULT_DOMAIN_NAME, Identity, Issued, Peer};
-use model::Error;
+use crate::error::KeystoneError;
+use crate::{AuthContext, DEFAULT_DOMAIN_ID, DEFAULT_DOMAIN_NAME, Identity, Issued, Peer};
 
 /// Routes under `/v3`.
 pub fn router<S>() -> Router<S>
@@ -33,59 +34,6 @@ where
                 .post(token_create)
                 .delete(token_revoke),
         )
-}
-
-/// A Keystone-style error response.
-pub fn keystone_error(status: StatusCode, message: &str) -> Response {
-    let title = status.canonical_reason().unwrap_or("Error");
-    let mut resp = (
-        status,
-        Json(json!({"error": {"code": status.as_u16(), "title": title, "message": message}})),
-    )
-        .into_response();
-    if status == StatusCode::UNAUTHORIZED {
-        resp.headers_mut().insert(
-            "WWW-Authenticate",
-            HeaderValue::from_static("Keystone uri=\"/v3\""),
-        );
-    }
-    resp
-}
-
-/// The error for missing or invalid credentials, as keystonemiddleware words it.
-pub fn unauthorized() -> Response {
-    keystone_error(
-        StatusCode::UNAUTHORIZED,
-        "The request you have made requires authentication.",
-    )
-}
-
-/// A failed password authentication in Keystone's words (`AccountLocked` is
-/// Keystone's own message; 429 and 503 carry `Retry-After`).
-pub fn auth_error(e: AuthError) -> Response {
-    let retry = e.retry_after_secs();
-    let mut resp = match e {
-        AuthError::Unauthenticated => unauthorized(),
-        AuthError::Locked { user_id } => keystone_error(
-            StatusCode::UNAUTHORIZED,
-            &format!("The account is locked for user: {user_id}."),
-        ),
-        AuthError::Throttled { .. } => keystone_error(
-            StatusCode::TOO_MANY_REQUESTS,
-            "Too many failed authentication attempts from this address. Retry later.",
-        ),
-        AuthError::Busy { .. } => keystone_error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "The server is too busy checking passwords to check this one now. Retry later.",
-        ),
-        AuthError::Other(e) => internal(e),
-    };
-    if let Some(secs) = retry
-        && let Ok(v) = HeaderValue::from_str(&secs.to_string())
-    {
-        resp.headers_mut().insert(axum::http::header::RETRY_AFTER, v);
-    }
-    resp
 }
 
 /// The Identity API version `GET /v3` reports, with its `updated` date:
@@ -158,13 +106,15 @@ fn domain_ok(v: Option<&Value>) -> bool {
     }
 }
 
-fn bad_request(msg: &str) -> Response {
-    keystone_error(StatusCode::BAD_REQUEST, msg)
-}
-
-async fn token_create(State(id): State<Identity>, peer: Peer, body: axum::body::Bytes) -> Response {
+async fn token_create(
+    State(id): State<Identity>,
+    peer: Peer,
+    body: axum::body::Bytes,
+) -> Result<Response, KeystoneError> {
     let Ok(body) = serde_json::from_slice::<Value>(&body) else {
-        return bad_request("Expecting to find valid JSON in request body.");
+        return Err(KeystoneError::Validation(
+            "Expecting to find valid JSON in request body.",
+        ));
     };
     let auth = &body["auth"];
     let methods: Vec<&str> = auth["identity"]["methods"]
@@ -175,32 +125,26 @@ async fn token_create(State(id): State<Identity>, peer: Peer, body: axum::body::
     let user = if methods.contains(&"password") {
         let u = &auth["identity"]["password"]["user"];
         let Some(pw) = u["password"].as_str() else {
-            return bad_request(
+            return Err(KeystoneError::Validation(
                 "Expecting to find password in user - the server could not comply with the request since it is either malformed or otherwise incorrect.",
-            );
+            ));
         };
         if !domain_ok(u.get("domain")) {
-            return unauthorized();
+            return Err(KeystoneError::Unauthorized);
         }
         let who = u["id"].as_str().or(u["name"].as_str()).unwrap_or_default();
-        match id.check_password(who, pw, peer).await {
-            Ok(u) => u,
-            Err(e) => return auth_error(e),
-        }
+        id.check_password(who, pw, peer).await?
     } else if methods.contains(&"token") {
         let Some(tok) = auth["identity"]["token"]["id"].as_str() else {
-            return bad_request("Expecting to find id in token.");
+            return Err(KeystoneError::Validation("Expecting to find id in token."));
         };
-        match id.validate(tok).await {
-            Ok((ctx, _)) => match id.store.user_find(&ctx.user_id).await {
-                Ok(u) => u,
-                Err(_) => return unauthorized(),
-            },
-            Err(Error::Unauthenticated) => return unauthorized(),
-            Err(e) => return internal(e),
-        }
+        let (ctx, _) = id.validate(tok).await?;
+        id.store
+            .user_find(&ctx.user_id)
+            .await
+            .map_err(|_| KeystoneError::Unauthorized)?
     } else {
-        return unauthorized();
+        return Err(KeystoneError::Unauthorized);
     };
     // Scope: a project by id, or by name in the default domain; without one,
     // the user's default project (vpnaas issues project-scoped tokens only).
@@ -209,39 +153,23 @@ async fn token_create(State(id): State<Identity>, peer: Peer, body: axum::body::
         pid.to_string()
     } else if let Some(name) = scope["name"].as_str() {
         if !domain_ok(scope.get("domain")) {
-            return unauthorized();
+            return Err(KeystoneError::Unauthorized);
         }
         name.to_string()
     } else {
-        match id.store.default_project_of(&user.id).await {
-            Ok(Some(p)) => p,
-            Ok(None) => return unauthorized(),
-            Err(e) => return internal(e),
-        }
+        id.store
+            .default_project_of(&user.id)
+            .await
+            .map_err(KeystoneError::Internal)?
+            .ok_or(KeystoneError::Unauthorized)?
     };
-    let ctx = match id.context_for(&user, &project).await {
-        Ok(c) => c,
-        Err(Error::Unauthenticated) => return unauthorized(),
-        Err(e) => return internal(e),
-    };
-    match id.issue(ctx).await {
-        Ok(issued) => {
-            let mut resp = (StatusCode::CREATED, Json(token_body(&id, &issued))).into_response();
-            if let Ok(v) = HeaderValue::from_str(&issued.token) {
-                resp.headers_mut().insert("X-Subject-Token", v);
-            }
-            resp
-        }
-        Err(e) => internal(e),
+    let ctx = id.context_for(&user, &project).await?;
+    let issued = id.issue(ctx).await.map_err(KeystoneError::Internal)?;
+    let mut resp = (StatusCode::CREATED, Json(token_body(&id, &issued))).into_response();
+    if let Ok(v) = HeaderValue::from_str(&issued.token) {
+        resp.headers_mut().insert("X-Subject-Token", v);
     }
-}
-
-fn internal(e: Error) -> Response {
-    tracing::error!(error = %e, source = ?std::error::Error::source(&e), "identity failure");
-    keystone_error(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "An unexpected error prevented the server from fulfilling your request.",
-    )
+    Ok(resp)
 }
 
 fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -277,29 +205,23 @@ impl TokenAction {
     }
 }
 
-/// Keystone's `ForbiddenAction`.
-fn forbidden(action: &str) -> Response {
-    keystone_error(
-        StatusCode::FORBIDDEN,
-        &format!("You are not authorized to perform the requested action: {action}."),
-    )
-}
-
 /// The subject token of an introspection request, once the caller is known and
 /// allowed: 401 for a bad caller token, 404 for a missing or invalid subject
 /// (whoever asks), 403 when the caller may not `action` someone else's token.
-async fn subject(id: &Identity, headers: &HeaderMap, action: TokenAction) -> Result<Issued, Response> {
+async fn subject(id: &Identity, headers: &HeaderMap, action: TokenAction) -> Result<Issued, KeystoneError> {
     let Some(caller) = header(headers, "X-Auth-Token") else {
-        return Err(unauthorized());
+        return Err(KeystoneError::Unauthorized);
     };
     let Ok((caller, _)) = id.validate(caller).await else {
-        return Err(unauthorized());
+        return Err(KeystoneError::Unauthorized);
     };
     let Some(sub) = header(headers, "X-Subject-Token") else {
-        return Err(keystone_error(StatusCode::NOT_FOUND, "Could not find token."));
+        return Err(KeystoneError::TokenNotFound);
     };
     match id.validate(sub).await {
-        Ok((ctx, _)) if !action.permits(&caller, &ctx.user_id) => Err(forbidden(action.policy())),
+        Ok((ctx, _)) if !action.permits(&caller, &ctx.user_id) => {
+            Err(KeystoneError::Forbidden(action.policy()))
+        }
         Ok((ctx, exp)) => Ok(Issued {
             token: sub.to_string(),
             ctx,
@@ -307,38 +229,28 @@ async fn subject(id: &Identity, headers: &HeaderMap, action: TokenAction) -> Res
             issued_at: exp - id.config().token_ttl.as_millis() as i64,
             expires_at: exp,
         }),
-        Err(_) => Err(keystone_error(StatusCode::NOT_FOUND, "Could not find token.")),
+        Err(_) => Err(KeystoneError::TokenNotFound),
     }
 }
 
-async fn token_show(State(id): State<Identity>, headers: HeaderMap) -> Response {
-    match subject(&id, &headers, TokenAction::Validate).await {
-        Ok(t) => {
-            let mut resp = Json(token_body(&id, &t)).into_response();
-            if let Ok(v) = HeaderValue::from_str(&t.token) {
-                resp.headers_mut().insert("X-Subject-Token", v);
-            }
-            resp
-        }
-        Err(r) => r,
+async fn token_show(State(id): State<Identity>, headers: HeaderMap) -> Result<Response, KeystoneError> {
+    let t = subject(&id, &headers, TokenAction::Validate).await?;
+    let mut resp = Json(token_body(&id, &t)).into_response();
+    if let Ok(v) = HeaderValue::from_str(&t.token) {
+        resp.headers_mut().insert("X-Subject-Token", v);
     }
+    Ok(resp)
 }
 
-async fn token_check(State(id): State<Identity>, headers: HeaderMap) -> Response {
-    match subject(&id, &headers, TokenAction::Check).await {
-        Ok(_) => StatusCode::OK.into_response(),
-        Err(r) => r,
-    }
+async fn token_check(State(id): State<Identity>, headers: HeaderMap) -> Result<StatusCode, KeystoneError> {
+    subject(&id, &headers, TokenAction::Check).await?;
+    Ok(StatusCode::OK)
 }
 
-async fn token_revoke(State(id): State<Identity>, headers: HeaderMap) -> Response {
-    match subject(&id, &headers, TokenAction::Revoke).await {
-        Ok(t) => match id.revoke(&t.token).await {
-            Ok(_) => StatusCode::NO_CONTENT.into_response(),
-            Err(e) => internal(e),
-        },
-        Err(r) => r,
-    }
+async fn token_revoke(State(id): State<Identity>, headers: HeaderMap) -> Result<StatusCode, KeystoneError> {
+    let t = subject(&id, &headers, TokenAction::Revoke).await?;
+    id.revoke(&t.token).await.map_err(KeystoneError::Internal)?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Extractor: the authenticated caller of an API request (`X-Auth-Token`).
@@ -350,18 +262,15 @@ where
     S: Send + Sync,
     Identity: FromRef<S>,
 {
-    type Rejection = Response;
+    type Rejection = KeystoneError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let id = Identity::from_ref(state);
         let Some(token) = header(&parts.headers, "X-Auth-Token") else {
-            return Err(unauthorized());
+            return Err(KeystoneError::Unauthorized);
         };
-        match id.validate(token).await {
-            Ok((ctx, _)) => Ok(Caller(ctx)),
-            Err(Error::Unauthenticated) => Err(unauthorized()),
-            Err(e) => Err(internal(e)),
-        }
+        let (ctx, _) = id.validate(token).await?;
+        Ok(Caller(ctx))
     }
 }
 

@@ -12,6 +12,7 @@
 //! verifications, per-user lock-out, per-address throttling), because a check is
 //! the one thing an unauthenticated caller can make expensive.
 
+pub mod error;
 pub mod guard;
 pub mod keystone;
 mod password;
@@ -32,6 +33,7 @@ use rand::RngCore;
 use store::identity::TokenRow;
 use store::{Scope, Store, now_ms};
 
+pub use error::KeystoneError;
 pub use guard::AuthLimits;
 pub use password::{hash_password, verify_password};
 

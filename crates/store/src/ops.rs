@@ -144,33 +144,76 @@ impl Store {
     }
 
     /// Updates a connection; `edit` applies the request, then every rule runs again
-    /// on the result. `peer_changed` tells whether the peer address must be
-    /// resolved again.
+    /// on the result. A changed peer address is resolved *before* the write
+    /// transaction opens, never under the write lock (a DNS lookup may take
+    /// seconds, and every other write would wait behind it): `edit` is first
+    /// applied to an unlocked read to learn which name it asks for, then again
+    /// under the lock, where the resolved address is used only if the edit still
+    /// asks for that same name. If a concurrent write made it ask for another, the
+    /// lock is let go and that name resolved in turn (a bounded number of times).
     pub async fn connection_update(
         &self,
         w: &WriteCtx,
         scope: &Scope,
         id: &str,
-        edit: impl FnOnce(&mut Record<Connection>) -> Result<()>,
+        edit: impl Fn(&mut Record<Connection>) -> Result<()>,
     ) -> Result<Written<Record<Connection>>> {
-        let mut tx = self.begin(w).await?;
-        let mut rec: Record<Connection> = tx.get(scope, id).await?;
-        let before = rec.body.peer_address.clone();
-        edit(&mut rec)?;
-        if rec.body.peer_address != before {
-            // Resolving inside the write lock is bounded by the resolver's timeout;
-            // literal IPs (the common case) need no lookup at all.
-            let peer = resolve_peer(&rec.body.peer_address).await?;
-            rec.body.peer_address = peer.to_string();
+        let mut resolved = {
+            let mut rec: Record<Connection> = self.get(scope, id).await?;
+            let before = rec.body.peer_address.clone();
+            edit(&mut rec)?;
+            if rec.body.peer_address == before {
+                None
+            } else {
+                Some(Resolved::of(rec.body.peer_address).await?)
+            }
+        };
+        for _ in 0..PEER_RESOLVE_ATTEMPTS {
+            let mut tx = self.begin(w).await?;
+            let mut rec: Record<Connection> = tx.get(scope, id).await?;
+            let before = rec.body.peer_address.clone();
+            edit(&mut rec)?;
+            if rec.body.peer_address != before {
+                match &resolved {
+                    Some(r) if r.name == rec.body.peer_address => rec.body.peer_address = r.ip.to_string(),
+                    _ => {
+                        drop(tx);
+                        resolved = Some(Resolved::of(rec.body.peer_address).await?);
+                        continue;
+                    }
+                }
+            }
+            let peer: IpAddr = rec.body.peer_address.parse().map_err(|_| {
+                Error::Invalid(Violation::PeerAddressUnresolved {
+                    address: rec.body.peer_address.clone(),
+                })
+            })?;
+            connection_check_in_txn(&mut tx, scope, &rec.body, peer).await?;
+            let rec = tx.update(rec).await?;
+            return Self::finish(tx, rec).await;
         }
-        let peer: IpAddr = rec.body.peer_address.parse().map_err(|_| {
-            Error::Invalid(Violation::PeerAddressUnresolved {
-                address: rec.body.peer_address.clone(),
-            })
-        })?;
-        connection_check_in_txn(&mut tx, scope, &rec.body, peer).await?;
-        let rec = tx.update(rec).await?;
-        Self::finish(tx, rec).await
+        Err(Error::Internal {
+            context: format!("connection {id}: its peer address changed under every attempt to resolve it"),
+            source: None,
+        })
+    }
+}
+
+/// How many times [`Store::connection_update`] resolves a peer address that a
+/// concurrent write keeps changing before it gives up. An edit that only
+/// depends on the request never needs a second attempt.
+const PEER_RESOLVE_ATTEMPTS: usize = 3;
+
+/// A peer address name and the IP it resolved to, outside any transaction.
+struct Resolved {
+    name: String,
+    ip: IpAddr,
+}
+
+impl Resolved {
+    async fn of(name: String) -> Result<Resolved> {
+        let ip = resolve_peer(&name).await?;
+        Ok(Resolved { name, ip })
     }
 }
 

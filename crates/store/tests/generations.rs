@@ -248,3 +248,35 @@ async fn failed_writes_leave_nothing() {
         assert!(!bytes.windows(18).any(|w| w == b"super-secret-key-1"));
     }
 }
+
+#[tokio::test]
+async fn a_changed_peer_name_is_resolved_before_the_write() {
+    let (_d, store) = open().await;
+    let a = site(&store, "a", 1).await;
+    let w = WriteCtx::new("test");
+    let written = store
+        .connection_update(&w, &Scope::All, &a.conn, |r| {
+            r.body.peer_address = "localhost".into();
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let ip: std::net::IpAddr = written.record.body.peer_address.parse().unwrap();
+    assert!(ip.is_loopback(), "stored resolved: {ip}");
+
+    let before = store.generation_current().await.unwrap();
+    let err = store
+        .connection_update(&w, &Scope::All, &a.conn, |r| {
+            r.body.peer_address = "no-such-peer.invalid".into();
+            Ok(())
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        Error::Invalid(Violation::PeerAddressUnresolved { ref address }) if address == "no-such-peer.invalid"
+    ));
+    assert_eq!(store.generation_current().await.unwrap(), before);
+    let rec: Record<Connection> = store.get(&Scope::All, &a.conn).await.unwrap();
+    assert_eq!(rec.body.peer_address, ip.to_string());
+}

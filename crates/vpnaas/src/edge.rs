@@ -60,7 +60,7 @@ impl Api {
     /// This API's error response for an HTTP-level failure.
     pub fn error(self, status: StatusCode, message: &str) -> Response {
         match self {
-            Api::Keystone => identity::keystone::keystone_error(status, message),
+            Api::Keystone => identity::error::http_error(status, message),
             Api::Neutron => api_neutron::error::http_error(status, message),
             Api::Nsx => api_nsx::error::http_error(status, message),
             Api::Node => realize::http::http_error(status, message),

@@ -8,4 +8,5 @@ pub mod edge;
 mod error_table;
 pub mod listener;
 pub mod load;
+pub mod request_id;
 pub mod server;

@@ -16,6 +16,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::edge::{self, Limits};
 use crate::listener::{self, ConnLimits, Listener, TlsFiles};
+use crate::request_id;
 
 /// Shared state of every handler.
 #[derive(Clone, FromRef)]
@@ -111,7 +112,7 @@ pub fn app(state: AppState, limits: Arc<Limits>) -> Router {
         // The edge reads bodies with its own per-API limits.
         .layer(DefaultBodyLimit::disable())
         .layer(axum::middleware::from_fn_with_state(limits, edge::edge))
-        .layer(axum::middleware::from_fn(identity::request::assign))
+        .layer(axum::middleware::from_fn(request_id::assign))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
