@@ -31,30 +31,14 @@
 #   E2E_KEEP=1   keep $BASE (logs, configs) after the run
 set -euo pipefail
 
-cd "$(dirname "$0")/../.."
-ROOT="$(pwd)"
-VPNAAS_BIN="${VPNAAS_BIN:-$ROOT/target/ci/vpnaas}"
-case "$VPNAAS_BIN" in /*) ;; *) VPNAAS_BIN="$ROOT/$VPNAAS_BIN" ;; esac
-PYTHON="${E2E_PYTHON:-$ROOT/.venv-test/bin/python}"
-START_NS=$(date +%s%N)
-
-log() { printf 'e2e: %s\n' "$*"; }
-die() { printf 'e2e: error: %s\n' "$*" >&2; exit 1; }
-
-[ "$(id -u)" = 0 ] || die "needs root (network namespaces, charon)"
-[ -x "$VPNAAS_BIN" ] || die "no vpnaas binary at $VPNAAS_BIN (build it, or set VPNAAS_BIN)"
-"$PYTHON" -c 'import openstack' 2>/dev/null \
-    || die "$PYTHON has no openstacksdk (run scripts/test.sh to create .venv-test, or set E2E_PYTHON)"
+E2E_NAME=e2e
+# shellcheck source=tests/e2e/lib.sh
+source "$(dirname "$0")/lib.sh"
+needs_root_and_python openstack
 
 # ------------------------------------------------------------ packages
-PKGS="strongswan-charon strongswan-swanctl libcharon-extra-plugins libstrongswan-standard-plugins iproute2 iputils-ping openssl"
-# shellcheck disable=SC2086
-if ! dpkg -s $PKGS >/dev/null 2>&1; then
-    log "installing $PKGS"
-    apt-get update -q >/dev/null
-    # shellcheck disable=SC2086
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $PKGS >/dev/null
-fi
+install_packages strongswan-charon strongswan-swanctl libcharon-extra-plugins \
+    libstrongswan-standard-plugins iproute2 iputils-ping openssl
 
 # ------------------------------------------------------------ cleanup
 BASE="$(mktemp -d /tmp/vpnaas-e2e.XXXXXX)"
@@ -64,52 +48,21 @@ PIDFILE="$BASE/pids"   # "pid comm" per line; the scenario appends restarted cha
 touch "$PIDFILE"
 NS_MADE=()
 
-remember() { # pid comm
-    echo "$1 $2" >> "$PIDFILE"
-}
-
-stop_pids() {
-    # Newest first (agents, then the server), charons last: agents never see charon vanish.
-    local pass pid comm
-    for pass in others charon; do
-        while read -r pid comm; do
-            [ -n "$pid" ] || continue
-            if [ "$pass" = charon ] && [ "$comm" != charon ]; then continue; fi
-            if [ "$pass" = others ] && [ "$comm" = charon ]; then continue; fi
-            # Only signal a process we started (a PID may have been reused).
-            [ "$(cat /proc/"$pid"/comm 2>/dev/null)" = "$comm" ] || continue
-            kill -TERM "$pid" 2>/dev/null || true
-            for _ in $(seq 50); do
-                [ "$(cat /proc/"$pid"/comm 2>/dev/null)" = "$comm" ] || break
-                sleep 0.1
-            done
-            if [ "$(cat /proc/"$pid"/comm 2>/dev/null)" = "$comm" ]; then
-                kill -KILL "$pid" 2>/dev/null || true
-            fi
-        done < <(tac "$PIDFILE")
-    done
-}
-
 cleanup() {
     local rc=$?
     set +e
     stop_pids
     for ns in "${NS_MADE[@]}"; do ip netns del "$ns" 2>/dev/null; done
     if [ "$rc" != 0 ]; then
-        for f in "$BASE"/server.log "$BASE"/agent-a.log "$BASE"/agent-b.log "$BASE"/a/charon.log "$BASE"/b/charon.log; do
-            [ -f "$f" ] || continue
-            printf '\n----- %s (last 40 lines)\n' "$f"
-            tail -n 40 "$f"
-        done
+        show_logs "$BASE"/server.log "$BASE"/agent-a.log "$BASE"/agent-b.log "$BASE"/a/charon.log "$BASE"/b/charon.log
     fi
     if [ "${E2E_KEEP:-0}" = 1 ]; then
         log "kept $BASE"
     else
         rm -rf "$BASE"
     fi
-    local ms took
-    ms=$(( ($(date +%s%N) - START_NS) / 1000000 ))
-    took="$((ms / 1000)).$(printf '%03d' $((ms % 1000)))"
+    local took
+    took=$(elapsed)
     if [ "$rc" = 0 ]; then
         log "1 passed, 0 failed (${took}s)"
     else
@@ -134,41 +87,7 @@ ip -n "$NSA" link set vethA up
 ip -n "$NSB" link set vethB up
 
 # ------------------------------------------------------------ charons
-# Userspace ESP (kernel-libipsec): this machine's kernel has no ESP transform.
-write_conf() { # dir
-    local d=$1
-    mkdir -p "$d/run" "$d/swanctl"
-    cat > "$d/strongswan.conf" <<EOF
-charon {
-  load_modular = no
-  load = random nonce openssl aes sha1 sha2 hmac gcm gmp pem pkcs1 x509 pubkey kdf kernel-libipsec kernel-netlink socket-default vici
-  plugins { vici { socket = unix://$d/charon.vici } }
-  filelog { main { path = $d/charon.log
-                   time_format = %T
-                   append = yes
-                   flush_line = yes
-                   default = 1
-                   ike = 2
-                   cfg = 2 } }
-}
-swanctl { load = random nonce openssl aes sha1 sha2 hmac pem pkcs1 x509 pubkey }
-EOF
-}
-
-# charon hard-codes /var/run/charon.pid: each gets a private /run, bind-mounted
-# inside the mount namespace `ip netns exec` creates (it doesn't leak to the host).
-# `ip` execs sh which execs charon, so $! is charon's PID.
-start_charon() { # ns dir
-    local ns=$1 d=$2
-    rm -f "$d/charon.vici"
-    ip netns exec "$ns" sh -c "mount --bind $d/run /run && exec env STRONGSWAN_CONF=$d/strongswan.conf /usr/lib/ipsec/charon" \
-        >>"$d/charon.stdout" 2>&1 </dev/null &
-    remember $! charon
-    for _ in $(seq 100); do [ -S "$d/charon.vici" ] && return 0; sleep 0.05; done
-    die "charon in $ns did not open $d/charon.vici"
-}
-
-write_conf "$BASE/a"; write_conf "$BASE/b"
+write_charon_conf "$BASE/a"; write_charon_conf "$BASE/b"
 start_charon "$NSA" "$BASE/a"
 start_charon "$NSB" "$BASE/b"
 log "charons up in $NSA and $NSB"
@@ -198,21 +117,9 @@ keyUsage=critical,digitalSignature"
 log "test CA, server and node-b certificates in $PKI"
 
 # ------------------------------------------------------------ server
-DB="$BASE/vpnaas.db"
-ADMIN_PASSWORD="e2e-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
-VPNAAS_ADMIN_PASSWORD="$ADMIN_PASSWORD" VPNAAS_LOG="${VPNAAS_LOG:-info}" \
-    "$VPNAAS_BIN" --db "$DB" serve --listen 127.0.0.1:0 \
-        --tls-cert "$PKI/server.pem" --tls-key "$PKI/server.key" --tls-client-ca "$PKI/ca.pem" \
-        >"$BASE/server.out" 2>"$BASE/server.log" </dev/null &
-remember $! vpnaas
-URL=""
-for _ in $(seq 300); do
-    URL=$(sed -n 's/^vpnaas listening on \(https:\/\/127\.0\.0\.1:[0-9]*\).*/\1/p' "$BASE/server.out" 2>/dev/null | head -1)
-    [ -n "$URL" ] && break
-    sleep 0.1
-done
-[ -n "$URL" ] || die "server did not start (or not on https)"
-log "server at $URL"
+ADMIN_PASSWORD=$(random_password e2e)
+VPNAAS_ADMIN_PASSWORD="$ADMIN_PASSWORD" start_server https \
+    --tls-cert "$PKI/server.pem" --tls-key "$PKI/server.key" --tls-client-ca "$PKI/ca.pem"
 
 admin() { "$VPNAAS_BIN" --db "$DB" "$@"; }
 json() { python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
