@@ -39,20 +39,29 @@ const SEEDED: usize = 20;
 /// Failures kept verbatim in the result.
 const SAMPLES: usize = 10;
 
-/// Options of one run.
-#[derive(Debug, Clone)]
+/// Options of one run (the `vpnaas bench-load` flags).
+#[derive(Debug, Clone, clap::Args)]
 pub struct LoadOpts {
+    #[arg(long)]
     pub url: String,
+    #[arg(long, default_value = "admin")]
     pub user: String,
+    #[arg(long, env = "VPNAAS_LOAD_PASSWORD", hide_env_values = true)]
     pub password: String,
+    #[arg(long, default_value = "admin")]
     pub project: String,
+    #[arg(long, default_value_t = 200)]
     pub clients: usize,
+    #[arg(long, default_value_t = 30.0)]
     pub seconds: f64,
-    /// Mean think time between iterations (uniformly jittered ±50%).
+    /// Mean think time between a client's iterations (jittered ±50%).
+    #[arg(long, default_value_t = 1000)]
     pub think_ms: u64,
-    /// Fraction of NSX shows sent with HTTP basic auth instead of a token.
+    /// Fraction of NSX shows that use HTTP basic auth instead of a token.
+    #[arg(long, default_value_t = 0.0)]
     pub basic_share: f64,
-    /// Per-request timeout.
+    /// Per-request timeout, seconds.
+    #[arg(long = "timeout", default_value_t = 30)]
     pub timeout_s: u64,
 }
 

@@ -99,29 +99,7 @@ enum Cmd {
     },
     /// Load test a running server: C concurrent clients with a think time mixing
     /// Neutron and NSX reads and writes for S seconds; prints one JSON result.
-    BenchLoad {
-        #[arg(long)]
-        url: String,
-        #[arg(long, default_value = "admin")]
-        user: String,
-        #[arg(long, env = "VPNAAS_LOAD_PASSWORD", hide_env_values = true)]
-        password: String,
-        #[arg(long, default_value = "admin")]
-        project: String,
-        #[arg(long, default_value_t = 200)]
-        clients: usize,
-        #[arg(long, default_value_t = 30.0)]
-        seconds: f64,
-        /// Mean think time between a client's iterations (jittered ±50%).
-        #[arg(long, default_value_t = 1000)]
-        think_ms: u64,
-        /// Fraction of NSX shows that use HTTP basic auth instead of a token.
-        #[arg(long, default_value_t = 0.0)]
-        basic_share: f64,
-        /// Per-request timeout, seconds.
-        #[arg(long, default_value_t = 30)]
-        timeout: u64,
-    },
+    BenchLoad(vpnaas::load::LoadOpts),
     /// Manage transport nodes (gateway nodes running `vpnaas agent`).
     Node {
         #[command(subcommand)]
@@ -391,31 +369,7 @@ async fn main() -> anyhow::Result<()> {
             })
             .await?;
         }
-        Cmd::BenchLoad {
-            url,
-            user,
-            password,
-            project,
-            clients,
-            seconds,
-            think_ms,
-            basic_share,
-            timeout,
-        } => {
-            let result = vpnaas::load::run(&vpnaas::load::LoadOpts {
-                url,
-                user,
-                password,
-                project,
-                clients,
-                seconds,
-                think_ms,
-                basic_share,
-                timeout_s: timeout,
-            })
-            .await?;
-            print(result);
-        }
+        Cmd::BenchLoad(opts) => print(vpnaas::load::run(&opts).await?),
         Cmd::Node { cmd } => {
             let store = server::open_store(&cli.db, cli.key_file.as_deref()).await?;
             match cmd {
