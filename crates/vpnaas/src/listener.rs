@@ -328,9 +328,9 @@ impl<S: AsyncRead + Unpin> AsyncRead for Enveloped<S> {
         let before = buf.filled().len();
         let r = Pin::new(&mut self.inner).poll_read(cx, buf);
         if let Poll::Ready(Ok(())) = r {
-            let got = buf.filled()[before..].to_vec();
+            let got = &buf.filled()[before..];
             self.activity.read(got.len());
-            self.saw(&got);
+            self.saw(got);
         }
         r
     }
