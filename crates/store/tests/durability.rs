@@ -6,38 +6,10 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use model::realization::NodeReport;
-use model::*;
 use sqlx::Connection;
-use store::{Cipher, NewMeta, Store, WriteCtx};
 
-async fn open() -> (tempfile::TempDir, std::path::PathBuf, Store) {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("t.db");
-    let store = Store::open(&path, Cipher::from_key(&[1; 32])).await.unwrap();
-    (dir, path, store)
-}
-
-async fn gateway(store: &Store, name: &str) -> String {
-    store
-        .gateway_create(
-            &WriteCtx::new("test"),
-            NewMeta {
-                id: None,
-                project_id: "p1".into(),
-                name: name.into(),
-                description: String::new(),
-            },
-            Gateway {
-                external_v4: Some("192.0.2.1".parse().unwrap()),
-                external_v6: None,
-            },
-        )
-        .await
-        .unwrap()
-        .record
-        .meta
-        .id
-}
+mod common;
+use common::{gateway, open};
 
 /// Defect: a report dropped while waiting for the write lock used to leave the
 /// shared writer at `synchronous = NORMAL`, so later API writes were not fsynced.
@@ -45,7 +17,7 @@ async fn gateway(store: &Store, name: &str) -> String {
 async fn dropped_report_leaves_writer_durable() {
     let (_dir, path, store) = open().await;
     assert_eq!(store.writer_synchronous().await.unwrap(), 2, "FULL after open");
-    let gw = gateway(&store, "gw").await;
+    let gw = gateway(&store, "p1", "gw", 1).await.meta.id;
     let node = store.node_create("n1", &gw, "hash-1").await.unwrap();
 
     // Another connection (think: an admin CLI command) holds the write lock.
@@ -71,7 +43,7 @@ async fn dropped_report_leaves_writer_durable() {
         "the durable writer must stay at synchronous = FULL"
     );
     // A durable write afterwards still goes through the FULL writer.
-    gateway(&store, "gw2").await;
+    gateway(&store, "p1", "gw2", 1).await;
     assert_eq!(store.writer_synchronous().await.unwrap(), 2);
     // And reports still work.
     store.node_report(&node.id, &report).await.unwrap();
@@ -82,7 +54,7 @@ async fn dropped_report_leaves_writer_durable() {
 async fn database_files_are_private() {
     let (_dir, path, store) = open().await;
     // Make sure the WAL and shared-memory files exist.
-    gateway(&store, "gw").await;
+    gateway(&store, "p1", "gw", 1).await;
     for suffix in ["", "-wal", "-shm"] {
         let mut p = path.as_os_str().to_owned();
         p.push(suffix);

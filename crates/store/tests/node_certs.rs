@@ -5,40 +5,17 @@ use std::str::FromStr;
 use model::realization::NodeReport;
 use model::*;
 use sqlx::Connection;
+use store::Store;
 use store::nodes::NodeCredentials;
-use store::{Cipher, NewMeta, Store, WriteCtx};
 
-fn cipher() -> Cipher {
-    Cipher::from_key(&[1; 32])
-}
-
-async fn gateway(store: &Store) -> String {
-    store
-        .gateway_create(
-            &WriteCtx::new("test"),
-            NewMeta {
-                id: None,
-                project_id: "p1".into(),
-                name: "gw".into(),
-                description: String::new(),
-            },
-            Gateway {
-                external_v4: Some("192.0.2.1".parse().unwrap()),
-                external_v6: None,
-            },
-        )
-        .await
-        .unwrap()
-        .record
-        .meta
-        .id
-}
+mod common;
+use common::{cipher, gateway};
 
 #[tokio::test]
 async fn node_by_certificate() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("t.db"), cipher()).await.unwrap();
-    let gw = gateway(&store).await;
+    let gw = gateway(&store, "p1", "gw", 1).await.meta.id;
     let fp = "AB".repeat(32);
     let creds = NodeCredentials {
         token_hash: None,
