@@ -3,7 +3,7 @@
 //! names through, and the version/extension documents they probe.
 //!
 //! Handlers are generic over [`views::View`]: parse (Neutron's attribute rules),
-//! authorize (Neutron's default policy), call one store operation, render. All
+//! authorize (Neutron's default policy), call one `app` operation, render. All
 //! JSON shapes live in `views`, all error wording in `error`.
 
 mod attrs;
@@ -14,6 +14,7 @@ pub mod views;
 
 use std::collections::HashMap;
 
+use app::{App, Dialect};
 use axum::body::Bytes;
 use axum::extract::{FromRef, OriginalUri, Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -40,6 +41,7 @@ pub fn router<S>() -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
     Store: FromRef<S>,
+    App: FromRef<S>,
     Identity: FromRef<S>,
     Realizer: FromRef<S>,
 {
@@ -65,6 +67,7 @@ fn resource<S, V: View>(r: Router<S>, path: &str) -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
     Store: FromRef<S>,
+    App: FromRef<S>,
     Identity: FromRef<S>,
     Realizer: FromRef<S>,
 {
@@ -185,7 +188,7 @@ async fn show<V: View>(
 }
 
 async fn create<V: View>(
-    State(store): State<Store>,
+    State(app): State<App>,
     State(realizer): State<Realizer>,
     Caller(ctx): Caller,
     Extension(rid): Extension<RequestId>,
@@ -212,14 +215,15 @@ async fn create<V: View>(
         name: m.str_of("name").unwrap_or_default(),
         description: m.str_of("description").unwrap_or_default(),
     };
-    let scope = ctx.scope();
-    let written = V::create(&store, &write_ctx(&ctx, rid), &scope, meta, body).await?;
+    let written = app
+        .create(&write_ctx(&ctx, rid), &ctx.scope(), Dialect::Neutron, meta, body)
+        .await?;
     let vctx = view_ctx::<V>(&realizer).await?;
     Ok((StatusCode::CREATED, one::<V>(V::render(&written.record, &vctx))).into_response())
 }
 
 async fn update<V: View>(
-    State(store): State<Store>,
+    State(app): State<App>,
     State(realizer): State<Realizer>,
     Caller(ctx): Caller,
     Extension(rid): Extension<RequestId>,
@@ -230,20 +234,25 @@ async fn update<V: View>(
     let Some(scope) = read_scope(&ctx) else {
         return Err(model::Error::not_found(<V::Body as store::Body>::KIND, &id).into());
     };
-    if V::STATEFUL {
-        let current = store.get::<V::Body>(&scope, &id).await?;
-        let vctx = view_ctx::<V>(&realizer).await?;
-        if let Some(status) = V::status(&current, &vctx) {
-            model::validate::updatable(status, &id)?;
-        }
-    }
-    let written = V::update(&store, &write_ctx(&ctx, rid), &scope, &id, m).await?;
+    let written = app
+        .update(
+            &write_ctx(&ctx, rid),
+            &scope,
+            Dialect::Neutron,
+            &id,
+            V::UPDATE,
+            |rec| {
+                V::apply(rec, &m);
+                Ok(())
+            },
+        )
+        .await?;
     let vctx = view_ctx::<V>(&realizer).await?;
     Ok(one::<V>(V::render(&written.record, &vctx)))
 }
 
 async fn delete<V: View>(
-    State(store): State<Store>,
+    State(app): State<App>,
     Caller(ctx): Caller,
     Extension(rid): Extension<RequestId>,
     Path(id): Path<String>,
@@ -251,9 +260,7 @@ async fn delete<V: View>(
     let Some(scope) = read_scope(&ctx) else {
         return Err(model::Error::not_found(<V::Body as store::Body>::KIND, &id).into());
     };
-    store
-        .delete::<V::Body>(&write_ctx(&ctx, rid), &scope, &id)
-        .await?;
+    app.delete::<V::Body>(&write_ctx(&ctx, rid), &scope, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -5,10 +5,10 @@
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
+use app::Expect;
 use ipnet::IpNet;
 use model::*;
 use serde_json::{Map, Value, json};
-use store::{NewMeta, Scope, Store, WriteCtx, ops::Written};
 
 use crate::attrs::{Attr, Check, Conv, Default, Get, common, to_int};
 use crate::error::{ApiError, ApiResult};
@@ -26,7 +26,7 @@ type Obj = Map<String, Value>;
 
 /// One Neutron resource over one canonical kind.
 pub trait View: Send + Sync + 'static {
-    type Body: store::Body;
+    type Body: app::Rules;
     const SINGULAR: &'static str;
     const PLURAL: &'static str;
     /// Policy rule suffix (`create_<rule>`).
@@ -38,20 +38,11 @@ pub trait View: Send + Sync + 'static {
     fn attrs() -> &'static [Attr];
     fn render(rec: &Record<Self::Body>, ctx: &ViewCtx) -> Obj;
     fn build(m: &Obj) -> ApiResult<Self::Body>;
-    fn create(
-        store: &Store,
-        w: &WriteCtx,
-        scope: &Scope,
-        meta: NewMeta,
-        body: Self::Body,
-    ) -> impl Future<Output = model::Result<Written<Record<Self::Body>>>> + Send;
-    fn update(
-        store: &Store,
-        w: &WriteCtx,
-        scope: &Scope,
-        id: &str,
-        m: Obj,
-    ) -> impl Future<Output = ApiResult<Written<Record<Self::Body>>>> + Send;
+    /// What must hold of the current object for an update (Neutron refuses
+    /// changing an in-use policy, or a service or connection while pending).
+    const UPDATE: Expect = Expect::NOTHING;
+    /// Applies a checked update body to the current record.
+    fn apply(rec: &mut Record<Self::Body>, m: &Obj);
     /// Status of an object, for stateful resources.
     fn status(_rec: &Record<Self::Body>, _ctx: &ViewCtx) -> Option<Status> {
         None
@@ -173,6 +164,7 @@ impl View for IkePolicies {
     const SINGULAR: &'static str = "ikepolicy";
     const PLURAL: &'static str = "ikepolicies";
     const RULE: &'static str = "ikepolicy";
+    const UPDATE: Expect = Expect::UNUSED;
 
     fn attrs() -> &'static [Attr] {
         &IKE_ATTRS
@@ -202,30 +194,9 @@ impl View for IkePolicies {
         Ok(p)
     }
 
-    async fn create(
-        store: &Store,
-        w: &WriteCtx,
-        _: &Scope,
-        meta: NewMeta,
-        body: IkePolicy,
-    ) -> model::Result<Written<Record<IkePolicy>>> {
-        store.simple_create(w, meta, body).await
-    }
-
-    async fn update(
-        store: &Store,
-        w: &WriteCtx,
-        scope: &Scope,
-        id: &str,
-        m: Obj,
-    ) -> ApiResult<Written<Record<IkePolicy>>> {
-        Ok(store
-            .policy_update(w, scope, id, |rec: &mut Record<IkePolicy>| {
-                apply_meta(&mut rec.meta, &m);
-                ike_apply(&mut rec.body, &m);
-                Ok(())
-            })
-            .await?)
+    fn apply(rec: &mut Record<IkePolicy>, m: &Obj) {
+        apply_meta(&mut rec.meta, m);
+        ike_apply(&mut rec.body, m);
     }
 }
 
@@ -293,6 +264,7 @@ impl View for IpsecPolicies {
     const SINGULAR: &'static str = "ipsecpolicy";
     const PLURAL: &'static str = "ipsecpolicies";
     const RULE: &'static str = "ipsecpolicy";
+    const UPDATE: Expect = Expect::UNUSED;
 
     fn attrs() -> &'static [Attr] {
         &IPSEC_ATTRS
@@ -319,30 +291,9 @@ impl View for IpsecPolicies {
         Ok(p)
     }
 
-    async fn create(
-        store: &Store,
-        w: &WriteCtx,
-        _: &Scope,
-        meta: NewMeta,
-        body: IpsecPolicy,
-    ) -> model::Result<Written<Record<IpsecPolicy>>> {
-        store.simple_create(w, meta, body).await
-    }
-
-    async fn update(
-        store: &Store,
-        w: &WriteCtx,
-        scope: &Scope,
-        id: &str,
-        m: Obj,
-    ) -> ApiResult<Written<Record<IpsecPolicy>>> {
-        Ok(store
-            .policy_update(w, scope, id, |rec: &mut Record<IpsecPolicy>| {
-                apply_meta(&mut rec.meta, &m);
-                ipsec_apply(&mut rec.body, &m);
-                Ok(())
-            })
-            .await?)
+    fn apply(rec: &mut Record<IpsecPolicy>, m: &Obj) {
+        apply_meta(&mut rec.meta, m);
+        ipsec_apply(&mut rec.body, m);
     }
 }
 
@@ -377,6 +328,7 @@ impl View for VpnServices {
     const PLURAL: &'static str = "vpnservices";
     const RULE: &'static str = "vpnservice";
     const STATEFUL: bool = true;
+    const UPDATE: Expect = Expect::SETTLED;
 
     fn attrs() -> &'static [Attr] {
         &SERVICE_ATTRS
@@ -419,32 +371,11 @@ impl View for VpnServices {
         })
     }
 
-    async fn create(
-        store: &Store,
-        w: &WriteCtx,
-        scope: &Scope,
-        meta: NewMeta,
-        body: VpnService,
-    ) -> model::Result<Written<Record<VpnService>>> {
-        store.vpn_service_create(w, scope, meta, body).await
-    }
-
-    async fn update(
-        store: &Store,
-        w: &WriteCtx,
-        scope: &Scope,
-        id: &str,
-        m: Obj,
-    ) -> ApiResult<Written<Record<VpnService>>> {
-        Ok(store
-            .simple_update(w, scope, id, |rec: &mut Record<VpnService>| {
-                apply_meta(&mut rec.meta, &m);
-                if let Some(a) = m.bool_of("admin_state_up") {
-                    rec.body.admin_state_up = a;
-                }
-                Ok(())
-            })
-            .await?)
+    fn apply(rec: &mut Record<VpnService>, m: &Obj) {
+        apply_meta(&mut rec.meta, m);
+        if let Some(a) = m.bool_of("admin_state_up") {
+            rec.body.admin_state_up = a;
+        }
     }
 }
 
@@ -498,29 +429,8 @@ impl View for EndpointGroups {
         })
     }
 
-    async fn create(
-        store: &Store,
-        w: &WriteCtx,
-        scope: &Scope,
-        meta: NewMeta,
-        body: EndpointGroup,
-    ) -> model::Result<Written<Record<EndpointGroup>>> {
-        store.endpoint_group_create(w, scope, meta, body).await
-    }
-
-    async fn update(
-        store: &Store,
-        w: &WriteCtx,
-        scope: &Scope,
-        id: &str,
-        m: Obj,
-    ) -> ApiResult<Written<Record<EndpointGroup>>> {
-        Ok(store
-            .simple_update(w, scope, id, |rec: &mut Record<EndpointGroup>| {
-                apply_meta(&mut rec.meta, &m);
-                Ok(())
-            })
-            .await?)
+    fn apply(rec: &mut Record<EndpointGroup>, m: &Obj) {
+        apply_meta(&mut rec.meta, m);
     }
 }
 
@@ -627,6 +537,7 @@ impl View for Connections {
     const PLURAL: &'static str = "ipsec_site_connections";
     const RULE: &'static str = "ipsec_site_connection";
     const STATEFUL: bool = true;
+    const UPDATE: Expect = Expect::SETTLED;
 
     fn attrs() -> &'static [Attr] {
         &CONN_ATTRS
@@ -690,30 +601,9 @@ impl View for Connections {
         Ok(c)
     }
 
-    async fn create(
-        store: &Store,
-        w: &WriteCtx,
-        scope: &Scope,
-        meta: NewMeta,
-        body: Connection,
-    ) -> model::Result<Written<Record<Connection>>> {
-        store.connection_create(w, scope, meta, body).await
-    }
-
-    async fn update(
-        store: &Store,
-        w: &WriteCtx,
-        scope: &Scope,
-        id: &str,
-        m: Obj,
-    ) -> ApiResult<Written<Record<Connection>>> {
-        Ok(store
-            .connection_update(w, scope, id, |rec: &mut Record<Connection>| {
-                apply_meta(&mut rec.meta, &m);
-                conn_apply(&mut rec.body, &m);
-                Ok(())
-            })
-            .await?)
+    fn apply(rec: &mut Record<Connection>, m: &Obj) {
+        apply_meta(&mut rec.meta, m);
+        conn_apply(&mut rec.body, m);
     }
 }
 

@@ -21,6 +21,7 @@ use std::collections::HashMap;
 use std::sync::{LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
+use app::App;
 use axum::extract::{FromRef, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
@@ -30,7 +31,6 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use identity::{AuthContext, AuthError, Identity, Peer};
 use model::Error;
 use rand::RngCore;
-use store::Store;
 
 use crate::error::NsxError;
 
@@ -147,15 +147,15 @@ impl<S> FromRequestParts<S> for NsxCaller
 where
     S: Send + Sync,
     Identity: FromRef<S>,
-    Store: FromRef<S>,
+    App: FromRef<S>,
 {
     type Rejection = NsxError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let ctx = authenticate(parts, &Identity::from_ref(state)).await?;
         let ctx = admin(ctx)?;
-        Store::from_ref(state)
-            .nsx_defaults_ensure(&ctx.project_id)
+        App::from_ref(state)
+            .ensure_system_defaults(&ctx.project_id)
             .await?;
         Ok(NsxCaller(ctx))
     }

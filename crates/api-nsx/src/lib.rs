@@ -53,6 +53,7 @@ pub mod resources;
 pub mod state;
 pub mod wire;
 
+use app::{App, Dialect, Expect};
 use axum::body::Bytes;
 use axum::extract::{FromRef, OriginalUri, Path, RawQuery, State};
 use axum::http::StatusCode;
@@ -61,7 +62,6 @@ use axum::routing::{any, get, post};
 use axum::{Extension, Json, Router};
 use identity::request::RequestId;
 use identity::{AuthContext, Identity};
-use model::nsx::is_system_owned;
 use model::{Connection, EndpointGroup, Gateway, Record, Subnet, VpnService};
 use serde_json::{Value, json};
 use store::{NewMeta, Scope, Store, WriteCtx};
@@ -85,6 +85,7 @@ pub fn router<S>() -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
     Store: FromRef<S>,
+    App: FromRef<S>,
     Identity: FromRef<S>,
 {
     let r = Router::new()
@@ -106,6 +107,7 @@ fn resource<S, R: Resource>(r: Router<S>) -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
     Store: FromRef<S>,
+    App: FromRef<S>,
     Identity: FromRef<S>,
 {
     let path = format!("{PREFIX}/{}", R::SEGMENT);
@@ -293,6 +295,7 @@ impl Common {
 
 async fn create<R: Resource>(
     NsxCaller(ctx): NsxCaller,
+    State(app): State<App>,
     State(store): State<Store>,
     rid: Option<Extension<RequestId>>,
     raw: Bytes,
@@ -309,21 +312,21 @@ async fn create<R: Resource>(
         name: common.name.filter(|n| !n.is_empty()).unwrap_or(id),
         description: common.description.unwrap_or_default(),
     };
-    let written = R::create(&store, &write_ctx(&ctx, rid), meta, body).await?;
+    let written = app
+        .create(&write_ctx(&ctx, rid), &Scope::All, Dialect::Nsx, meta, body)
+        .await?;
     let rctx = render_ctx::<R>(&store).await?;
     Ok((StatusCode::CREATED, Json(full::<R>(&written.record, &rctx))).into_response())
 }
 
 async fn update<R: Resource>(
     NsxCaller(ctx): NsxCaller,
+    State(app): State<App>,
     State(store): State<Store>,
     rid: Option<Extension<RequestId>>,
     Path(id): Path<String>,
     raw: Bytes,
 ) -> NsxResult<Json<Value>> {
-    if is_system_owned(&id) {
-        return Err(model::Error::system_owned(<R::Body as store::Body>::KIND, id).into());
-    }
     let o = wire::body_object(&raw)?;
     let f = Fields::new(&o);
     if let Some(given) = f.string("id", 255)?
@@ -349,18 +352,25 @@ async fn update<R: Resource>(
     };
     let common = Common::parse::<R>(&f)?;
     let patch = R::parse(&f, false)?;
-    let target = id.clone();
-    let edit = Box::new(move |rec: &mut Record<R::Body>| {
-        if let Some(n) = common.name {
-            rec.meta.name = if n.is_empty() { target } else { n };
+    let edit = |rec: &mut Record<R::Body>| {
+        if let Some(n) = &common.name {
+            rec.meta.name = if n.is_empty() { id.clone() } else { n.clone() };
         }
-        if let Some(d) = common.description {
-            rec.meta.description = d;
+        if let Some(d) = &common.description {
+            rec.meta.description = d.clone();
         }
         R::apply_record(&patch, rec)
-    });
-    let w = write_ctx(&ctx, rid);
-    let written = R::update(&store, &w, &id, revision, edit)
+    };
+    let expect = Expect::revision(revision);
+    let written = app
+        .update(
+            &write_ctx(&ctx, rid),
+            &Scope::All,
+            Dialect::Nsx,
+            &id,
+            expect,
+            edit,
+        )
         .await
         .map_err(|e| NsxError::for_target(e, &id))?;
     let rctx = render_ctx::<R>(&store).await?;
@@ -369,15 +379,11 @@ async fn update<R: Resource>(
 
 async fn delete<R: Resource>(
     NsxCaller(ctx): NsxCaller,
-    State(store): State<Store>,
+    State(app): State<App>,
     rid: Option<Extension<RequestId>>,
     Path(id): Path<String>,
 ) -> NsxResult<StatusCode> {
-    if is_system_owned(&id) {
-        return Err(model::Error::system_owned(<R::Body as store::Body>::KIND, id).into());
-    }
-    store
-        .nsx_delete::<R::Body>(&write_ctx(&ctx, rid), &id)
+    app.delete::<R::Body>(&write_ctx(&ctx, rid), &Scope::All, &id)
         .await
         .map_err(|e| NsxError::for_target(e, &id))?;
     Ok(StatusCode::OK)

@@ -31,9 +31,6 @@ use ipnet::IpNet;
 use model::nsx::*;
 use model::*;
 use serde_json::{Value, json};
-use store::nsx::NsxBody;
-use store::ops::Written;
-use store::{NewMeta, Store, WriteCtx};
 
 use crate::error::{NsxError, NsxResult};
 use crate::wire::*;
@@ -46,75 +43,10 @@ pub struct RenderCtx {
     pub subnets: HashMap<String, Record<Subnet>>,
 }
 
-type Edit<'a, B> = Box<dyn FnOnce(&mut Record<B>) -> model::Result<()> + Send + 'a>;
-
-/// A store write in progress, boxed so a [`Writer`] can name its type.
-pub type Write<'a, B> =
-    std::pin::Pin<Box<dyn Future<Output = model::Result<Written<Record<B>>>> + Send + 'a>>;
-
-/// The store's create and update for one canonical kind. Two exist:
-/// [`Checked`] (every kind with its own NSX checks) and [`SessionWriter`]
-/// (a session's endpoints are copied into the connection in the transaction).
-/// The two impls share their signatures' shape and nothing else; they stay two
-/// because `Connection` is no `NsxBody` (its check derives fields, so it needs
-/// `&mut`), and one blanket impl can't cover both.
-pub trait Writer<B> {
-    fn create<'a>(store: &'a Store, w: &'a WriteCtx, meta: NewMeta, body: B) -> Write<'a, B>;
-    fn update<'a>(
-        store: &'a Store,
-        w: &'a WriteCtx,
-        id: &'a str,
-        rev: i64,
-        edit: Edit<'a, B>,
-    ) -> Write<'a, B>;
-}
-
-/// Writes a kind through `Store::nsx_create` / `nsx_update`.
-pub struct Checked;
-
-impl<B: NsxBody + PartialEq> Writer<B> for Checked {
-    fn create<'a>(store: &'a Store, w: &'a WriteCtx, meta: NewMeta, body: B) -> Write<'a, B> {
-        Box::pin(store.nsx_create(w, meta, body))
-    }
-    fn update<'a>(
-        store: &'a Store,
-        w: &'a WriteCtx,
-        id: &'a str,
-        rev: i64,
-        edit: Edit<'a, B>,
-    ) -> Write<'a, B> {
-        Box::pin(store.nsx_update(w, id, rev, edit))
-    }
-}
-
-/// Writes sessions through `Store::session_create` / `session_update`.
-pub struct SessionWriter;
-
-impl Writer<Connection> for SessionWriter {
-    fn create<'a>(
-        store: &'a Store,
-        w: &'a WriteCtx,
-        meta: NewMeta,
-        body: Connection,
-    ) -> Write<'a, Connection> {
-        Box::pin(store.session_create(w, meta, body))
-    }
-    fn update<'a>(
-        store: &'a Store,
-        w: &'a WriteCtx,
-        id: &'a str,
-        rev: i64,
-        edit: Edit<'a, Connection>,
-    ) -> Write<'a, Connection> {
-        Box::pin(store.session_update(w, id, rev, edit))
-    }
-}
-
 /// One NSX resource over one canonical kind.
 pub trait Resource: Send + Sync + 'static {
-    type Body: store::Body + PartialEq;
-    /// The store operations that write this kind.
-    type Writer: Writer<Self::Body>;
+    /// The canonical kind, written through [`app::App`] under NSX's rules.
+    type Body: app::Rules;
     /// A parsed request body.
     type Patch: Send + Sync + 'static;
     const SEGMENT: &'static str;
@@ -151,23 +83,6 @@ pub trait Resource: Send + Sync + 'static {
     /// only sessions need the record's id (see [`Sessions`]).
     fn apply_record(p: &Self::Patch, rec: &mut Record<Self::Body>) -> model::Result<()> {
         Self::apply(p, &mut rec.body)
-    }
-    fn create<'a>(
-        store: &'a Store,
-        w: &'a WriteCtx,
-        meta: NewMeta,
-        body: Self::Body,
-    ) -> Write<'a, Self::Body> {
-        Self::Writer::create(store, w, meta, body)
-    }
-    fn update<'a>(
-        store: &'a Store,
-        w: &'a WriteCtx,
-        id: &'a str,
-        revision: i64,
-        edit: Edit<'a, Self::Body>,
-    ) -> Write<'a, Self::Body> {
-        Self::Writer::update(store, w, id, revision, edit)
     }
 }
 
@@ -297,7 +212,6 @@ fn non_empty<T>(field: &str, v: Option<Vec<T>>) -> NsxResult<Option<Vec<T>>> {
 
 impl Resource for IkeProfiles {
     type Body = IkePolicy;
-    type Writer = Checked;
     type Patch = IkePatch;
     const SEGMENT: &'static str = "ike-profiles";
     const RESOURCE_TYPE: &'static str = "IPSecVPNIKEProfile";
@@ -384,7 +298,6 @@ pub struct TunnelPatch {
 
 impl Resource for TunnelProfiles {
     type Body = IpsecPolicy;
-    type Writer = Checked;
     type Patch = TunnelPatch;
     const SEGMENT: &'static str = "tunnel-profiles";
     const RESOURCE_TYPE: &'static str = "IPSecVPNTunnelProfile";
@@ -475,7 +388,6 @@ pub struct DpdPatch {
 
 impl Resource for DpdProfiles {
     type Body = DpdProfile;
-    type Writer = Checked;
     type Patch = DpdPatch;
     const SEGMENT: &'static str = "dpd-profiles";
     const RESOURCE_TYPE: &'static str = "IPSecVPNDPDProfile";
@@ -545,7 +457,6 @@ pub struct ServicePatch {
 
 impl Resource for Services {
     type Body = VpnService;
-    type Writer = Checked;
     type Patch = ServicePatch;
     const SEGMENT: &'static str = "services";
     const RESOURCE_TYPE: &'static str = "IPSecVPNService";
@@ -635,7 +546,6 @@ pub struct LocalPatch {
 
 impl Resource for LocalEndpoints {
     type Body = LocalEndpoint;
-    type Writer = Checked;
     type Patch = LocalPatch;
     const SEGMENT: &'static str = "local-endpoints";
     const RESOURCE_TYPE: &'static str = "IPSecVPNLocalEndpoint";
@@ -783,7 +693,6 @@ pub struct PeerPatch {
 
 impl Resource for PeerEndpoints {
     type Body = PeerEndpoint;
-    type Writer = Checked;
     type Patch = PeerPatch;
     const SEGMENT: &'static str = "peer-endpoints";
     const RESOURCE_TYPE: &'static str = "IPSecVPNPeerEndpoint";
@@ -1023,7 +932,6 @@ fn neutron_rule(c: &Connection, ctx: &RenderCtx) -> PolicyRule {
 
 impl Resource for Sessions {
     type Body = Connection;
-    type Writer = SessionWriter;
     type Patch = SessionPatch;
     const SEGMENT: &'static str = "sessions";
     const RESOURCE_TYPE: &'static str = POLICY_BASED;

@@ -6,6 +6,7 @@
 //! API: a Neutron ipsec-site-connection id is a session id. The states
 //! themselves are computed by `realize`; this module only renders them.
 
+use app::App;
 use axum::extract::{FromRef, Path, Query};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -24,6 +25,7 @@ pub fn router<S>() -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
     Store: FromRef<S>,
+    App: FromRef<S>,
     Identity: FromRef<S>,
     Realizer: FromRef<S>,
 {

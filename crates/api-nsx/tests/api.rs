@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use app::{App, Dialect, Expect};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::FromRef;
@@ -18,12 +19,14 @@ use tower::ServiceExt;
 #[derive(Clone, FromRef)]
 struct State {
     store: Store,
+    app: App,
     identity: Identity,
 }
 
 struct Env {
     _dir: tempfile::TempDir,
     store: Store,
+    ops: App,
     app: Router,
     gateway: String,
 }
@@ -45,9 +48,12 @@ async fn env() -> Env {
             .unwrap();
         store.role_grant(&u.id, &project.id, role).await.unwrap();
     }
-    let gw = store
-        .gateway_create(
+    let ops = App::new(store.clone(), Duration::from_secs(15));
+    let gw = ops
+        .create(
             &WriteCtx::new("test"),
+            &Scope::All,
+            Dialect::Admin,
             NewMeta {
                 id: None,
                 project_id: demo_p.id.clone(),
@@ -84,11 +90,13 @@ async fn env() -> Env {
         .layer(axum::middleware::from_fn(request_id))
         .with_state(State {
             store: store.clone(),
+            app: ops.clone(),
             identity,
         });
     Env {
         _dir: dir,
         store,
+        ops,
         app,
         gateway: gw.record.meta.id,
     }
@@ -246,22 +254,22 @@ async fn defaults_are_there_and_protected() {
             .await;
         assert_error(&r, StatusCode::BAD_REQUEST, 110_003);
     }
-    // The Neutron path (any store operation) can't change or delete them either.
+    // The Neutron path (any application operation) can't change or delete them either.
     let w = WriteCtx::new("neutron-admin");
     let id = model::nsx::DEFAULT_IKE_PROFILE_ID;
     assert!(matches!(
-        e.store.delete::<model::IkePolicy>(&w, &Scope::All, id).await,
-        Err(model::Error::InUse { .. })
+        e.ops.delete::<model::IkePolicy>(&w, &Scope::All, id).await,
+        Err(model::Error::SystemOwned { .. })
     ));
     assert!(matches!(
-        e.store
-            .policy_update::<model::IkePolicy>(&w, &Scope::All, id, |_| Ok(()))
+        e.ops
+            .update::<model::IkePolicy>(&w, &Scope::All, Dialect::Neutron, id, Expect::UNUSED, |_| Ok(()))
             .await,
-        Err(model::Error::InUse { .. })
+        Err(model::Error::SystemOwned { .. })
     ));
     // Ensuring them again is a no-op.
     let before = e.store.generation_current().await.unwrap();
-    e.store.nsx_defaults_ensure("p").await.unwrap();
+    e.ops.ensure_system_defaults("p").await.unwrap();
     assert_eq!(e.store.generation_current().await.unwrap(), before);
     let r = e.call("GET", "/api/v1/vpn/ipsec/ike-profiles", None).await;
     let ike = &r.body["results"][0];
@@ -720,28 +728,41 @@ async fn neutron_connection_names_readable_endpoints() {
         description: String::new(),
     };
     let sub = e
-        .store
+        .ops
         .subnet_create(&w(), "sub1", &e.gateway, "10.1.0.0/24".parse().unwrap())
         .await
         .unwrap()
         .record;
     let ike = e
-        .store
-        .simple_create(&w(), meta("ike"), model::IkePolicy::default())
+        .ops
+        .create(
+            &w(),
+            &Scope::All,
+            Dialect::Neutron,
+            meta("ike"),
+            model::IkePolicy::default(),
+        )
         .await
         .unwrap()
         .record;
     let ipsec = e
-        .store
-        .simple_create(&w(), meta("ipsec"), model::IpsecPolicy::default())
+        .ops
+        .create(
+            &w(),
+            &Scope::All,
+            Dialect::Neutron,
+            meta("ipsec"),
+            model::IpsecPolicy::default(),
+        )
         .await
         .unwrap()
         .record;
     let svc = e
-        .store
-        .vpn_service_create(
+        .ops
+        .create(
             &w(),
             &Scope::All,
+            Dialect::Neutron,
             meta("svc"),
             model::VpnService {
                 router_id: e.gateway.clone(),
@@ -753,10 +774,11 @@ async fn neutron_connection_names_readable_endpoints() {
         .unwrap()
         .record;
     let conn = e
-        .store
-        .connection_create(
+        .ops
+        .create(
             &w(),
             &Scope::All,
+            Dialect::Neutron,
             meta("conn"),
             Connection {
                 vpnservice_id: svc.meta.id.clone(),

@@ -258,25 +258,19 @@ mod tests {
         let store = store::Store::open(&dir.path().join("t.db"), Cipher::from_key(&[3; 32]))
             .await
             .unwrap();
-        let gw = store
-            .gateway_create(
-                &WriteCtx::new("test"),
-                NewMeta {
-                    id: None,
-                    project_id: "p".into(),
-                    name: "gw".into(),
-                    description: String::new(),
-                },
-                model::Gateway {
-                    external_v4: Some("192.0.2.1".parse().unwrap()),
-                    external_v6: None,
-                },
-            )
-            .await
-            .unwrap()
-            .record
-            .meta
-            .id;
+        let mut tx = store.begin(&WriteCtx::new("test")).await.unwrap();
+        let gateway = model::Gateway {
+            external_v4: Some("192.0.2.1".parse().unwrap()),
+            external_v6: None,
+        };
+        let meta = NewMeta {
+            id: None,
+            project_id: "p".into(),
+            name: "gw".into(),
+            description: String::new(),
+        };
+        let gw = tx.insert(meta, gateway).await.unwrap().meta.id;
+        tx.commit().await.unwrap();
         let fp = ClientCertFingerprint::of_der(b"node-a certificate");
         let cert_node = store
             .node_register(

@@ -1,10 +1,13 @@
 //! What the store needs to know about each kind of object: its kind tag, the ids
 //! it references, and its secret, if it has one.
 
+use model::nsx::*;
 use model::*;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+/// A kind the store can keep: its tag, what it references (so the database
+/// refuses to delete what is in use) and its secret (encrypted at rest).
 pub trait Body: Serialize + DeserializeOwned + Clone + Send + Sync + Unpin + 'static {
     const KIND: Kind;
     /// Ids of the objects this one uses (kept in `resource_refs`).
@@ -77,5 +80,43 @@ impl Body for Connection {
     }
     fn set_secret(&mut self, secret: String) {
         self.psk = Psk(secret);
+    }
+}
+
+impl Body for DpdProfile {
+    const KIND: Kind = Kind::DpdProfile;
+}
+
+impl Body for LocalEndpoint {
+    const KIND: Kind = Kind::LocalEndpoint;
+    fn refs(&self) -> Vec<String> {
+        vec![self.vpnservice_id.clone()]
+    }
+}
+
+impl Body for PeerEndpoint {
+    const KIND: Kind = Kind::PeerEndpoint;
+    fn refs(&self) -> Vec<String> {
+        let mut r = vec![
+            self.ikepolicy_id.clone(),
+            self.ipsecpolicy_id.clone(),
+            self.dpd_profile_id.clone(),
+        ];
+        r.sort();
+        r.dedup();
+        r
+    }
+    fn secret(&self) -> Option<&str> {
+        Some(self.psk.expose())
+    }
+    fn set_secret(&mut self, secret: String) {
+        self.psk = Psk(secret);
+    }
+}
+
+impl Body for SystemDefaults {
+    const KIND: Kind = Kind::SystemDefaults;
+    fn refs(&self) -> Vec<String> {
+        self.ids.clone()
     }
 }

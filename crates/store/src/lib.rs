@@ -9,6 +9,9 @@
 //!   as a JSON document; references between objects are rows in `resource_refs`
 //!   with a foreign key, so the database itself refuses to delete something in use.
 //! - Secrets (pre-shared keys) are encrypted with AES-256-GCM before they reach SQL.
+//! - No API rules live here: what may be written, and what a write implies for
+//!   other objects, is the `app` crate's. The store keeps rows, references,
+//!   generations, request ids and transactions, and answers reads.
 //! - SQLite specifics (pragmas, the single-writer pool) live in [`backend`]; the
 //!   SQL elsewhere is portable, with `$n` placeholders, so PostgreSQL can follow.
 
@@ -17,15 +20,13 @@ pub mod body;
 pub mod crypto;
 pub mod identity;
 pub mod nodes;
-pub mod nsx;
-pub mod ops;
 mod tx;
 
 use std::path::Path;
 
 pub use body::Body;
 pub use crypto::Cipher;
-use model::{Error, Kind, Meta, Record, Result};
+use model::{Error, Meta, Record, Result};
 use sqlx::Row;
 pub use tx::Tx;
 
@@ -206,20 +207,25 @@ impl Store {
         rows.iter().map(|r| decode_row(r, &self.cipher)).collect()
     }
 
-    /// Ids and kinds of the objects that reference `id`.
-    pub async fn users_of(&self, id: &str) -> Result<Vec<(Kind, String)>> {
-        let rows = sqlx::query(
-            "SELECT r.kind, r.id FROM resource_refs f JOIN resources r ON r.id = f.src_id \
-             WHERE f.dst_id = $1 ORDER BY r.id",
-        )
-        .bind(id)
-        .fetch_all(&self.db.read)
-        .await
-        .map_err(db_err("read references"))?;
-        Ok(rows
-            .iter()
-            .filter_map(|r| Kind::parse(r.get::<&str, _>(0)).map(|k| (k, r.get::<String, _>(1))))
-            .collect())
+    /// Finds an object by id, or else by its (unique) name, within `scope`.
+    pub async fn find<T: Body>(&self, scope: &Scope, id_or_name: &str) -> Result<Record<T>> {
+        if let Ok(rec) = self.get::<T>(scope, id_or_name).await {
+            return Ok(rec);
+        }
+        let mut hits: Vec<Record<T>> = self
+            .list::<T>(scope)
+            .await?
+            .into_iter()
+            .filter(|r| r.meta.name == id_or_name)
+            .collect();
+        match hits.len() {
+            1 => Ok(hits.remove(0)),
+            0 => Err(Error::not_found(T::KIND, id_or_name)),
+            _ => Err(Error::AmbiguousName {
+                kind: T::KIND,
+                name: id_or_name.to_string(),
+            }),
+        }
     }
 
     /// Generation and touched objects of a logged request.

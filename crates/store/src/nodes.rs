@@ -53,10 +53,10 @@ fn node_from(r: &crate::backend::Row) -> Node {
 
 const SELECT_NODE: &str = "SELECT id, name, gateway_id, cert_sha256, created_at FROM nodes";
 
-const SELECT_NODE_STATE: &str = "SELECT n.id, n.name, n.gateway_id, n.cert_sha256, n.created_at, s.realized_generation, \
+pub(crate) const SELECT_NODE_STATE: &str = "SELECT n.id, n.name, n.gateway_id, n.cert_sha256, n.created_at, s.realized_generation, \
      s.last_seen, s.failures, s.tunnels FROM nodes n LEFT JOIN node_status s ON s.node_id = n.id";
 
-fn state_from(r: &crate::backend::Row) -> Result<NodeState> {
+pub(crate) fn state_from(r: &crate::backend::Row) -> Result<NodeState> {
     let failures: Option<String> = r.get("failures");
     let tunnels: Option<String> = r.get("tunnels");
     Ok(NodeState {

@@ -1,9 +1,11 @@
 //! A write transaction: one generation, one request id, every touched object logged.
+//! Every read a write depends on is made through it, inside the transaction.
 
 use model::{Error, Kind, Meta, Record, Result};
 use sqlx::Row;
 
 use crate::backend::{BEGIN_WRITE, Db};
+use crate::nodes::{NodeState, SELECT_NODE_STATE, state_from};
 use crate::{Body, Cipher, NewMeta, SELECT_RESOURCE, Scope, Store, WriteCtx, db_err, decode_row, now_ms};
 
 pub struct Tx<'c> {
@@ -151,6 +153,47 @@ impl Tx<'_> {
             }
             None => Err(Error::not_found(T::KIND, id)),
         }
+    }
+
+    /// Kinds and ids of the objects that reference `id`, read inside the
+    /// transaction (so a cascade over them is correct under concurrent writers).
+    pub async fn users_of(&mut self, id: &str) -> Result<Vec<(Kind, String)>> {
+        let rows = sqlx::query(
+            "SELECT r.kind, r.id FROM resource_refs f JOIN resources r ON r.id = f.src_id \
+             WHERE f.dst_id = $1 ORDER BY r.id",
+        )
+        .bind(id)
+        .fetch_all(&mut *self.tx)
+        .await
+        .map_err(db_err("read references"))?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| Kind::parse(r.get::<&str, _>(0)).map(|k| (k, r.get::<String, _>(1))))
+            .collect())
+    }
+
+    /// The nodes of one gateway with their last reports, read inside the
+    /// transaction (a rule that depends on what nodes realized sees the same
+    /// state the write commits against).
+    pub async fn node_states(&mut self, gateway_id: &str) -> Result<Vec<NodeState>> {
+        let rows = sqlx::query(&format!(
+            "{SELECT_NODE_STATE} WHERE n.gateway_id = $1 ORDER BY n.created_at, n.id"
+        ))
+        .bind(gateway_id)
+        .fetch_all(&mut *self.tx)
+        .await
+        .map_err(db_err("read nodes"))?;
+        rows.iter().map(state_from).collect()
+    }
+
+    /// Generation of the last change carried by a gateway's nodes (0: none yet).
+    pub async fn gateway_generation(&mut self, gateway_id: &str) -> Result<i64> {
+        let row = sqlx::query("SELECT generation FROM gateway_generations WHERE gateway_id = $1")
+            .bind(gateway_id)
+            .fetch_optional(&mut *self.tx)
+            .await
+            .map_err(db_err("read gateway generation"))?;
+        Ok(row.map(|r| r.get::<i64, _>(0)).unwrap_or(0))
     }
 
     /// Whether any object references `id`.

@@ -6,6 +6,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
+use app::{App, Dialect};
 use base64::Engine;
 use model::{Gateway, Record, Subnet};
 use rand::RngCore;
@@ -13,6 +14,13 @@ use serde_json::{Value, json};
 use store::{NewMeta, Scope, Store, WriteCtx};
 
 use crate::server::ServeConfig;
+
+/// The application for the operator's own writes (`gateway create`,
+/// `subnet create`): the same operations as the APIs', under no API's rules.
+/// None of them waits on node state, so the node timeout is the default.
+pub fn operator(store: &Store) -> App {
+    App::new(store.clone(), realize::RealizeConfig::default().node_timeout)
+}
 
 /// Creates the admin project, user and role on first start. Returns the file a
 /// generated password was written to, if one was generated.
@@ -162,9 +170,11 @@ pub async fn gateway_create(
         .project_find(project)
         .await
         .with_context(|| format!("project {project}"))?;
-    let w = store
-        .gateway_create(
+    let w = operator(store)
+        .create(
             &admin_ctx(),
+            &Scope::All,
+            Dialect::Admin,
             NewMeta {
                 id: None,
                 project_id: p.id,
@@ -198,7 +208,9 @@ pub async fn subnet_create(store: &Store, name: &str, gateway: &str, cidr: &str)
         .find(&Scope::All, gateway)
         .await
         .with_context(|| format!("gateway {gateway}"))?;
-    let w = store.subnet_create(&admin_ctx(), name, &gw.meta.id, cidr).await?;
+    let w = operator(store)
+        .subnet_create(&admin_ctx(), name, &gw.meta.id, cidr)
+        .await?;
     let s: &Record<Subnet> = &w.record;
     Ok(
         json!({"id": s.meta.id, "name": s.meta.name, "project_id": s.meta.project_id,

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use app::Dialect;
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
@@ -353,9 +354,13 @@ async fn realize_site(store: &store::Store, name: &str, octet: u8) -> anyhow::Re
         description: String::new(),
     };
     let w = || WriteCtx::new("bench");
-    let gw = store
-        .gateway_create(
+    let app = crate::admin::operator(store);
+    let all = &Scope::All;
+    let gw = app
+        .create(
             &w(),
+            all,
+            Dialect::Admin,
             meta(name),
             Gateway {
                 external_v4: Some(format!("203.0.113.{octet}").parse()?),
@@ -364,22 +369,23 @@ async fn realize_site(store: &store::Store, name: &str, octet: u8) -> anyhow::Re
         )
         .await?
         .record;
-    let subnet = store
+    let subnet = app
         .subnet_create(&w(), name, &gw.meta.id, format!("10.{octet}.0.0/24").parse()?)
         .await?
         .record;
-    let ike = store
-        .simple_create(&w(), meta(name), IkePolicy::default())
+    let ike = app
+        .create(&w(), all, Dialect::Neutron, meta(name), IkePolicy::default())
         .await?
         .record;
-    let ipsec = store
-        .simple_create(&w(), meta(name), IpsecPolicy::default())
+    let ipsec = app
+        .create(&w(), all, Dialect::Neutron, meta(name), IpsecPolicy::default())
         .await?
         .record;
-    let svc = store
-        .vpn_service_create(
+    let svc = app
+        .create(
             &w(),
-            &Scope::All,
+            all,
+            Dialect::Neutron,
             meta(name),
             VpnService {
                 router_id: gw.meta.id.clone(),
@@ -388,10 +394,11 @@ async fn realize_site(store: &store::Store, name: &str, octet: u8) -> anyhow::Re
         )
         .await?
         .record;
-    let local = store
-        .endpoint_group_create(
+    let local = app
+        .create(
             &w(),
-            &Scope::All,
+            all,
+            Dialect::Neutron,
             meta(name),
             EndpointGroup {
                 endpoint_type: EndpointType::Subnet,
@@ -400,10 +407,11 @@ async fn realize_site(store: &store::Store, name: &str, octet: u8) -> anyhow::Re
         )
         .await?
         .record;
-    let peer = store
-        .endpoint_group_create(
+    let peer = app
+        .create(
             &w(),
-            &Scope::All,
+            all,
+            Dialect::Neutron,
             meta(name),
             EndpointGroup {
                 endpoint_type: EndpointType::Cidr,
@@ -412,10 +420,11 @@ async fn realize_site(store: &store::Store, name: &str, octet: u8) -> anyhow::Re
         )
         .await?
         .record;
-    let conn = store
-        .connection_create(
+    let conn = app
+        .create(
             &w(),
-            &Scope::All,
+            all,
+            Dialect::Neutron,
             meta(name),
             Connection {
                 vpnservice_id: svc.meta.id.clone(),
@@ -545,12 +554,14 @@ pub async fn realize_run(opts: &RealizeBenchOpts) -> anyhow::Result<()> {
         // Let every watcher reach the server and park.
         tokio::time::sleep(Duration::from_secs(2)).await;
         let t0 = Instant::now();
-        store
-            .connection_update(
+        crate::admin::operator(&store)
+            .update(
                 &store::WriteCtx::new("bench"),
                 &store::Scope::All,
+                Dialect::Neutron,
                 &fan_conn,
-                |r| {
+                app::Expect::NOTHING,
+                |r: &mut model::Record<model::Connection>| {
                     r.body.mtu = 1300 + round as u32;
                     Ok(())
                 },

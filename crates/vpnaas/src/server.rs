@@ -7,6 +7,7 @@ use std::time::Duration;
 use std::sync::Arc;
 
 use anyhow::Context;
+use app::App;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRef};
 use identity::{Identity, IdentityConfig};
@@ -22,6 +23,7 @@ use crate::request_id;
 #[derive(Clone, FromRef)]
 pub struct AppState {
     pub store: Store,
+    pub app: App,
     pub identity: Identity,
     pub realizer: Realizer,
 }
@@ -136,6 +138,7 @@ pub fn state(store: Store, cfg: &ServeConfig, public_url: &str) -> AppState {
         },
     );
     AppState {
+        app: App::new(store.clone(), cfg.node_timeout),
         store,
         identity,
         realizer,
