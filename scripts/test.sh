@@ -2,10 +2,13 @@
 # The single test command: bash scripts/test.sh
 #
 #   1. cargo build --profile ci --workspace --all-targets
-#   2. cargo nextest run --cargo-profile ci --workspace   (skip: VPNAAS_SKIP_CARGO_TESTS=1)
+#   2. cargo nextest run --cargo-profile ci --workspace   (skip: VPNAAS_SKIP_CARGO_TESTS=1),
+#      on SQLite, then again on PostgreSQL: scripts/pg.sh installs it from Debian's packages
+#      when missing and starts a cluster of the tests' own on 127.0.0.1 (skip: VPNAAS_SKIP_PG=1)
 #   3. Python venv .venv-test with tests/clients/requirements.txt (reinstalled when it changes)
 #   4. real-client conformance tests (openstack CLI, openstacksdk, vmware-nsxlib, raw HTTP) against target/ci/vpnaas,
-#      then the client suites again over HTTPS (VPNAAS_TEST_TLS=1)
+#      then the client suites again over HTTPS (VPNAAS_TEST_TLS=1), then all of them again with every
+#      server on PostgreSQL (VPNAAS_TEST_PG)
 #   5. strongSwan end to end: the Rust tests that need root and charon (#[ignore]d, so step 2
 #      reports them skipped; here `--run-ignored only`, failing when root or strongSwan is missing),
 #      two gateways in network namespaces, real charon + vpnaas agent;
@@ -35,6 +38,14 @@ if [ ! -x "$VPNAAS_BIN" ]; then
     exit 1
 fi
 
+# PostgreSQL: the second backend every suite runs against.
+PG_URL=""
+if [ "${VPNAAS_SKIP_PG:-0}" != "1" ]; then
+    step "PostgreSQL for the tests (scripts/pg.sh start)"
+    PG_URL="$(bash scripts/pg.sh start)"
+    trap 'bash "$ROOT/scripts/pg.sh" stop' EXIT
+fi
+
 # --------------------------------------------------------- 2. Rust tests
 if [ "${VPNAAS_SKIP_CARGO_TESTS:-0}" = "1" ]; then
     step "[2/5] cargo nextest run: skipped (VPNAAS_SKIP_CARGO_TESTS=1)"
@@ -45,6 +56,10 @@ else
         cargo install --locked cargo-nextest
     fi
     cargo nextest run --cargo-profile ci --workspace --profile ci
+    if [ -n "$PG_URL" ]; then
+        step "[2/5] cargo nextest run on PostgreSQL (VPNAAS_TEST_PG)"
+        VPNAAS_TEST_PG="$PG_URL" cargo nextest run --cargo-profile ci --workspace --profile ci
+    fi
 fi
 
 # openssl makes the throwaway CAs of the TLS tests
@@ -100,6 +115,10 @@ if [ "$#" -eq 0 ]; then
     VPNAAS_TEST_TLS=1 VPNAAS_BIN="$VPNAAS_BIN" "$VENV/bin/python" -m pytest -q -p no:cacheprovider \
         tests/clients/test_openstack_cli.py tests/clients/test_openstacksdk.py \
         tests/clients/test_nsxlib.py tests/clients/test_edge.py tests/clients/test_identity.py
+    if [ -n "$PG_URL" ]; then
+        step "[4/5] pytest tests/clients with every server on PostgreSQL (VPNAAS_TEST_PG)"
+        VPNAAS_TEST_PG="$PG_URL" VPNAAS_BIN="$VPNAAS_BIN" "$VENV/bin/python" -m pytest tests/clients -q -p no:cacheprovider
+    fi
 fi
 
 # ------------------------------------- 5. strongSwan end to end (netns)

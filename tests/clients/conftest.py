@@ -11,6 +11,9 @@ Environment:
   VPNAAS_TEST_TLS=1 serve HTTPS with a throwaway CA made here with openssl; every
                     client (requests, keystoneauth, the openstack CLI, nsxlib)
                     verifies the server against that CA
+  VPNAAS_TEST_PG    a PostgreSQL admin URL (scripts/pg.sh start prints one): every
+                    server runs on a fresh database of its own on that server
+                    instead of a SQLite file
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ import requests
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LISTEN_RE = re.compile(r"vpnaas listening on (https?://127\.0\.0\.1:(\d+))")
 TLS = os.environ.get("VPNAAS_TEST_TLS") == "1"
+PG = os.environ.get("VPNAAS_TEST_PG") or None
 STARTUP_TIMEOUT = 30.0
 CLI_TIMEOUT = 90.0
 HTTP_TIMEOUT = 30.0
@@ -167,12 +171,66 @@ def _client_bin(name: str) -> str:
 # --------------------------------------------------------------------------
 
 
+# The PostgreSQL databases this run created; dropped when the session ends (a
+# test may read a stopped server's database).
+_PG_DATABASES: list[str] = []
+
+
+def pytest_sessionfinish(session, exitstatus):
+    for name in _PG_DATABASES:
+        try:
+            psql(PG, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        except (RuntimeError, subprocess.TimeoutExpired):
+            pass
+
+
+def _pg_with_database(url: str, name: str) -> str:
+    """`url` with its database replaced by `name`."""
+    base, _, query = url.partition("?")
+    scheme, _, rest = base.partition("://")
+    host = rest.split("/", 1)[0]
+    return f"{scheme}://{host}/{name}" + (f"?{query}" if query else "")
+
+
+def psql(url: str, sql: str) -> str:
+    """Runs one statement with the `psql` client; returns its output."""
+    res = subprocess.run(["psql", url, "-v", "ON_ERROR_STOP=1", "-Atqc", sql],
+                         capture_output=True, text=True, timeout=60)
+    if res.returncode != 0:
+        raise RuntimeError(f"psql failed: {sql}\n{res.stderr}")
+    return res.stdout
+
+
+def _sql_literal(v) -> str:
+    if isinstance(v, bool) or isinstance(v, int):
+        return str(int(v))
+    return "'" + str(v).replace("'", "''") + "'"
+
+
 class Server:
-    def __init__(self, binary: Path, workdir: Path, extra_args: list[str] | None = None):
+    def __init__(self, binary: Path, workdir: Path, extra_args: list[str] | None = None,
+                 pg_name: str | None = None):
+        """A server on a new database in `workdir` (SQLite) or on the test
+        run's PostgreSQL server; `pg_name` reuses that PostgreSQL database
+        (a restart: with SQLite, the same `workdir` is the same database)."""
         self.binary = binary
         self.workdir = workdir
         self.extra_args = list(extra_args or [])  # more `serve` flags
-        self.db = workdir / "vpnaas.db"
+        if PG:
+            # A database of its own on the test run's PostgreSQL server.
+            if pg_name:
+                self.pg_name = pg_name
+            else:
+                self.pg_name = "t_" + secrets.token_hex(12)
+                psql(PG, f"CREATE DATABASE {self.pg_name}")
+                _PG_DATABASES.append(self.pg_name)
+            self.db = _pg_with_database(PG, self.pg_name)
+            self.key_file = workdir / "vpnaas.key"
+            self.db_args = ["--db", self.db, "--key-file", str(self.key_file)]
+        else:
+            self.pg_name = None
+            self.db = workdir / "vpnaas.db"
+            self.db_args = ["--db", str(self.db)]
         self.log_path = workdir / "server.log"
         self.admin_password = "adm-" + secrets.token_hex(12)
         self.proc: subprocess.Popen | None = None
@@ -217,8 +275,7 @@ class Server:
         env["VPNAAS_NODE_TIMEOUT"] = str(NODE_TIMEOUT)
         cmd = [
             str(self.binary),
-            "--db",
-            str(self.db),
+            *self.db_args,
             "serve",
             "--listen",
             "127.0.0.1:0",
@@ -323,9 +380,35 @@ class Server:
         with self._log_lock:
             self._log.close()
 
+    # -- the database, behind the server's back ---------------------------------
+    def execute(self, sql: str, params: tuple = ()) -> int:
+        """Runs one INSERT/UPDATE/DELETE (`?` placeholders) on the server's
+        database directly, as time passing or an operator would; returns the
+        number of rows it changed."""
+        if not self.pg_name:
+            import sqlite3
+            with sqlite3.connect(str(self.db), timeout=10) as db:
+                return db.execute(sql, params).rowcount
+        parts = sql.split("?")
+        assert len(parts) == len(params) + 1, sql
+        text = parts[0] + "".join(_sql_literal(v) + p for v, p in zip(params, parts[1:]))
+        out = psql(self.db, f"WITH done AS ({text} RETURNING 1) SELECT count(*) FROM done")
+        return int(out.strip())
+
+    def stored_bytes(self) -> list[tuple[str, bytes]]:
+        """Everything the database holds, as bytes, with where it came from:
+        the SQLite files, or a `pg_dump` of the PostgreSQL database."""
+        if not self.pg_name:
+            return [(p.name, p.read_bytes()) for p in self.workdir.iterdir()
+                    if p.name.startswith("vpnaas.db") and not p.name.endswith(".admin-password")]
+        res = subprocess.run(["pg_dump", self.db], capture_output=True, timeout=120)
+        if res.returncode != 0:
+            raise RuntimeError(f"pg_dump failed: {res.stderr.decode(errors='replace')}")
+        return [("pg_dump", res.stdout)]
+
     # -- admin subcommands (act on the DB file directly) ----------------------
     def admin(self, *args: str) -> dict:
-        cmd = [str(self.binary), "--db", str(self.db), *args]
+        cmd = [str(self.binary), *self.db_args, *args]
         res = subprocess.run(
             cmd, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL
         )

@@ -298,7 +298,7 @@ def test_admin_cli_changes_passwords_and_disables_users(own_server):
     # roles for an existing user with the same password: fine
     srv.admin("user", "create", "rot", "--password", "old-pw", "--project", "admin", "--role", "admin")
     assert requests.get(nsx, auth=("rot", "old-pw"), timeout=HTTP_TIMEOUT).status_code == 200  # now cached
-    res = subprocess.run([str(srv.binary), "--db", str(srv.db), "user", "create", "rot", "--password", "new-pw",
+    res = subprocess.run([str(srv.binary), *srv.db_args, "user", "create", "rot", "--password", "new-pw",
                           "--project", "admin"], capture_output=True, text=True, timeout=60)
     assert res.returncode != 0 and "already exists with another password" in res.stderr, res
     tok = login(srv.url, "rot", "old-pw").headers["X-Subject-Token"]

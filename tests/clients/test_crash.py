@@ -298,9 +298,11 @@ class Cluster:
         self.workdir = workdir
         self.admin_password = admin_password
         self.srv: Server | None = None
+        self.pg_name: str | None = None  # the same PostgreSQL database every round
 
     def start(self) -> Server:
-        srv = Server(_bin_path(), self.workdir)
+        srv = Server(_bin_path(), self.workdir, pg_name=self.pg_name)
+        self.pg_name = srv.pg_name
         srv.admin_password = self.admin_password  # same DB: the first start's password
         srv.start()
         self.srv = srv

@@ -28,7 +28,6 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-import sqlite3
 import time
 import uuid
 from http import HTTPStatus
@@ -81,13 +80,12 @@ def expired_token(world) -> str:
     tok = secrets.token_urlsafe(32)
     demo = world.users["demo"]
     now = _now_ms()
-    with sqlite3.connect(str(world.server.db), timeout=10) as db:
-        db.execute(
-            "INSERT INTO tokens (token_hash, user_id, project_id, audit_id, issued_at, expires_at) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            (hashlib.sha256(tok.encode()).hexdigest(), demo.id, demo.project_id,
-             secrets.token_hex(8), now - 25 * 3600 * 1000, now - 3600 * 1000),
-        )
+    world.server.execute(
+        "INSERT INTO tokens (token_hash, user_id, project_id, audit_id, issued_at, expires_at) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        (hashlib.sha256(tok.encode()).hexdigest(), demo.id, demo.project_id,
+         secrets.token_hex(8), now - 25 * 3600 * 1000, now - 3600 * 1000),
+    )
     return tok
 
 
@@ -739,9 +737,8 @@ def test_really_expired_token_is_refused(api, world):
     r = api.token_response("demo")
     assert r.status_code == 201, r.text
     tok = r.headers["X-Subject-Token"]
-    with sqlite3.connect(str(world.server.db), timeout=10) as db:
-        n = db.execute("UPDATE tokens SET expires_at = ? WHERE token_hash = ?",
-                       (_now_ms() - 1000, hashlib.sha256(tok.encode()).hexdigest())).rowcount
+    n = world.server.execute("UPDATE tokens SET expires_at = ? WHERE token_hash = ?",
+                             (_now_ms() - 1000, hashlib.sha256(tok.encode()).hexdigest()))
     assert n == 1, "token row not found by its SHA-256"
     for path in (IKE, "/v2.0/routers", VPN + "/sessions"):
         r = call(world, "GET", path, {"X-Auth-Token": tok})

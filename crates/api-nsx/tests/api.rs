@@ -24,7 +24,7 @@ struct State {
 }
 
 struct Env {
-    _dir: tempfile::TempDir,
+    db: store::testing::TestDb,
     store: Store,
     ops: App,
     app: Router,
@@ -35,8 +35,8 @@ const ADMIN: (&str, &str) = ("admin", "admin-pw");
 const MEMBER: (&str, &str) = ("demo", "demo-pw");
 
 async fn env() -> Env {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("t.db"), Cipher::from_key(&[7; 32]))
+    let db = store::testing::fresh().await;
+    let store = Store::open(db.db.clone(), Cipher::from_key(&[7; 32]))
         .await
         .unwrap();
     let admin_p = store.project_create("admin", "").await.unwrap();
@@ -94,7 +94,7 @@ async fn env() -> Env {
             identity,
         });
     Env {
-        _dir: dir,
+        db,
         store,
         ops,
         app,
@@ -700,8 +700,12 @@ async fn health_follows_the_store() {
     let r = e.raw(probe()).await;
     assert_eq!((r.status, r.body), (StatusCode::OK, json!({"healthy": true})));
     // Break the database under the running store, from another connection.
-    let url = format!("sqlite://{}", e._dir.path().join("t.db").display());
-    let mut other = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    sqlx::any::install_default_drivers();
+    let url = match &e.db.db {
+        store::Database::Sqlite(path) => format!("sqlite://{}", path.display()),
+        store::Database::Postgres(url) => url.clone(),
+    };
+    let mut other = sqlx::AnyConnection::connect(&url).await.unwrap();
     sqlx::query("ALTER TABLE counters RENAME TO counters_gone")
         .execute(&mut other)
         .await

@@ -15,7 +15,7 @@ use store::{Cipher, Store};
 use tower::ServiceExt;
 
 struct Env {
-    _dir: tempfile::TempDir,
+    _db: store::testing::TestDb,
     store: Store,
     id: Identity,
     /// user name → id
@@ -23,8 +23,8 @@ struct Env {
 }
 
 async fn env(limits: AuthLimits) -> Env {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("t.db"), Cipher::from_key(&[7; 32]))
+    let db = store::testing::fresh().await;
+    let store = Store::open(db.db.clone(), Cipher::from_key(&[7; 32]))
         .await
         .unwrap();
     let admin_p = store.project_create("admin", "").await.unwrap();
@@ -51,7 +51,7 @@ async fn env(limits: AuthLimits) -> Env {
         },
     );
     Env {
-        _dir: dir,
+        _db: db,
         store,
         id,
         users,

@@ -239,7 +239,7 @@ mod tests {
     use tower::ServiceExt;
 
     struct World {
-        _dir: tempfile::TempDir,
+        _db: store::testing::TestDb,
         app: Router,
         cert_node: Node,
         token_node: Node,
@@ -254,8 +254,8 @@ mod tests {
     }
 
     async fn world() -> World {
-        let dir = tempfile::tempdir().unwrap();
-        let store = store::Store::open(&dir.path().join("t.db"), Cipher::from_key(&[3; 32]))
+        let db = store::testing::fresh().await;
+        let store = store::Store::open(db.db.clone(), Cipher::from_key(&[3; 32]))
             .await
             .unwrap();
         let mut tx = store.begin(&WriteCtx::new("test")).await.unwrap();
@@ -287,7 +287,7 @@ mod tests {
         let token_node = store.node_create("b", &gw, &hash).await.unwrap();
         let app = router().with_state(Realizer::new(store, crate::RealizeConfig::default()));
         World {
-            _dir: dir,
+            _db: db,
             app,
             cert_node,
             token_node,

@@ -1,60 +1,153 @@
-//! The one place that knows the database is SQLite: connection options,
-//! pragmas, file modes and the pool layout.
+//! The one place that knows which database engine is underneath: SQLite (one
+//! file, the default) or PostgreSQL (`--db postgres://...`, for several API
+//! replicas). Everything else in the store is one code path over
+//! [`sqlx::Any`] with portable SQL (`$n` placeholders, `ON CONFLICT`,
+//! `RETURNING`, recursive CTEs) and one set of migrations.
 //!
 //! Three pools, each with a fixed durability that no request can change:
-//! - `write`: one connection, `synchronous = FULL`. Desired state (every API
-//!   write) goes through it; writers queue in the pool instead of failing with
-//!   SQLITE_BUSY, and every commit is fsynced before it is acknowledged.
-//! - `soft`: one connection, `synchronous = NORMAL`, used only for node reports
-//!   (soft state: every node re-sends its whole state at least once per
-//!   heartbeat). Its commits append to the WAL without an fsync; a crash can
-//!   lose the last reports, never corrupt the database. This is a connection of
-//!   its own because a per-statement `PRAGMA synchronous` toggle on the shared
-//!   writer is not cancellation-safe: a request dropped between the two
-//!   toggles left the durable writer at NORMAL for good.
-//! - `read`: read-only connections that see the last committed state (WAL).
+//! - `write`: durable writes (every API write), committed only when on disk:
+//!   SQLite `synchronous = FULL`, PostgreSQL `synchronous_commit = on`.
+//! - `soft`: node reports only (soft state: every node re-sends its whole state
+//!   at least once per heartbeat): SQLite `synchronous = NORMAL`, PostgreSQL
+//!   `synchronous_commit = off`. A crash can lose the last reports, never
+//!   corrupt anything or lose an acknowledged desired-state write. A pool of its
+//!   own because a per-statement toggle on the shared writer is not
+//!   cancellation-safe: a request dropped between the two toggles left the
+//!   durable writer at NORMAL for good.
+//! - `read`: connections that see the last committed state.
 //!
-//! Mixing the two durabilities in one WAL is sound: frames are appended in
-//! commit order, and a FULL commit fsyncs the WAL up to and including its own
-//! frames, so it also makes every earlier NORMAL commit durable. A NORMAL commit
-//! can only ever be lost together with the commits after it, never before them,
-//! so an acknowledged desired-state write never depends on an unsynced report.
-//! The soft and durable connections still share SQLite's single write lock;
-//! within one process they take turns through an async gate (`Pools::gate`),
-//! and `busy_timeout` only covers other processes (the admin CLI).
+//! Writers are serialized: within one process by an async gate
+//! ([`Pools::gate`]); across processes by the database — SQLite's single write
+//! lock (`BEGIN IMMEDIATE`), and on PostgreSQL by the row lock every write
+//! transaction takes first, on the global generation counter (see `Tx::begin`).
+//! So every read a write makes after it began sees every write committed before
+//! it, under `READ COMMITTED`, and generations commit in order.
 //!
-//! The database file holds secrets' ciphertext, token hashes and certificate
-//! fingerprints: it is created with mode 0600 before SQLite opens it, and SQLite
-//! gives its `-wal` and `-shm` files the mode of the database file.
+//! SQLite: mixing the two durabilities in one WAL is sound: frames are appended
+//! in commit order, and a FULL commit fsyncs the WAL up to and including its
+//! own frames, so it also makes every earlier NORMAL commit durable. The
+//! database file holds secrets' ciphertext, token hashes and certificate
+//! fingerprints: it is created with mode 0600 before SQLite opens it, and
+//! SQLite gives its `-wal` and `-shm` files the mode of the database file.
 
-use std::path::Path;
+use std::fmt;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
 use model::{Error, Result};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::Executor;
+use sqlx::any::AnyPoolOptions;
 
-pub type Db = sqlx::Sqlite;
-pub type Pool = sqlx::Pool<Db>;
-pub type Row = sqlx::sqlite::SqliteRow;
+pub type Db = sqlx::Any;
+pub type Pool = sqlx::AnyPool;
+pub type Row = sqlx::any::AnyRow;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
-/// How long a connection waits for SQLite's write lock before SQLITE_BUSY.
+/// How long a SQLite connection waits for the write lock before SQLITE_BUSY
+/// (only another process, e.g. the admin CLI, can hold it that long).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How many read connections a process keeps.
+const READERS: u32 = 8;
+
+/// Where the store lives.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Database {
+    /// A SQLite database file (created on first use).
+    Sqlite(PathBuf),
+    /// A PostgreSQL connection URL (`postgres://user:password@host/db`).
+    Postgres(String),
+}
+
+impl Database {
+    /// The engine's name, for logs and errors.
+    pub fn engine(&self) -> &'static str {
+        match self {
+            Database::Sqlite(_) => "sqlite",
+            Database::Postgres(_) => "postgres",
+        }
+    }
+}
+
+impl FromStr for Database {
+    type Err = std::convert::Infallible;
+    /// `postgres://` or `postgresql://` URLs are PostgreSQL; `sqlite://PATH`
+    /// or any other string is a SQLite file path.
+    fn from_str(s: &str) -> std::result::Result<Database, Self::Err> {
+        if s.starts_with("postgres://") || s.starts_with("postgresql://") {
+            Ok(Database::Postgres(s.to_string()))
+        } else {
+            Ok(Database::Sqlite(PathBuf::from(
+                s.strip_prefix("sqlite://").unwrap_or(s),
+            )))
+        }
+    }
+}
+
+impl From<&Path> for Database {
+    fn from(p: &Path) -> Database {
+        Database::Sqlite(p.to_path_buf())
+    }
+}
+
+impl From<&PathBuf> for Database {
+    fn from(p: &PathBuf) -> Database {
+        Database::Sqlite(p.clone())
+    }
+}
+
+impl From<PathBuf> for Database {
+    fn from(p: PathBuf) -> Database {
+        Database::Sqlite(p)
+    }
+}
+
+/// Shows a PostgreSQL URL without its password, so it can be logged.
+impl fmt::Display for Database {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Database::Sqlite(p) => write!(f, "{}", p.display()),
+            Database::Postgres(u) => match url_without_password(u) {
+                Some(u) => f.write_str(&u),
+                None => f.write_str("postgres://(unparsable URL)"),
+            },
+        }
+    }
+}
+
+impl fmt::Debug for Database {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Database({self})")
+    }
+}
+
+fn url_without_password(u: &str) -> Option<String> {
+    let (scheme, rest) = u.split_once("://")?;
+    match rest.split_once('@') {
+        Some((creds, host)) => {
+            let user = creds.split_once(':').map_or(creds, |(user, _)| user);
+            Some(format!("{scheme}://{user}@{host}"))
+        }
+        None => Some(u.to_string()),
+    }
+}
+
+/// The pools of one store, and which engine they talk to.
 #[derive(Clone)]
 pub struct Pools {
     pub read: Pool,
-    /// Durable writes (`synchronous = FULL`).
+    /// Durable writes.
     pub write: Pool,
-    /// Soft-state writes (node reports, `synchronous = NORMAL`).
+    /// Soft-state writes (node reports).
     pub soft: Pool,
     /// Held by every write transaction and every report for as long as it
-    /// writes: the two writer connections queue here, in this process, instead
-    /// of polling SQLite's write lock through `busy_timeout` (which sleeps in
-    /// steps of up to 100 ms). Waiting here is cancellation-safe.
+    /// writes: this process's writers queue here instead of polling the
+    /// database's lock (SQLite's `busy_timeout` sleeps in steps of up to
+    /// 100 ms). Waiting here is cancellation-safe.
     pub gate: std::sync::Arc<tokio::sync::Mutex<()>>,
+    postgres: bool,
 }
 
 /// Creates the database file with mode 0600 if it does not exist yet, so that
@@ -86,45 +179,96 @@ fn create_private(path: &Path) -> Result<()> {
     }
 }
 
+/// A pool whose every new connection first runs `setup` (pragmas / settings).
+async fn pool(url: &str, max: u32, setup: &'static str, what: &'static str) -> Result<Pool> {
+    AnyPoolOptions::new()
+        .max_connections(max)
+        // A broken connection surfaces as an error on use; pinging before
+        // every acquire costs a round trip per query.
+        .test_before_acquire(false)
+        .after_connect(move |conn, _| {
+            Box::pin(async move {
+                if !setup.is_empty() {
+                    conn.execute(setup).await?;
+                }
+                Ok(())
+            })
+        })
+        .connect(url)
+        .await
+        .map_err(|e| Error::internal(what, e))
+}
+
 impl Pools {
-    pub async fn open(path: &Path) -> Result<Pools> {
-        create_private(path)?;
-        let url = format!("sqlite://{}", path.display());
-        let opts = SqliteConnectOptions::from_str(&url)
-            .map_err(|e| Error::internal("database path", e))?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            // Acknowledged writes survive power loss.
-            .synchronous(SqliteSynchronous::Full)
-            .foreign_keys(true)
-            .busy_timeout(BUSY_TIMEOUT);
-        let write = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(opts.clone())
-            .await
-            .map_err(|e| Error::internal("open database", e))?;
+    pub async fn open(db: &Database) -> Result<Pools> {
+        sqlx::any::install_default_drivers();
+        let (url, write_setup, soft_setup, read_setup, postgres) = match db {
+            Database::Sqlite(path) => {
+                create_private(path)?;
+                let file = format!("sqlite://{}", path.display());
+                // journal_mode is a property of the file (set by the writer);
+                // foreign keys and the busy timeout are per connection.
+                const WRITE: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+                                     PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000";
+                const SOFT: &str =
+                    "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000";
+                const READ: &str = "PRAGMA query_only = ON; PRAGMA busy_timeout = 10000";
+                debug_assert_eq!(BUSY_TIMEOUT.as_millis(), 10_000);
+                (format!("{file}?mode=rwc"), WRITE, SOFT, READ, false)
+            }
+            Database::Postgres(url) => (
+                url.clone(),
+                "SET synchronous_commit = on",
+                "SET synchronous_commit = off",
+                "SET default_transaction_read_only = on",
+                true,
+            ),
+        };
+        let write = pool(&url, 1, write_setup, "open database").await?;
         MIGRATOR
             .run(&write)
             .await
             .map_err(|e| Error::internal("migrate database", e))?;
-        let soft = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(opts.clone().synchronous(SqliteSynchronous::Normal))
-            .await
-            .map_err(|e| Error::internal("open database for reports", e))?;
-        let read = SqlitePoolOptions::new()
-            .max_connections(8)
-            .connect_with(opts.read_only(true))
-            .await
-            .map_err(|e| Error::internal("open database for reading", e))?;
+        let soft = pool(&url, 1, soft_setup, "open database for reports").await?;
+        let read = pool(&url, READERS, read_setup, "open database for reading").await?;
         Ok(Pools {
             read,
             write,
             soft,
             gate: Default::default(),
+            postgres,
         })
     }
-}
 
-/// SQL that starts a write transaction holding the write lock from the start.
-pub const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
+    /// SQL that starts a write transaction. SQLite: holding the write lock from
+    /// the start. PostgreSQL: `READ COMMITTED`; the transaction's first
+    /// statement locks the generation counter row, which serializes writers.
+    pub fn begin_write(&self) -> &'static str {
+        if self.postgres { "BEGIN" } else { "BEGIN IMMEDIATE" }
+    }
+
+    /// SQL that starts a read transaction seeing one consistent state
+    /// (SQLite: every read transaction does; PostgreSQL: `REPEATABLE READ`).
+    pub fn begin_snapshot(&self) -> &'static str {
+        if self.postgres {
+            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+        } else {
+            "BEGIN"
+        }
+    }
+
+    /// A query answering the durable writer's durability setting as text:
+    /// SQLite `PRAGMA synchronous` (2 = FULL), PostgreSQL `synchronous_commit`.
+    pub fn durability_query(&self) -> &'static str {
+        if self.postgres {
+            "SELECT current_setting('synchronous_commit')"
+        } else {
+            "SELECT CAST(synchronous AS TEXT) FROM pragma_synchronous"
+        }
+    }
+
+    /// Whether the engine is PostgreSQL.
+    pub fn is_postgres(&self) -> bool {
+        self.postgres
+    }
+}

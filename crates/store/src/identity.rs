@@ -68,14 +68,14 @@ impl Store {
             id: row.get(0),
             name: row.get(1),
             description: row.get(2),
-            enabled: row.get(3),
+            enabled: row.get::<i64, _>(3) != 0,
         }
     }
 
     /// Finds a project by id or, failing that, by name.
     pub async fn project_find(&self, id_or_name: &str) -> Result<Project> {
         let row = sqlx::query(
-            "SELECT id, name, description, enabled FROM projects WHERE id = $1 OR name = $1 \
+            "SELECT id, name, description, CASE WHEN enabled THEN 1 ELSE 0 END AS enabled FROM projects WHERE id = $1 OR name = $1 \
              ORDER BY CASE WHEN id = $1 THEN 0 ELSE 1 END LIMIT 1",
         )
         .bind(id_or_name)
@@ -87,7 +87,7 @@ impl Store {
     }
 
     pub async fn project_list(&self) -> Result<Vec<Project>> {
-        let rows = sqlx::query("SELECT id, name, description, enabled FROM projects ORDER BY name")
+        let rows = sqlx::query("SELECT id, name, description, CASE WHEN enabled THEN 1 ELSE 0 END AS enabled FROM projects ORDER BY name")
             .fetch_all(self.read_pool())
             .await
             .map_err(db_err("list projects"))?;
@@ -150,7 +150,7 @@ impl Store {
     /// Finds a user by id or name.
     pub async fn user_find(&self, id_or_name: &str) -> Result<User> {
         let row = sqlx::query(
-            "SELECT id, name, password_hash, enabled FROM users WHERE id = $1 OR name = $1 \
+            "SELECT id, name, password_hash, CASE WHEN enabled THEN 1 ELSE 0 END AS enabled FROM users WHERE id = $1 OR name = $1 \
              ORDER BY CASE WHEN id = $1 THEN 0 ELSE 1 END LIMIT 1",
         )
         .bind(id_or_name)
@@ -161,7 +161,7 @@ impl Store {
             id: r.get(0),
             name: r.get(1),
             password_hash: r.get(2),
-            enabled: r.get(3),
+            enabled: r.get::<i64, _>(3) != 0,
         })
         .ok_or_else(|| Error::not_found(Kind::User, id_or_name))
     }

@@ -20,10 +20,10 @@ pub mod body;
 pub mod crypto;
 pub mod identity;
 pub mod nodes;
+pub mod testing;
 mod tx;
 
-use std::path::Path;
-
+pub use backend::Database;
 pub use body::Body;
 pub use crypto::Cipher;
 use model::{Error, Meta, Record, Result};
@@ -121,9 +121,10 @@ pub(crate) fn db_err(context: &'static str) -> impl FnOnce(sqlx::Error) -> Error
 }
 
 impl Store {
-    /// Opens (creating if needed) the database at `path` and runs migrations.
-    pub async fn open(path: &Path, cipher: Cipher) -> Result<Store> {
-        let db = backend::Pools::open(path).await?;
+    /// Opens (creating if needed) the database and runs migrations: a SQLite
+    /// file path, or a [`Database`].
+    pub async fn open(db: impl Into<Database>, cipher: Cipher) -> Result<Store> {
+        let db = backend::Pools::open(&db.into()).await?;
         let current: i64 = sqlx::query("SELECT value FROM counters WHERE name = 'generation'")
             .fetch_one(&db.read)
             .await
@@ -245,6 +246,10 @@ impl Store {
             row.get(0),
             ids.iter().map(|r| r.get::<String, _>(0)).collect(),
         )))
+    }
+
+    pub(crate) fn pools(&self) -> &backend::Pools {
+        &self.db
     }
 
     pub(crate) fn read_pool(&self) -> &backend::Pool {

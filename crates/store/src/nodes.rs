@@ -231,14 +231,16 @@ impl Store {
         Ok(())
     }
 
-    /// `PRAGMA synchronous` of the durable writer connection (2 = FULL): a
-    /// diagnostic for tests and health checks that desired state is fsynced.
-    pub async fn writer_synchronous(&self) -> Result<i64> {
-        let row = sqlx::query("PRAGMA synchronous")
+    /// The durable writer connection's durability setting, as the engine
+    /// names it (SQLite `synchronous`: "2" = FULL; PostgreSQL
+    /// `synchronous_commit`: "on"): a diagnostic for tests and health checks
+    /// that desired state is on disk before it is acknowledged.
+    pub async fn writer_durability(&self) -> Result<String> {
+        let row = sqlx::query(self.pools().durability_query())
             .fetch_one(self.write_pool())
             .await
-            .map_err(db_err("read synchronous"))?;
-        Ok(row.get::<i64, _>(0))
+            .map_err(db_err("read durability"))?;
+        Ok(row.get::<String, _>(0))
     }
 
     /// Generation of the last change carried by a gateway's nodes (0: none yet).
@@ -277,7 +279,11 @@ impl Store {
 
     /// Starts a read-only snapshot: every read through it sees one committed state.
     pub async fn snapshot(&self) -> Result<Snapshot> {
-        let mut tx = self.read_pool().begin().await.map_err(db_err("begin snapshot"))?;
+        let mut tx = self
+            .read_pool()
+            .begin_with(self.pools().begin_snapshot())
+            .await
+            .map_err(db_err("begin snapshot"))?;
         let generation: i64 = sqlx::query("SELECT value FROM counters WHERE name = 'generation'")
             .fetch_one(&mut *tx)
             .await

@@ -4,7 +4,7 @@
 use model::{Error, Kind, Meta, Record, Result};
 use sqlx::Row;
 
-use crate::backend::{BEGIN_WRITE, Db};
+use crate::backend::Db;
 use crate::nodes::{NodeState, SELECT_NODE_STATE, state_from};
 use crate::{Body, Cipher, NewMeta, SELECT_RESOURCE, Scope, Store, WriteCtx, db_err, decode_row, now_ms};
 
@@ -36,7 +36,7 @@ impl Tx<'static> {
         let turn = store.write_gate().lock_owned().await;
         let mut tx = store
             .write_pool()
-            .begin_with(BEGIN_WRITE)
+            .begin_with(store.pools().begin_write())
             .await
             .map_err(db_err("begin write"))?;
         let generation: i64 =

@@ -16,7 +16,7 @@ use common::{gateway, open};
 #[tokio::test]
 async fn dropped_report_leaves_writer_durable() {
     let (_dir, path, store) = open().await;
-    assert_eq!(store.writer_synchronous().await.unwrap(), 2, "FULL after open");
+    assert_eq!(store.writer_durability().await.unwrap(), "2", "FULL after open");
     let gw = gateway(&store, "p1", "gw", 1).await.meta.id;
     let node = store.node_create("n1", &gw, "hash-1").await.unwrap();
 
@@ -38,16 +38,16 @@ async fn dropped_report_leaves_writer_durable() {
     holder.close().await.unwrap();
 
     assert_eq!(
-        store.writer_synchronous().await.unwrap(),
-        2,
+        store.writer_durability().await.unwrap(),
+        "2",
         "the durable writer must stay at synchronous = FULL"
     );
     // A durable write afterwards still goes through the FULL writer.
     gateway(&store, "p1", "gw2", 1).await;
-    assert_eq!(store.writer_synchronous().await.unwrap(), 2);
+    assert_eq!(store.writer_durability().await.unwrap(), "2");
     // And reports still work.
     store.node_report(&node.id, &report).await.unwrap();
-    assert_eq!(store.writer_synchronous().await.unwrap(), 2);
+    assert_eq!(store.writer_durability().await.unwrap(), "2");
 }
 
 #[tokio::test]

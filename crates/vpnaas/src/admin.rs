@@ -34,9 +34,7 @@ pub async fn bootstrap(store: &Store, cfg: &ServeConfig) -> anyhow::Result<Optio
             let mut raw = [0u8; 18];
             rand::rngs::OsRng.fill_bytes(&mut raw);
             let pw = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw);
-            let mut path = cfg.db.as_os_str().to_owned();
-            path.push(".admin-password");
-            let path = PathBuf::from(path);
+            let path = crate::server::sidecar(&cfg.db, cfg.key_file.as_deref(), ".admin-password")?;
             write_private(&path, &pw).with_context(|| format!("write {}", path.display()))?;
             (pw, Some(path))
         }

@@ -257,7 +257,7 @@ async fn private_server(
     let dir = std::env::temp_dir().join(format!("vpnaas-bench-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir)?;
     let cfg = crate::server::ServeConfig {
-        db: dir.join("bench.db"),
+        db: dir.join("bench.db").into(),
         key_file: None,
         listen: "127.0.0.1:0".parse()?,
         public_url: None,

@@ -15,11 +15,13 @@ use vpnaas::server::{self, ServeConfig};
     about = "IPsec site-to-site VPN control plane (Neutron VPNaaS and NSX APIs)"
 )]
 struct Cli {
-    /// SQLite database file (created on first use).
+    /// The database: a SQLite file (created on first use), or a PostgreSQL URL
+    /// (`postgres://user:password@host:port/db`; several servers may share one).
     #[arg(long, env = "VPNAAS_DB", default_value = "vpnaas.db", global = true)]
-    db: PathBuf,
+    db: store::Database,
     /// File holding the key that encrypts pre-shared keys at rest (default: <db>.key,
-    /// created on first use). VPNAAS_SECRET_KEY (base64) overrides it.
+    /// created on first use; required with PostgreSQL, the same file on every
+    /// replica). VPNAAS_SECRET_KEY (base64) overrides it.
     #[arg(long, env = "VPNAAS_KEY_FILE", global = true)]
     key_file: Option<PathBuf>,
     #[command(subcommand)]
@@ -41,7 +43,8 @@ enum Cmd {
         admin_user: String,
         #[arg(long, env = "VPNAAS_ADMIN_PROJECT", default_value = "admin")]
         admin_project: String,
-        /// Admin password, used on first start only (default: generated and written to <db>.admin-password).
+        /// Admin password, used on first start only (default: generated and written to <db>.admin-password,
+        /// or <key-file>.admin-password with PostgreSQL).
         #[arg(long, env = "VPNAAS_ADMIN_PASSWORD", hide_env_values = true)]
         admin_password: Option<String>,
         /// Token lifetime in seconds (at least 1).
@@ -283,7 +286,7 @@ async fn main() -> anyhow::Result<()> {
             if let Some(plain) = running.plain_addr {
                 println!("  plain HTTP (loopback only) on http://{plain}");
             }
-            println!("  database: {}", cli.db.display());
+            println!("  database: {} ({})", cli.db, cli.db.engine());
             println!(
                 "  log in:   OS_AUTH_URL={}/v3 OS_USERNAME={admin_user} OS_PROJECT_NAME={admin_project} \\",
                 running.url

@@ -12,7 +12,7 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRef};
 use identity::{Identity, IdentityConfig};
 use realize::{RealizeConfig, Realizer};
-use store::{Cipher, Store};
+use store::{Cipher, Database, Store};
 use tower_http::trace::TraceLayer;
 
 use crate::edge::{self, Limits};
@@ -31,7 +31,7 @@ pub struct AppState {
 /// Everything `serve` needs.
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
-    pub db: PathBuf,
+    pub db: Database,
     pub key_file: Option<PathBuf>,
     pub listen: SocketAddr,
     pub public_url: Option<String>,
@@ -58,7 +58,7 @@ pub struct ServeConfig {
 impl Default for ServeConfig {
     fn default() -> ServeConfig {
         ServeConfig {
-            db: PathBuf::from("vpnaas.db"),
+            db: Database::Sqlite(PathBuf::from("vpnaas.db")),
             key_file: None,
             listen: SocketAddr::from(([127, 0, 0, 1], 9696)),
             public_url: None,
@@ -77,28 +77,46 @@ impl Default for ServeConfig {
     }
 }
 
-/// The key file next to the database unless configured.
-pub fn key_path(db: &Path, key_file: Option<&Path>) -> PathBuf {
-    key_file.map(Path::to_path_buf).unwrap_or_else(|| {
-        let mut p = db.as_os_str().to_owned();
-        p.push(".key");
-        PathBuf::from(p)
-    })
+/// A file that belongs with the database (`suffix` e.g. `.key`,
+/// `.admin-password`): next to a SQLite file; for PostgreSQL, next to the
+/// key file, which must then be given (every replica needs the same key, and
+/// it must not live in the database it protects).
+pub fn sidecar(db: &Database, key_file: Option<&Path>, suffix: &str) -> anyhow::Result<PathBuf> {
+    let base = match (db, key_file) {
+        (Database::Sqlite(p), _) => p.clone(),
+        (Database::Postgres(_), Some(k)) => k.to_path_buf(),
+        (Database::Postgres(_), None) => anyhow::bail!(
+            "with a PostgreSQL database, give --key-file (or VPNAAS_SECRET_KEY): the key that \
+             encrypts pre-shared keys must be the same on every replica and must not live in \
+             the database"
+        ),
+    };
+    let mut p = base.into_os_string();
+    p.push(suffix);
+    Ok(PathBuf::from(p))
+}
+
+/// The key file: as configured, else next to the SQLite database.
+pub fn key_path(db: &Database, key_file: Option<&Path>) -> anyhow::Result<PathBuf> {
+    match key_file {
+        Some(k) => Ok(k.to_path_buf()),
+        None => sidecar(db, None, ".key"),
+    }
 }
 
 /// Opens the store, creating the database and the encryption key on first use.
 /// `VPNAAS_SECRET_KEY` (base64, 32 bytes) takes precedence over the key file.
-pub async fn open_store(db: &Path, key_file: Option<&Path>) -> anyhow::Result<Store> {
+pub async fn open_store(db: &Database, key_file: Option<&Path>) -> anyhow::Result<Store> {
     let cipher = match std::env::var("VPNAAS_SECRET_KEY") {
         Ok(k) if !k.is_empty() => Cipher::from_base64(&k).context("VPNAAS_SECRET_KEY")?,
         _ => {
-            let path = key_path(db, key_file);
+            let path = key_path(db, key_file)?;
             Cipher::load_or_create(&path).with_context(|| format!("secret key file {}", path.display()))?
         }
     };
-    Store::open(db, cipher)
+    Store::open(db.clone(), cipher)
         .await
-        .with_context(|| format!("open database {}", db.display()))
+        .with_context(|| format!("open database {db}"))
 }
 
 /// Builds the whole HTTP app: the APIs behind the edge (limits, deadlines,

@@ -8,7 +8,7 @@ use vpnaas::server::{self, ServeConfig};
 
 fn config(dir: &tempfile::TempDir) -> ServeConfig {
     ServeConfig {
-        db: dir.path().join("t.db"),
+        db: dir.path().join("t.db").into(),
         listen: "127.0.0.1:0".parse().unwrap(),
         admin_password: Some("pw".into()),
         ..ServeConfig::default()

@@ -8,14 +8,15 @@ use app::{App, Dialect};
 use model::*;
 use store::{Cipher, NewMeta, Scope, Store, WriteCtx};
 
-/// A fresh store in a temporary directory and the application over it.
-pub async fn open() -> (tempfile::TempDir, Store, App) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("t.db"), Cipher::from_key(&[1; 32]))
+/// A fresh store (on the engine the test run asks for, see
+/// `store::testing`) and the application over it.
+pub async fn open() -> (store::testing::TestDb, Store, App) {
+    let db = store::testing::fresh().await;
+    let store = Store::open(db.db.clone(), Cipher::from_key(&[1; 32]))
         .await
         .unwrap();
     let app = App::new(store.clone(), Duration::from_secs(15));
-    (dir, store, app)
+    (db, store, app)
 }
 
 pub fn w() -> WriteCtx {

@@ -104,7 +104,15 @@ pub struct TestServer {
     pub state: AppState,
     app: Router,
     admin_token: String,
-    _dir: tempfile::TempDir,
+    _db: store::testing::TestDb,
+    /// The encryption key file (removed on drop).
+    key_file: std::path::PathBuf,
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.key_file);
+    }
 }
 
 impl TestServer {
@@ -117,14 +125,22 @@ impl TestServer {
     /// [`TestServer::new`] with `--node-timeout` (a node silent for longer is
     /// `unknown`).
     pub async fn with_node_timeout(node_timeout: Duration) -> TestServer {
-        let dir = tempfile::tempdir().expect("temp dir");
+        let db = store::testing::fresh().await;
+        let key_file = db
+            .dir
+            .clone()
+            .unwrap_or_else(std::env::temp_dir)
+            .join(format!("vpnaas-composed-{}.key", uuid::Uuid::new_v4().simple()));
         let cfg = ServeConfig {
-            db: dir.path().join("vpnaas.db"),
+            db: db.db.clone(),
+            key_file: Some(key_file.clone()),
             admin_password: Some(ADMIN_PASSWORD.into()),
             node_timeout,
             ..ServeConfig::default()
         };
-        let store = server::open_store(&cfg.db, None).await.expect("open store");
+        let store = server::open_store(&cfg.db, cfg.key_file.as_deref())
+            .await
+            .expect("open store");
         admin::bootstrap(&store, &cfg).await.expect("bootstrap");
         let state = server::state(store, &cfg, "http://vpnaas.test");
         let app = server::app(state.clone(), Arc::new(cfg.limits.clone()));
@@ -132,7 +148,8 @@ impl TestServer {
             state,
             app,
             admin_token: String::new(),
-            _dir: dir,
+            _db: db,
+            key_file,
         };
         s.admin_token = s.token("admin", ADMIN_PASSWORD, "admin").await;
         s
