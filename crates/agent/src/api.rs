@@ -29,13 +29,31 @@ pub enum ApiError {
     Status { url: String, status: u16, body: String },
     #[error("invalid node id {0:?}: only letters, digits, '-', '_' and '.' are allowed")]
     NodeId(String),
+    #[error("no server URL given")]
+    NoServer,
 }
 
-/// One node's credentials and the server address.
+/// The base URLs of a `--server` value: one, or several replicas'
+/// comma-separated.
+pub fn server_list(servers: &str) -> Vec<String> {
+    servers
+        .split(',')
+        .map(|s| s.trim().trim_end_matches('/'))
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// One node's credentials and the server addresses: several replicas serve
+/// the same node equally (they share one database), so a node moves to the
+/// next when the one it uses can't be reached or answers 5xx.
 #[derive(Clone)]
 pub struct NodeApi {
     http: reqwest::Client,
-    base: String,
+    bases: std::sync::Arc<[String]>,
+    /// Index into `bases` of the server in use (shared by every clone: the
+    /// config long-poll and the report loop move together).
+    current: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     node_id: String,
     /// None: the node authenticates with its client certificate only.
     token: Option<String>,
@@ -44,7 +62,7 @@ pub struct NodeApi {
 impl fmt::Debug for NodeApi {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("NodeApi")
-            .field("base", &self.base)
+            .field("bases", &self.bases)
             .field("node_id", &self.node_id)
             .field("token", &"<redacted>")
             .finish()
@@ -52,7 +70,8 @@ impl fmt::Debug for NodeApi {
 }
 
 impl NodeApi {
-    /// `server` is the base URL (`https://vpnaas.example:9696`).
+    /// `server` is the base URL (`https://vpnaas.example:9696`), or several
+    /// comma-separated.
     pub fn new(http: reqwest::Client, server: &str, node_id: &str, token: &str) -> Result<NodeApi, ApiError> {
         NodeApi::with_token(http, server, node_id, Some(token))
     }
@@ -73,9 +92,14 @@ impl NodeApi {
         if !ok {
             return Err(ApiError::NodeId(node_id.to_string()));
         }
+        let bases = server_list(server);
+        if bases.is_empty() {
+            return Err(ApiError::NoServer);
+        }
         Ok(NodeApi {
             http,
-            base: server.trim_end_matches('/').to_string(),
+            bases: bases.into(),
+            current: Default::default(),
             node_id: node_id.to_string(),
             token: token.map(|t| t.trim().to_string()),
         })
@@ -98,12 +122,35 @@ impl NodeApi {
     }
 
     fn url(&self, what: &str) -> String {
-        format!("{}/internal/v1/nodes/{}/{what}", self.base, self.node_id)
+        let i = self.current.load(std::sync::atomic::Ordering::Relaxed) % self.bases.len();
+        format!("{}/internal/v1/nodes/{}/{what}", self.bases[i], self.node_id)
+    }
+
+    /// After a failure that another replica may not have (unreachable, 5xx),
+    /// the next call goes to the next server; with one server, nothing changes.
+    fn next_server_after(&self, e: &ApiError) {
+        let move_on = match e {
+            ApiError::Transport { .. } => true,
+            ApiError::Status { status, .. } => *status >= 500,
+            _ => false,
+        };
+        if move_on && self.bases.len() > 1 {
+            let i = self.current.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            tracing::warn!(error = %e, next = %self.bases[i % self.bases.len()], "moving to the next server");
+        }
     }
 
     /// `GET .../config?known=G&wait=S`: a newer snapshot, or `None` when nothing
     /// changed within `wait`.
     pub async fn config(&self, known: Option<i64>, wait: Duration) -> Result<Option<NodeConfig>, ApiError> {
+        let r = self.config_once(known, wait).await;
+        if let Err(e) = &r {
+            self.next_server_after(e);
+        }
+        r
+    }
+
+    async fn config_once(&self, known: Option<i64>, wait: Duration) -> Result<Option<NodeConfig>, ApiError> {
         let url = self.url("config");
         let mut req = self
             .auth(self.http.get(&url))
@@ -127,6 +174,14 @@ impl NodeApi {
 
     /// `POST .../report`.
     pub async fn report(&self, report: &NodeReport) -> Result<(), ApiError> {
+        let r = self.report_once(report).await;
+        if let Err(e) = &r {
+            self.next_server_after(e);
+        }
+        r
+    }
+
+    async fn report_once(&self, report: &NodeReport) -> Result<(), ApiError> {
         let url = self.url("report");
         let resp = self
             .auth(self.http.post(&url))

@@ -67,9 +67,10 @@ pub enum Backend {
 /// `vpnaas agent` arguments. (`Debug` is written by hand: it must not show the token.)
 #[derive(Clone, clap::Args)]
 pub struct AgentArgs {
-    /// Base URL of the vpnaas server, e.g. https://vpnaas.example:9696. Plain
-    /// http:// is accepted only for a loopback server (or with
-    /// --insecure-plain-http).
+    /// Base URL of the vpnaas server, e.g. https://vpnaas.example:9696, or
+    /// several replicas' comma-separated: the agent uses one and moves to the
+    /// next when it can't be reached or fails. Plain http:// is accepted only
+    /// for a loopback server (or with --insecure-plain-http).
     #[arg(long, env = "VPNAAS_SERVER")]
     pub server: String,
     /// PEM file of the CA(s) that issued the server's certificate. When given,

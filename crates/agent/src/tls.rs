@@ -52,8 +52,17 @@ fn is_loopback(host: &url::Host<&str>) -> bool {
     }
 }
 
-/// Checks the server URL against the transport rules (see the module doc).
-pub fn check_server_url(server: &str, tls: &TlsSettings) -> Result<(), AgentError> {
+/// Checks every server URL of `--server` (comma-separated) against the
+/// transport rules (see the module doc).
+pub fn check_server_url(servers: &str, tls: &TlsSettings) -> Result<(), AgentError> {
+    let list = crate::api::server_list(servers);
+    if list.is_empty() {
+        return Err(AgentError::Invalid("--server names no server".into()));
+    }
+    list.iter().try_for_each(|s| check_one_server_url(s, tls))
+}
+
+fn check_one_server_url(server: &str, tls: &TlsSettings) -> Result<(), AgentError> {
     let url = url::Url::parse(server)
         .map_err(|e| AgentError::Invalid(format!("--server {server:?} is not a URL: {e}")))?;
     let Some(host) = url.host() else {

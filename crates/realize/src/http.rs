@@ -202,8 +202,9 @@ async fn config(
         if now >= deadline {
             return Ok(StatusCode::NO_CONTENT.into_response());
         }
-        // Woken by this process's commits at once; other replicas' commits are
-        // seen by the periodic re-check.
+        // Woken by every commit at once (this process's, and on PostgreSQL
+        // every replica's); the periodic re-check covers writes the store is
+        // not told about (another process on the same SQLite file).
         let tick = (deadline - now).min(Duration::from_secs(1));
         tokio::select! {
             _ = changes.changed() => {}

@@ -148,7 +148,13 @@ pub struct Pools {
     /// 100 ms). Waiting here is cancellation-safe.
     pub gate: std::sync::Arc<tokio::sync::Mutex<()>>,
     postgres: bool,
+    /// The PostgreSQL URL, for the commit listener.
+    url: Option<String>,
 }
+
+/// The PostgreSQL channel every commit notifies with its generation, so that
+/// every replica's long-polling nodes wake at once, whichever replica wrote.
+pub const COMMIT_CHANNEL: &str = "vpnaas_commits";
 
 /// Creates the database file with mode 0600 if it does not exist yet, so that
 /// SQLite (which would create it 0644 under the usual umask) opens a private
@@ -237,6 +243,7 @@ impl Pools {
             soft,
             gate: Default::default(),
             postgres,
+            url: postgres.then_some(url),
         })
     }
 
@@ -270,5 +277,90 @@ impl Pools {
     /// Whether the engine is PostgreSQL.
     pub fn is_postgres(&self) -> bool {
         self.postgres
+    }
+
+    /// SQL a write transaction runs before it commits to tell other
+    /// processes its generation (`$1`, text), if the engine can: PostgreSQL
+    /// delivers `NOTIFY` at commit, and only if the transaction commits.
+    pub fn commit_notify(&self) -> Option<&'static str> {
+        // `void` cast to text: the Any driver has no `void` type.
+        self.postgres
+            .then_some("SELECT CAST(pg_notify('vpnaas_commits', $1) AS TEXT)")
+    }
+
+    /// Follows other processes' commits (PostgreSQL `LISTEN`), moving `notify`
+    /// to each newer generation, until `stop` resolves (the store is gone).
+    /// After a lost connection it reconnects and re-reads the generation, so a
+    /// commit notified while it was away is not missed. SQLite has one writing
+    /// process: nothing to follow.
+    pub fn follow_commits(
+        &self,
+        notify: tokio::sync::watch::Sender<i64>,
+        stop: tokio::sync::oneshot::Receiver<()>,
+    ) {
+        let Some(url) = self.url.clone() else { return };
+        let read = self.read.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = stop => {}
+                _ = follow(url, read, notify) => {}
+            }
+        });
+    }
+}
+
+/// Moves `notify` forward to `generation` if that is newer.
+pub fn advance(notify: &tokio::sync::watch::Sender<i64>, generation: i64) {
+    notify.send_if_modified(|g| {
+        let newer = generation > *g;
+        if newer {
+            *g = generation;
+        }
+        newer
+    });
+}
+
+async fn follow(url: String, read: Pool, notify: tokio::sync::watch::Sender<i64>) {
+    use sqlx::Row;
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let listener = async {
+            let mut l = sqlx::postgres::PgListener::connect(&url).await?;
+            l.listen(COMMIT_CHANNEL).await?;
+            Ok::<_, sqlx::Error>(l)
+        };
+        let mut listener = match listener.await {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!(error = %e, "commit listener: cannot listen; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+                continue;
+            }
+        };
+        backoff = Duration::from_millis(100);
+        // Whatever committed before LISTEN took effect.
+        if let Ok(row) = sqlx::query("SELECT value FROM counters WHERE name = 'generation'")
+            .fetch_one(&read)
+            .await
+        {
+            advance(&notify, row.get::<i64, _>(0));
+        }
+        loop {
+            match listener.try_recv().await {
+                Ok(Some(n)) => {
+                    if let Ok(g) = n.payload().parse::<i64>() {
+                        advance(&notify, g);
+                    }
+                }
+                // The connection was lost (and is re-established on the next
+                // call): re-read what may have been missed.
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e, "commit listener: connection failed; reconnecting");
+                    break;
+                }
+            }
+        }
     }
 }

@@ -78,6 +78,8 @@ pub struct Store {
     cipher: Cipher,
     /// The last generation committed by this process; watchers wake on change.
     notify: tokio::sync::watch::Sender<i64>,
+    /// Dropped with the last clone of the store: ends the commit listener.
+    _follow: std::sync::Arc<tokio::sync::oneshot::Sender<()>>,
 }
 
 /// Milliseconds since the Unix epoch: the one clock every stored timestamp
@@ -131,11 +133,18 @@ impl Store {
             .map_err(db_err("read generation"))?
             .get(0);
         let (notify, _) = tokio::sync::watch::channel(current);
-        Ok(Store { db, cipher, notify })
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
+        db.follow_commits(notify.clone(), stop_rx);
+        Ok(Store {
+            db,
+            cipher,
+            notify,
+            _follow: std::sync::Arc::new(stop_tx),
+        })
     }
 
-    /// A receiver that changes whenever this process commits a write. Other
-    /// replicas' writes are seen by polling [`Store::generation_current`].
+    /// A receiver that changes whenever a write commits: this process's at
+    /// once, and on PostgreSQL every other replica's too (`LISTEN`).
     pub fn subscribe(&self) -> tokio::sync::watch::Receiver<i64> {
         self.notify.subscribe()
     }

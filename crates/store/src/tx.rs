@@ -20,6 +20,8 @@ pub struct Tx<'c> {
     touched: Vec<(String, Kind, &'static str)>,
     gateways: std::collections::BTreeSet<String>,
     notify: tokio::sync::watch::Sender<i64>,
+    /// What tells other processes about the commit, if the engine can.
+    notify_sql: Option<&'static str>,
 }
 
 /// Everything that (transitively) uses `$1`, including itself.
@@ -55,6 +57,7 @@ impl Tx<'static> {
             touched: Vec::new(),
             gateways: Default::default(),
             notify: store.notifier(),
+            notify_sql: store.pools().commit_notify(),
         })
     }
 }
@@ -123,14 +126,15 @@ impl Tx<'_> {
             .await
             .map_err(db_err("log request entity"))?;
         }
+        if let Some(sql) = self.notify_sql {
+            sqlx::query(sql)
+                .bind(self.generation.to_string())
+                .execute(&mut *self.tx)
+                .await
+                .map_err(db_err("notify commit"))?;
+        }
         self.tx.commit().await.map_err(db_err("commit"))?;
-        self.notify.send_if_modified(|g| {
-            let newer = self.generation > *g;
-            if newer {
-                *g = self.generation;
-            }
-            newer
-        });
+        crate::backend::advance(&self.notify, self.generation);
         Ok(self.generation)
     }
 

@@ -39,12 +39,25 @@ pub async fn bootstrap(store: &Store, cfg: &ServeConfig) -> anyhow::Result<Optio
             (pw, Some(path))
         }
     };
+    // Several replicas may start on one new PostgreSQL database at once: one
+    // of them creates the admin; the others find it made and go on.
     let project = match store.project_find(&cfg.admin_project).await {
         Ok(p) => p,
-        Err(_) => store.project_create(&cfg.admin_project, "Administration").await?,
+        Err(_) => match store.project_create(&cfg.admin_project, "Administration").await {
+            Err(model::Error::AlreadyExists { .. }) => store.project_find(&cfg.admin_project).await?,
+            other => other?,
+        },
     };
     let hash = identity::hash_password(&password)?;
-    let user = store.user_create(&cfg.admin_user, &hash).await?;
+    let user = match store.user_create(&cfg.admin_user, &hash).await {
+        Err(model::Error::AlreadyExists { .. }) => {
+            if let Some(f) = &file {
+                let _ = std::fs::remove_file(f);
+            }
+            return Ok(None);
+        }
+        other => other?,
+    };
     store.role_grant(&user.id, &project.id, "admin").await?;
     store.role_grant(&user.id, &project.id, "member").await?;
     store.role_grant(&user.id, &project.id, "reader").await?;
