@@ -9,6 +9,8 @@
 //!   as a JSON document; references between objects are rows in `resource_refs`
 //!   with a foreign key, so the database itself refuses to delete something in use.
 //! - Secrets (pre-shared keys) are encrypted with AES-256-GCM before they reach SQL.
+//! - Reads that render objects with what they reference go through one
+//!   snapshot and load those references by key ([`read`]), never whole tables.
 //! - SQLite specifics (pragmas, the single-writer pool) live in [`backend`]; the
 //!   SQL elsewhere is portable, with `$n` placeholders, so PostgreSQL can follow.
 
@@ -19,6 +21,7 @@ pub mod identity;
 pub mod nodes;
 pub mod nsx;
 pub mod ops;
+pub mod read;
 mod tx;
 
 use std::path::Path;
