@@ -12,8 +12,6 @@ mod query;
 pub mod status;
 pub mod views;
 
-use std::collections::HashMap;
-
 use app::{App, Dialect};
 use axum::body::Bytes;
 use axum::extract::{FromRef, OriginalUri, Path, RawQuery, State};
@@ -24,9 +22,10 @@ use axum::{Extension, Json, Router};
 use identity::keystone::Caller;
 use identity::request::RequestId;
 use identity::{AuthContext, Identity};
-use model::{Gateway, Record, Subnet, VpnService};
+use model::{Gateway, Record, Subnet};
 use realize::Realizer;
 use serde_json::{Map, Value, json};
+use store::read::{Need, Snapshot};
 use store::{NewMeta, Scope, Store, WriteCtx};
 
 use crate::attrs::{Get, Op, prepare_body};
@@ -119,25 +118,48 @@ fn self_url(headers: &HeaderMap, uri: &OriginalUri) -> String {
     format!("{}{}", base_url(headers), uri.0.path())
 }
 
-async fn view_ctx<V: View>(r: &Realizer) -> ApiResult<ViewCtx> {
+/// What rendering `records` needs, read from `snap` (the snapshot the records
+/// were read from): for the stateful views, the records' services, those
+/// services' gateways, and the node states and generations of those gateways
+/// only — a bounded number of queries, whatever the number of records (see
+/// [`store::read`]). The other views render from the record alone.
+async fn view_ctx_in<V: View>(
+    r: &Realizer,
+    snap: &mut Snapshot,
+    records: &[Record<V::Body>],
+) -> ApiResult<ViewCtx> {
     let mut ctx = ViewCtx::default();
     if V::STATEFUL {
-        let store = &r.store;
-        ctx.gateways = store
-            .list::<Gateway>(&Scope::All)
-            .await?
-            .into_iter()
-            .map(|g| (g.meta.id.clone(), g))
-            .collect::<HashMap<_, _>>();
-        ctx.services = store
-            .list::<VpnService>(&Scope::All)
-            .await?
-            .into_iter()
-            .map(|s| (s.meta.id.clone(), s))
-            .collect::<HashMap<_, _>>();
-        ctx.status = r.status_index().await?;
+        let need = Need {
+            gateways: true,
+            status: true,
+            ..Need::default()
+        };
+        let mut refs = snap.refs_of(records, need).await?;
+        ctx.status = r.status_index(&mut refs);
+        ctx.gateways = refs.gateways;
+        ctx.services = refs.services;
     }
     Ok(ctx)
+}
+
+/// [`view_ctx_in`] for one record read or written outside a snapshot (create
+/// and update answer with the record they wrote; update checks the status of
+/// the record it is about to change).
+async fn view_ctx_for<V: View>(r: &Realizer, rec: &Record<V::Body>) -> ApiResult<ViewCtx> {
+    if !V::STATEFUL {
+        return Ok(ViewCtx::default());
+    }
+    let mut snap = r.store.snapshot().await?;
+    view_ctx_in::<V>(r, &mut snap, std::slice::from_ref(rec)).await
+}
+
+/// Whether an answer that shows `fields` (every field when empty) and filters
+/// or sorts on `also` renders anything from the view's ctx ([`View::FROM_CTX`]):
+/// `fields=id&fields=name` reads no reference at all.
+fn shows_derived<'a, V: View>(fields: &[String], mut also: impl Iterator<Item = &'a str>) -> bool {
+    let derived = |name: &str| V::FROM_CTX.contains(&name);
+    !V::FROM_CTX.is_empty() && (fields.is_empty() || fields.iter().any(|f| derived(f)) || also.any(derived))
 }
 
 fn one<V: View>(obj: Map<String, Value>) -> Json<Value> {
@@ -153,11 +175,21 @@ async fn list<V: View>(
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Json<Value>> {
     let q = query::parse(query::pairs(raw.as_deref()), V::attrs(), V::ALIASES)?;
-    let records = match read_scope(&ctx) {
-        Some(scope) => store.list::<V::Body>(&scope).await?,
-        None => Vec::new(),
+    let keys = q
+        .filters
+        .iter()
+        .map(|(n, _)| n.as_str())
+        .chain(q.sort.iter().map(|(k, _)| k.as_str()));
+    let (records, vctx) = match read_scope(&ctx) {
+        None => (Vec::new(), ViewCtx::default()),
+        Some(scope) if shows_derived::<V>(&q.fields, keys) => {
+            let mut snap = store.snapshot().await?;
+            let records = snap.list_in::<V::Body>(&scope).await?;
+            let vctx = view_ctx_in::<V>(&realizer, &mut snap, &records).await?;
+            (records, vctx)
+        }
+        Some(scope) => (store.list::<V::Body>(&scope).await?, ViewCtx::default()),
     };
-    let vctx = view_ctx::<V>(&realizer).await?;
     let items = records.iter().map(|r| V::render(r, &vctx)).collect();
     Ok(Json(query::render(
         items,
@@ -182,8 +214,16 @@ async fn show<V: View>(
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Json<Value>> {
     let fields = query::fields_only(&query::pairs(raw.as_deref()));
-    let rec = get_visible::<V>(&store, &ctx, &id).await?;
-    let vctx = view_ctx::<V>(&realizer).await?;
+    let (rec, vctx) = match read_scope(&ctx) {
+        Some(scope) if shows_derived::<V>(&fields, std::iter::empty()) => {
+            // The record and what it references, from one snapshot, by key.
+            let mut snap = store.snapshot().await?;
+            let rec = snap.get_in::<V::Body>(&scope, &id).await?;
+            let vctx = view_ctx_in::<V>(&realizer, &mut snap, std::slice::from_ref(&rec)).await?;
+            (rec, vctx)
+        }
+        _ => (get_visible::<V>(&store, &ctx, &id).await?, ViewCtx::default()),
+    };
     Ok(one::<V>(query::select_fields(V::render(&rec, &vctx), &fields)))
 }
 
@@ -218,7 +258,7 @@ async fn create<V: View>(
     let written = app
         .create(&write_ctx(&ctx, rid), &ctx.scope(), Dialect::Neutron, meta, body)
         .await?;
-    let vctx = view_ctx::<V>(&realizer).await?;
+    let vctx = view_ctx_for::<V>(&realizer, &written.record).await?;
     Ok((StatusCode::CREATED, one::<V>(V::render(&written.record, &vctx))).into_response())
 }
 
@@ -247,7 +287,7 @@ async fn update<V: View>(
             },
         )
         .await?;
-    let vctx = view_ctx::<V>(&realizer).await?;
+    let vctx = view_ctx_for::<V>(&realizer, &written.record).await?;
     Ok(one::<V>(V::render(&written.record, &vctx)))
 }
 

@@ -34,6 +34,9 @@ pub trait View: Send + Sync + 'static {
     const ALIASES: &'static [(&'static str, &'static str)] = &[];
     /// Whether a PENDING_* status blocks updates.
     const STATEFUL: bool = false;
+    /// Attributes rendered from the [`ViewCtx`] (what the record references),
+    /// not from the record: an answer that names none of them needs no ctx.
+    const FROM_CTX: &'static [&'static str] = &[];
 
     fn attrs() -> &'static [Attr];
     fn render(rec: &Record<Self::Body>, ctx: &ViewCtx) -> Obj;
@@ -329,6 +332,7 @@ impl View for VpnServices {
     const RULE: &'static str = "vpnservice";
     const STATEFUL: bool = true;
     const UPDATE: Expect = Expect::SETTLED;
+    const FROM_CTX: &'static [&'static str] = &["status", "external_v4_ip", "external_v6_ip"];
 
     fn attrs() -> &'static [Attr] {
         &SERVICE_ATTRS
@@ -538,6 +542,7 @@ impl View for Connections {
     const RULE: &'static str = "ipsec_site_connection";
     const STATEFUL: bool = true;
     const UPDATE: Expect = Expect::SETTLED;
+    const FROM_CTX: &'static [&'static str] = &["status"];
 
     fn attrs() -> &'static [Attr] {
         &CONN_ATTRS

@@ -62,8 +62,9 @@ use axum::routing::{any, get, post};
 use axum::{Extension, Json, Router};
 use identity::request::RequestId;
 use identity::{AuthContext, Identity};
-use model::{Connection, EndpointGroup, Gateway, Record, Subnet, VpnService};
+use model::{Connection, Gateway, Record, VpnService};
 use serde_json::{Value, json};
+use store::read::{Need, Snapshot};
 use store::{NewMeta, Scope, Store, WriteCtx};
 
 pub use crate::auth::NsxCaller;
@@ -160,20 +161,36 @@ pub fn write_ctx(ctx: &AuthContext, rid: Option<Extension<RequestId>>) -> WriteC
     }
 }
 
-async fn render_ctx<R: Resource>(store: &Store) -> NsxResult<RenderCtx> {
+/// What rendering `records` needs, read from `snap` (the snapshot they were
+/// read from): for sessions, their services and the endpoint groups and
+/// subnets their traffic is named by — one query per kind, whatever the
+/// number of records (see [`store::read`]). Other resources render alone.
+async fn render_ctx_in<R: Resource>(
+    snap: &mut Snapshot,
+    records: &[Record<R::Body>],
+) -> NsxResult<RenderCtx> {
     let mut ctx = RenderCtx::default();
     if R::NEEDS_CTX {
-        for s in store.list::<VpnService>(&Scope::All).await? {
-            ctx.services.insert(s.meta.id.clone(), s);
-        }
-        for g in store.list::<EndpointGroup>(&Scope::All).await? {
-            ctx.groups.insert(g.meta.id.clone(), g);
-        }
-        for s in store.list::<Subnet>(&Scope::All).await? {
-            ctx.subnets.insert(s.meta.id.clone(), s);
-        }
+        let need = Need {
+            traffic: true,
+            ..Need::default()
+        };
+        let refs = snap.refs_of(records, need).await?;
+        ctx.services = refs.services;
+        ctx.groups = refs.groups;
+        ctx.subnets = refs.subnets;
     }
     Ok(ctx)
+}
+
+/// [`render_ctx_in`] for one record written outside a snapshot (a create or
+/// update answers with what it wrote).
+async fn render_ctx_for<R: Resource>(store: &Store, rec: &Record<R::Body>) -> NsxResult<RenderCtx> {
+    if !R::NEEDS_CTX {
+        return Ok(RenderCtx::default());
+    }
+    let mut snap = store.snapshot().await?;
+    render_ctx_in::<R>(&mut snap, std::slice::from_ref(rec)).await
 }
 
 fn full<R: Resource>(rec: &Record<R::Body>, ctx: &RenderCtx) -> Obj {
@@ -209,8 +226,14 @@ async fn list<R: Resource>(
     RawQuery(raw): RawQuery,
 ) -> NsxResult<Json<Value>> {
     let q = query::parse(raw.as_deref(), R::FILTERS)?;
-    let records = store.list::<R::Body>(&Scope::All).await?;
-    let ctx = render_ctx::<R>(&store).await?;
+    let (records, ctx) = if R::NEEDS_CTX {
+        let mut snap = store.snapshot().await?;
+        let records = snap.list::<R::Body>().await?;
+        let ctx = render_ctx_in::<R>(&mut snap, &records).await?;
+        (records, ctx)
+    } else {
+        (store.list::<R::Body>(&Scope::All).await?, RenderCtx::default())
+    };
     let items = records
         .iter()
         .map(|r| full::<R>(r, &ctx))
@@ -226,14 +249,32 @@ async fn show<R: Resource>(
     RawQuery(raw): RawQuery,
 ) -> NsxResult<Json<Value>> {
     let q = query::parse(raw.as_deref(), &[])?;
-    let rec = match store.get::<R::Body>(&Scope::All, &id).await {
+    // A resource that renders with references reads the record and those
+    // references from one snapshot, by key; any other is one read.
+    let mut snap = match R::NEEDS_CTX {
+        true => Some(store.snapshot().await?),
+        false => None,
+    };
+    let got = match snap.as_mut() {
+        Some(snap) => snap.get::<R::Body>(&id).await,
+        None => store.get::<R::Body>(&Scope::All, &id).await,
+    };
+    let rec = match got {
         Ok(rec) => rec,
-        Err(e @ model::Error::NotFound { .. }) => derived::<R>(&store, &id)
-            .await?
-            .ok_or_else(|| NsxError::for_target(e, &id))?,
+        Err(e @ model::Error::NotFound { .. }) => {
+            // `derived` reads through the store: not while holding a snapshot.
+            snap = None;
+            derived::<R>(&store, &id)
+                .await?
+                .ok_or_else(|| NsxError::for_target(e, &id))?
+        }
         Err(e) => return Err(NsxError::for_target(e, &id)),
     };
-    let ctx = render_ctx::<R>(&store).await?;
+    let ctx = match snap.as_mut() {
+        Some(snap) => render_ctx_in::<R>(snap, std::slice::from_ref(&rec)).await?,
+        None => render_ctx_for::<R>(&store, &rec).await?,
+    };
+    drop(snap);
     let mut o = full::<R>(&rec, &ctx);
     match q.action.as_deref() {
         None | Some("") => {}
@@ -315,7 +356,7 @@ async fn create<R: Resource>(
     let written = app
         .create(&write_ctx(&ctx, rid), &Scope::All, Dialect::Nsx, meta, body)
         .await?;
-    let rctx = render_ctx::<R>(&store).await?;
+    let rctx = render_ctx_for::<R>(&store, &written.record).await?;
     Ok((StatusCode::CREATED, Json(full::<R>(&written.record, &rctx))).into_response())
 }
 
@@ -373,7 +414,7 @@ async fn update<R: Resource>(
         )
         .await
         .map_err(|e| NsxError::for_target(e, &id))?;
-    let rctx = render_ctx::<R>(&store).await?;
+    let rctx = render_ctx_for::<R>(&store, &written.record).await?;
     Ok(Json(Value::Object(full::<R>(&written.record, &rctx))))
 }
 

@@ -35,8 +35,9 @@ pub trait TrafficRefs {
     fn endpoint_group(&self, id: &str) -> Option<&EndpointGroup>;
 }
 
-/// [`TrafficRefs`] over records loaded by id, as the read paths (realize's
-/// resolver, the NSX view's render context) keep them.
+/// [`TrafficRefs`] over records loaded by id, as the read paths keep them
+/// (the store's read model `store::read::Refs`, which fills realization's
+/// node configuration and the NSX view's render context).
 #[derive(Debug, Clone, Copy)]
 pub struct LoadedRefs<'a> {
     pub subnets: &'a HashMap<String, Record<Subnet>>,

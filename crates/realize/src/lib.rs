@@ -12,14 +12,14 @@
 pub mod http;
 pub mod state;
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::time::Duration;
 
 use model::realization::{ChildProposal, IkeProposal, NodeConfig, Tunnel};
-use model::traffic::{self, LoadedRefs};
+use model::traffic;
 use model::*;
-use store::nodes::{Node, NodeState, Snapshot};
+use store::nodes::{Node, NodeState};
+use store::read::{Keys, Need, Refs};
 use store::{Store, now_ms};
 
 pub use state::{NodeDetail, RealizationState, SessionState, SessionStatus, StatusIndex};
@@ -59,115 +59,80 @@ enum Target<'a> {
     Latest,
 }
 
-/// Caches referenced objects while resolving one snapshot.
-struct Resolver<'s> {
-    snap: &'s mut Snapshot,
-    ike: HashMap<String, Record<IkePolicy>>,
-    ipsec: HashMap<String, Record<IpsecPolicy>>,
-    groups: HashMap<String, Record<EndpointGroup>>,
-    subnets: HashMap<String, Record<Subnet>>,
-}
-
-/// The cached record `$id` of `$map`, read from the snapshot on first use.
-macro_rules! cached {
-    ($self:ident, $map:ident, $t:ty, $id:expr) => {{
-        let id: &str = $id;
-        if !$self.$map.contains_key(id) {
-            let rec: Record<$t> = $self.snap.get(id).await?;
-            $self.$map.insert(id.to_string(), rec);
-        }
-        &$self.$map[id]
-    }};
-}
-
-impl Resolver<'_> {
-    /// Loads every object a connection's traffic is named by (its service's
-    /// subnet, its endpoint groups, the local group's subnets), so that
-    /// [`model::traffic::selectors`] finds them.
-    async fn load_traffic_refs(&mut self, c: &Connection, service: &VpnService) -> Result<()> {
-        if let Some(id) = &service.subnet_id {
-            let _ = cached!(self, subnets, Subnet, id);
-        }
-        if let Some(id) = &c.peer_ep_group_id {
-            let _ = cached!(self, groups, EndpointGroup, id);
-        }
-        if let Some(id) = &c.local_ep_group_id {
-            let g = cached!(self, groups, EndpointGroup, id);
-            for e in &g.body.endpoints {
-                let _ = cached!(self, subnets, Subnet, e);
-            }
-        }
-        Ok(())
-    }
-
-    async fn tunnel(
-        &mut self,
-        conn: &Record<Connection>,
-        service: &Record<VpnService>,
-        gateway: &Record<Gateway>,
-    ) -> Result<Option<Tunnel>> {
-        let c = &conn.body;
-        let Ok(peer) = c.peer_address.parse::<IpAddr>() else {
-            tracing::warn!(connection = %conn.meta.id, "peer address is not an IP; skipped");
-            return Ok(None);
-        };
-        // An NSX local endpoint names the address; otherwise the gateway's
-        // external address of the peer's family.
-        let local: Option<IpAddr> = c.local_address.or(match peer {
-            IpAddr::V4(_) => gateway.body.external_v4.map(IpAddr::V4),
-            IpAddr::V6(_) => gateway.body.external_v6.map(IpAddr::V6),
-        });
-        let Some(local) = local else {
-            tracing::warn!(connection = %conn.meta.id, "gateway has no address of the peer's family; skipped");
-            return Ok(None);
-        };
-        self.load_traffic_refs(c, &service.body).await?;
-        let ike = cached!(self, ike, IkePolicy, &c.ikepolicy_id);
-        let ipsec = cached!(self, ipsec, IpsecPolicy, &c.ipsecpolicy_id);
-        let refs = LoadedRefs {
-            subnets: &self.subnets,
-            groups: &self.groups,
-        };
-        // charon gets network addresses (see `model::traffic`).
-        let ts = traffic::selectors(c, &service.body, &refs).networks();
-        let local_id = if c.local_id.is_empty() {
-            local.to_string()
-        } else {
-            c.local_id.clone()
-        };
-        Ok(Some(Tunnel {
-            id: conn.meta.id.clone(),
-            name: conn.meta.name.clone(),
-            enabled: c.admin_state_up && service.body.admin_state_up,
-            local_address: local,
-            local_id,
-            peer_address: peer,
-            peer_id: c.peer_id.clone(),
-            psk: c.psk.clone(),
-            ike: IkeProposal {
-                version: ike.body.ike_version,
-                encryption: ike.body.encryption_algorithms(),
-                integrity: ike.body.auth_algorithms(),
-                dh_groups: ike.body.dh_groups(),
-                lifetime_seconds: ike.body.lifetime.value,
-                aggressive: ike.body.phase1_negotiation_mode == Phase1Mode::Aggressive,
-            },
-            child: ChildProposal {
-                protocol: ipsec.body.transform_protocol,
-                mode: ipsec.body.encapsulation_mode,
-                encryption: ipsec.body.encryption_algorithms(),
-                integrity: ipsec.body.auth_algorithms(),
-                pfs_groups: ipsec.body.pfs_groups(),
-                lifetime_seconds: ipsec.body.lifetime.value,
-            },
-            local_ts: ts.local,
-            remote_ts: ts.remote,
-            dpd: c.dpd,
-            initiator: c.initiator,
-            mtu: c.mtu,
-            generation: conn.meta.generation.max(service.meta.generation),
-        }))
-    }
+/// The tunnel of one connection of `gateway`, from what `refs` loaded for the
+/// gateway's connections (their policies and traffic references). A
+/// connection a node can't carry (its peer is no IP, the gateway has no
+/// address of the peer's family) is skipped with a warning.
+fn tunnel(
+    conn: &Record<Connection>,
+    service: &Record<VpnService>,
+    gateway: &Record<Gateway>,
+    refs: &Refs,
+) -> Result<Option<Tunnel>> {
+    let c = &conn.body;
+    let Ok(peer) = c.peer_address.parse::<IpAddr>() else {
+        tracing::warn!(connection = %conn.meta.id, "peer address is not an IP; skipped");
+        return Ok(None);
+    };
+    // An NSX local endpoint names the address; otherwise the gateway's
+    // external address of the peer's family.
+    let local: Option<IpAddr> = c.local_address.or(match peer {
+        IpAddr::V4(_) => gateway.body.external_v4.map(IpAddr::V4),
+        IpAddr::V6(_) => gateway.body.external_v6.map(IpAddr::V6),
+    });
+    let Some(local) = local else {
+        tracing::warn!(connection = %conn.meta.id, "gateway has no address of the peer's family; skipped");
+        return Ok(None);
+    };
+    // The snapshot's references keep a used policy from disappearing, so a
+    // missing one is a half-loaded `refs`, reported as the store would.
+    let ike = refs
+        .ike
+        .get(&c.ikepolicy_id)
+        .ok_or_else(|| Error::not_found(Kind::IkePolicy, &c.ikepolicy_id))?;
+    let ipsec = refs
+        .ipsec
+        .get(&c.ipsecpolicy_id)
+        .ok_or_else(|| Error::not_found(Kind::IpsecPolicy, &c.ipsecpolicy_id))?;
+    // charon gets network addresses (see `model::traffic`).
+    let ts = traffic::selectors(c, &service.body, &refs.traffic()).networks();
+    let local_id = if c.local_id.is_empty() {
+        local.to_string()
+    } else {
+        c.local_id.clone()
+    };
+    Ok(Some(Tunnel {
+        id: conn.meta.id.clone(),
+        name: conn.meta.name.clone(),
+        enabled: c.admin_state_up && service.body.admin_state_up,
+        local_address: local,
+        local_id,
+        peer_address: peer,
+        peer_id: c.peer_id.clone(),
+        psk: c.psk.clone(),
+        ike: IkeProposal {
+            version: ike.body.ike_version,
+            encryption: ike.body.encryption_algorithms(),
+            integrity: ike.body.auth_algorithms(),
+            dh_groups: ike.body.dh_groups(),
+            lifetime_seconds: ike.body.lifetime.value,
+            aggressive: ike.body.phase1_negotiation_mode == Phase1Mode::Aggressive,
+        },
+        child: ChildProposal {
+            protocol: ipsec.body.transform_protocol,
+            mode: ipsec.body.encapsulation_mode,
+            encryption: ipsec.body.encryption_algorithms(),
+            integrity: ipsec.body.auth_algorithms(),
+            pfs_groups: ipsec.body.pfs_groups(),
+            lifetime_seconds: ipsec.body.lifetime.value,
+        },
+        local_ts: ts.local,
+        remote_ts: ts.remote,
+        dpd: c.dpd,
+        initiator: c.initiator,
+        mtu: c.mtu,
+        generation: conn.meta.generation.max(service.meta.generation),
+    }))
 }
 
 impl Realizer {
@@ -189,30 +154,32 @@ impl Realizer {
         self.stopping.subscribe()
     }
 
-    /// The configuration a node must carry, from one consistent snapshot.
+    /// The configuration a node must carry, from one consistent snapshot: the
+    /// gateway, its services, their connections, then everything those
+    /// reference, one query per kind (see [`store::read`]).
     pub async fn node_config(&self, node: &Node) -> Result<NodeConfig> {
         let mut snap = self.store.snapshot().await?;
         let generation = snap.generation;
         let gateway: Record<Gateway> = snap.get(&node.gateway_id).await?;
         let services: Vec<Record<VpnService>> = snap.list_users(&node.gateway_id).await?;
-        let mut per_service = Vec::new();
-        for s in services {
-            let conns: Vec<Record<Connection>> = snap.list_users(&s.meta.id).await?;
-            per_service.push((s, conns));
-        }
-        let mut r = Resolver {
-            snap: &mut snap,
-            ike: HashMap::new(),
-            ipsec: HashMap::new(),
-            groups: HashMap::new(),
-            subnets: HashMap::new(),
+        let service_ids: Vec<String> = services.iter().map(|s| s.meta.id.clone()).collect();
+        let conns: Vec<Record<Connection>> = snap.users_of_any(&service_ids).await?;
+        let mut refs = Refs::default();
+        refs.services = services.into_iter().map(|s| (s.meta.id.clone(), s)).collect();
+        let need = Need {
+            traffic: true,
+            policies: true,
+            ..Need::default()
         };
+        snap.load(&mut refs, Keys::of(&conns), need).await?;
+        drop(snap);
         let mut tunnels = Vec::new();
-        for (service, conns) in &per_service {
-            for conn in conns {
-                if let Some(t) = r.tunnel(conn, service, &gateway).await? {
-                    tunnels.push(t);
-                }
+        for conn in &conns {
+            let Some(service) = refs.service_of(&conn.body) else {
+                continue;
+            };
+            if let Some(t) = tunnel(conn, service, &gateway, &refs)? {
+                tunnels.push(t);
             }
         }
         tunnels.sort_by(|a, b| a.id.cmp(&b.id));
@@ -224,11 +191,16 @@ impl Realizer {
         })
     }
 
-    /// Node states, grouped by gateway, for deriving statuses of many objects.
-    pub async fn status_index(&self) -> Result<StatusIndex> {
-        let nodes = self.store.node_states(None).await?;
-        let gens = self.store.gateway_generations().await?;
-        Ok(StatusIndex::new(nodes, gens, self.cfg.node_timeout, now_ms()))
+    /// Statuses of the objects `refs` was loaded for, from the node states and
+    /// generations it holds (loaded with [`Need::status`]: the nodes of those
+    /// objects' gateways only), which it moves out of `refs`.
+    pub fn status_index(&self, refs: &mut Refs) -> StatusIndex {
+        StatusIndex::new(
+            std::mem::take(&mut refs.node_states),
+            std::mem::take(&mut refs.gateway_generations),
+            self.cfg.node_timeout,
+            now_ms(),
+        )
     }
 
     /// NSX realization state of a connection (session) at a generation
@@ -249,31 +221,39 @@ impl Realizer {
     }
 
     async fn session_state_for(&self, conn_id: &str, target: Target<'_>) -> Result<SessionState> {
-        let conn: Record<Connection> = self.store.get(&store::Scope::All, conn_id).await?;
-        let service: Record<VpnService> = self
-            .store
-            .get(&store::Scope::All, &conn.body.vpnservice_id)
-            .await?;
+        // The request log is read first: nothing reads through the store
+        // while a snapshot holds its connection.
+        let requested = match target {
+            Target::Request(rid) => Some(self.store.request_get(rid).await?.map(|(g, _)| g).ok_or(rid)),
+            _ => None,
+        };
+        let mut snap = self.store.snapshot().await?;
+        let conn: Record<Connection> = snap.get(conn_id).await?;
+        let service: Record<VpnService> = snap.get(&conn.body.vpnservice_id).await?;
         if !service.body.admin_state_up {
             return Err(Error::Invalid(Violation::ServiceDisabled {
                 service: service.meta.id.clone(),
                 connection: conn.meta.id.clone(),
             }));
         }
-        let target = match target {
-            Target::Request(rid) => match self.store.request_get(rid).await? {
-                Some((g, _)) => g,
-                None => {
-                    return Err(Error::RequestNotFound {
-                        request_id: rid.to_string(),
-                    });
-                }
-            },
-            Target::Generation(g) => g,
-            Target::Latest => conn.meta.generation.max(service.meta.generation),
+        let target = match (target, requested) {
+            (_, Some(Ok(g))) => g,
+            (_, Some(Err(rid))) => {
+                return Err(Error::RequestNotFound {
+                    request_id: rid.to_string(),
+                });
+            }
+            (Target::Generation(g), None) => g,
+            (_, None) => conn.meta.generation.max(service.meta.generation),
         };
-        let nodes: Vec<NodeState> = self.store.node_states(Some(&service.body.router_id)).await?;
-        let gw_gen = self.store.gateway_generation(&service.body.router_id).await?;
+        let gateway = [service.body.router_id.clone()];
+        let nodes: Vec<NodeState> = snap.node_states_of(&gateway).await?;
+        let gw_gen = snap
+            .gateway_generations_of(&gateway)
+            .await?
+            .get(&gateway[0])
+            .copied()
+            .unwrap_or(0);
         Ok(state::session_state(
             &nodes,
             conn_id,
@@ -287,15 +267,11 @@ impl Realizer {
 
     /// NSX runtime status of a connection (session) from the nodes' reports.
     pub async fn session_status(&self, conn_id: &str) -> Result<(Record<Connection>, SessionStatus)> {
-        let conn: Record<Connection> = self.store.get(&store::Scope::All, conn_id).await?;
-        let service: Record<VpnService> = self
-            .store
-            .get(&store::Scope::All, &conn.body.vpnservice_id)
-            .await?;
-        let nodes = self.store.node_states(Some(&service.body.router_id)).await?;
-        Ok((
-            conn.clone(),
-            state::session_status(&nodes, conn_id, now_ms(), self.cfg.node_timeout),
-        ))
+        let mut snap = self.store.snapshot().await?;
+        let conn: Record<Connection> = snap.get(conn_id).await?;
+        let service: Record<VpnService> = snap.get(&conn.body.vpnservice_id).await?;
+        let nodes = snap.node_states_of([&service.body.router_id]).await?;
+        let status = state::session_status(&nodes, conn_id, now_ms(), self.cfg.node_timeout);
+        Ok((conn, status))
     }
 }

@@ -1,5 +1,6 @@
 //! What the store needs to know about each kind of object: its kind tag, the ids
-//! it references, and its secret, if it has one.
+//! it references (kind-less for `resource_refs`, by kind for readers that load
+//! them, [`Keys`]), and its secret, if it has one.
 
 use model::nsx::*;
 use model::*;
@@ -8,12 +9,17 @@ use serde::de::DeserializeOwned;
 
 /// A kind the store can keep: its tag, what it references (so the database
 /// refuses to delete what is in use) and its secret (encrypted at rest).
+use crate::read::Keys;
+
 pub trait Body: Serialize + DeserializeOwned + Clone + Send + Sync + Unpin + 'static {
     const KIND: Kind;
     /// Ids of the objects this one uses (kept in `resource_refs`).
     fn refs(&self) -> Vec<String> {
         Vec::new()
     }
+    /// Adds the ids of the objects readers load with this one (a connection's
+    /// service and policies, a service's gateway) to `keys`, by kind.
+    fn read_keys(&self, _keys: &mut Keys) {}
     fn secret(&self) -> Option<&str> {
         None
     }
@@ -46,6 +52,10 @@ impl Body for VpnService {
         r.extend(self.subnet_id.clone());
         r
     }
+    fn read_keys(&self, keys: &mut Keys) {
+        keys.gateways.insert(self.router_id.clone());
+        keys.subnets.extend(self.subnet_id.clone());
+    }
 }
 
 impl Body for EndpointGroup {
@@ -55,6 +65,11 @@ impl Body for EndpointGroup {
             self.endpoints.clone()
         } else {
             Vec::new()
+        }
+    }
+    fn read_keys(&self, keys: &mut Keys) {
+        if self.endpoint_type == EndpointType::Subnet {
+            keys.subnets.extend(self.endpoints.iter().cloned());
         }
     }
 }
@@ -74,6 +89,13 @@ impl Body for Connection {
         r.sort();
         r.dedup();
         r
+    }
+    fn read_keys(&self, keys: &mut Keys) {
+        keys.services.insert(self.vpnservice_id.clone());
+        keys.ike.insert(self.ikepolicy_id.clone());
+        keys.ipsec.insert(self.ipsecpolicy_id.clone());
+        keys.groups.extend(self.local_ep_group_id.clone());
+        keys.groups.extend(self.peer_ep_group_id.clone());
     }
     fn secret(&self) -> Option<&str> {
         Some(self.psk.expose())

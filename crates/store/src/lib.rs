@@ -12,6 +12,8 @@
 //! - No API rules live here: what may be written, and what a write implies for
 //!   other objects, is the `app` crate's. The store keeps rows, references,
 //!   generations, request ids and transactions, and answers reads.
+//! - Reads that render objects with what they reference go through one
+//!   snapshot and load those references by key ([`read`]), never whole tables.
 //! - SQLite specifics (pragmas, the single-writer pool) live in [`backend`]; the
 //!   SQL elsewhere is portable, with `$n` placeholders, so PostgreSQL can follow.
 
@@ -20,6 +22,7 @@ pub mod body;
 pub mod crypto;
 pub mod identity;
 pub mod nodes;
+pub mod read;
 pub mod testing;
 mod tx;
 

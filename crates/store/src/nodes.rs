@@ -1,12 +1,11 @@
-//! Transport nodes, their reports, per-gateway generations, and consistent
-//! read snapshots for building a node's configuration.
+//! Transport nodes, their reports and per-gateway generations. Reading them
+//! for many gateways at once goes through a [`crate::read::Snapshot`].
 
 use model::realization::{Failure, NodeReport, TunnelStatus};
-use model::{Error, Kind, Record, Result};
+use model::{Error, Kind, Result};
 use sqlx::Row;
 
-use crate::backend::Db;
-use crate::{Body, Cipher, SELECT_RESOURCE, Store, db_err, decode_row, now_ms};
+use crate::{Store, db_err, now_ms};
 
 /// A registered transport node.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -275,87 +274,5 @@ impl Store {
         .await
         .map_err(db_err("compute span"))?;
         Ok(rows.iter().map(|r| r.get::<String, _>(0)).collect())
-    }
-
-    /// Starts a read-only snapshot: every read through it sees one committed state.
-    pub async fn snapshot(&self) -> Result<Snapshot> {
-        let mut tx = self
-            .read_pool()
-            .begin_with(self.pools().begin_snapshot())
-            .await
-            .map_err(db_err("begin snapshot"))?;
-        let generation: i64 = sqlx::query("SELECT value FROM counters WHERE name = 'generation'")
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(db_err("read generation"))?
-            .get(0);
-        Ok(Snapshot {
-            tx,
-            cipher: self.cipher().clone(),
-            generation,
-        })
-    }
-}
-
-/// A consistent read view (one read transaction).
-pub struct Snapshot {
-    tx: sqlx::Transaction<'static, Db>,
-    cipher: Cipher,
-    /// The global generation this snapshot contains every change up to.
-    pub generation: i64,
-}
-
-impl Snapshot {
-    pub async fn get<T: Body>(&mut self, id: &str) -> Result<Record<T>> {
-        let row = sqlx::query(&format!("{SELECT_RESOURCE} WHERE id = $1 AND kind = $2"))
-            .bind(id)
-            .bind(T::KIND.as_str())
-            .fetch_optional(&mut *self.tx)
-            .await
-            .map_err(db_err("read resource"))?;
-        match row {
-            Some(row) => decode_row(&row, &self.cipher),
-            None => Err(Error::not_found(T::KIND, id)),
-        }
-    }
-
-    /// Every object of a kind (all projects).
-    pub async fn list<T: Body>(&mut self) -> Result<Vec<Record<T>>> {
-        let rows = sqlx::query(&format!(
-            "{SELECT_RESOURCE} WHERE kind = $1 ORDER BY created_at, id"
-        ))
-        .bind(T::KIND.as_str())
-        .fetch_all(&mut *self.tx)
-        .await
-        .map_err(db_err("list resources"))?;
-        rows.iter().map(|r| decode_row(r, &self.cipher)).collect()
-    }
-
-    /// Objects of a kind that reference `dst_id` directly.
-    pub async fn list_users<T: Body>(&mut self, dst_id: &str) -> Result<Vec<Record<T>>> {
-        let rows = sqlx::query(&format!(
-            "{SELECT_RESOURCE} WHERE kind = $1 AND id IN (SELECT src_id FROM resource_refs WHERE dst_id = $2) \
-             ORDER BY created_at, id"
-        ))
-        .bind(T::KIND.as_str())
-        .bind(dst_id)
-        .fetch_all(&mut *self.tx)
-        .await
-        .map_err(db_err("list users"))?;
-        rows.iter().map(|r| decode_row(r, &self.cipher)).collect()
-    }
-}
-
-impl Store {
-    /// Every gateway's last-change generation.
-    pub async fn gateway_generations(&self) -> Result<std::collections::HashMap<String, i64>> {
-        let rows = sqlx::query("SELECT gateway_id, generation FROM gateway_generations")
-            .fetch_all(self.read_pool())
-            .await
-            .map_err(db_err("read gateway generations"))?;
-        Ok(rows
-            .iter()
-            .map(|r| (r.get::<String, _>(0), r.get::<i64, _>(1)))
-            .collect())
     }
 }

@@ -1,14 +1,23 @@
-//! `vpnaas bench`: API throughput measured through HTTP with real concurrency.
-//! Starts its own server on a temporary database (or targets `--url`), creates N
-//! connections (with their policies, service and endpoint groups) from C
-//! concurrent clients, then times `GET ipsec-site-connections?fields=id&fields=name`.
+//! `vpnaas bench`: API throughput and read latency measured through HTTP with
+//! real concurrency. Starts its own server on a temporary database, creates N
+//! connections (with their policies, services and endpoint groups) from C
+//! concurrent clients, optionally registers transport nodes that report every
+//! connection up, then times reads: `GET ipsec-site-connections?fields=id&fields=name`,
+//! the full list, and one-at-a-time shows of single connections through both APIs.
 //! A benchmark, not a test: it prints rates and percentiles.
+//!
+//! Why services and nodes are options: what a read costs beyond the rows it
+//! shows depends on what those rows reference. With one service on one gateway
+//! every "load all services / gateways / node states" is one row and invisible;
+//! spreading the connections over S services on S gateways with K reporting
+//! nodes each makes a read that loads whole tables pay for them.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use app::Dialect;
+use futures::StreamExt;
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
@@ -18,6 +27,14 @@ pub struct BenchOpts {
     pub connections: usize,
     pub concurrency: usize,
     pub list_iterations: usize,
+    /// VPN services the connections are spread over (round robin), each on a
+    /// gateway of its own with its own subnet and endpoint groups.
+    pub services: usize,
+    /// Transport nodes registered on each gateway; each reports its gateway's
+    /// connections realized and established once all are created.
+    pub nodes_per_gateway: usize,
+    /// Timed shows of single connections per API, one request at a time.
+    pub show_iterations: usize,
 }
 
 /// Results of one run.
@@ -25,6 +42,8 @@ pub struct BenchOpts {
 pub struct BenchResult {
     pub connections: usize,
     pub concurrency: usize,
+    pub services: usize,
+    pub nodes: usize,
     pub create_seconds: f64,
     pub creates_per_second: f64,
     pub create_p50_ms: f64,
@@ -33,6 +52,10 @@ pub struct BenchResult {
     pub list_fields_p99_ms: f64,
     pub list_full_p50_ms: f64,
     pub list_bytes_fields: usize,
+    pub show_p50_ms: f64,
+    pub show_p99_ms: f64,
+    pub nsx_show_p50_ms: f64,
+    pub nsx_show_p99_ms: f64,
 }
 
 fn pct(sorted: &[f64], p: f64) -> f64 {
@@ -41,6 +64,11 @@ fn pct(sorted: &[f64], p: f64) -> f64 {
     }
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[i.min(sorted.len() - 1)]
+}
+
+fn sorted(mut v: Vec<f64>) -> Vec<f64> {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v
 }
 
 struct Api {
@@ -65,19 +93,54 @@ impl Api {
         }
         Ok(v)
     }
+
+    /// A timed GET: milliseconds and the body (an error unless 200).
+    async fn get(&self, path: &str) -> anyhow::Result<(f64, axum::body::Bytes)> {
+        let t = Instant::now();
+        let r = self
+            .http
+            .get(format!("{}{path}", self.url))
+            .header("X-Auth-Token", &self.token)
+            .send()
+            .await?;
+        let status = r.status();
+        let bytes = r.bytes().await?;
+        let ms = t.elapsed().as_secs_f64() * 1000.0;
+        if status != reqwest::StatusCode::OK {
+            bail!("GET {path}: {status} {}", String::from_utf8_lossy(&bytes));
+        }
+        Ok((ms, bytes))
+    }
 }
 
-/// Runs the benchmark against a server at `url` whose admin can log in.
-pub async fn run(
+/// A gateway made for the benchmark and the subnet behind it.
+#[derive(Debug, Clone)]
+pub struct Site {
+    pub gateway_id: String,
+    pub subnet_id: String,
+}
+
+/// What one service's connections use.
+struct ServiceIds {
+    service: String,
+    local: String,
+    peer: String,
+}
+
+fn id_of(v: &Value, singular: &str) -> anyhow::Result<String> {
+    v[singular]["id"]
+        .as_str()
+        .map(str::to_string)
+        .with_context(|| format!("{singular} without id: {v}"))
+}
+
+async fn login(
+    http: &reqwest::Client,
     url: &str,
     user: &str,
     password: &str,
     project: &str,
-    opts: &BenchOpts,
-) -> anyhow::Result<BenchResult> {
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(opts.concurrency * 2)
-        .build()?;
+) -> anyhow::Result<String> {
     let auth = json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {"name": user, "password": password, "domain": {"name": "Default"}}}}, "scope": {"project": {"name": project, "domain": {"name": "Default"}}}}});
     let r = http
         .post(format!("{url}/v3/auth/tokens"))
@@ -87,41 +150,21 @@ pub async fn run(
     if !r.status().is_success() {
         bail!("login failed: {}", r.status());
     }
-    let token = r
-        .headers()
+    Ok(r.headers()
         .get("X-Subject-Token")
         .and_then(|v| v.to_str().ok())
         .context("no X-Subject-Token")?
-        .to_string();
-    let api = Arc::new(Api {
-        http,
-        url: url.to_string(),
-        token,
-    });
-    let routers: Value = api
-        .http
-        .get(format!("{url}/v2.0/routers?name=bench-gw"))
-        .header("X-Auth-Token", &api.token)
-        .send()
-        .await?
-        .json()
-        .await?;
-    let router = routers["routers"][0]["id"]
-        .as_str()
-        .context("gateway bench-gw missing")?
-        .to_string();
-    let subnets: Value = api
-        .http
-        .get(format!("{url}/v2.0/subnets?name=bench-subnet"))
-        .header("X-Auth-Token", &api.token)
-        .send()
-        .await?
-        .json()
-        .await?;
-    let subnet = subnets["subnets"][0]["id"]
-        .as_str()
-        .context("subnet bench-subnet missing")?
-        .to_string();
+        .to_string())
+}
+
+/// Creates the policies, one service with its endpoint groups per site, and
+/// N connections from C concurrent clients. Returns the connections' ids with
+/// the index of their site, and the create latencies (sorted) and wall time.
+async fn populate(
+    api: &Arc<Api>,
+    sites: &[Site],
+    opts: &BenchOpts,
+) -> anyhow::Result<(Vec<(String, usize)>, Vec<f64>, f64)> {
     let ike = api
         .post(
             "/v2.0/vpn/ikepolicies",
@@ -134,47 +177,58 @@ pub async fn run(
             json!({"ipsecpolicy": {"name": "bench-ipsec", "auth_algorithm": "sha256"}}),
         )
         .await?;
-    let svc = api
-        .post(
-            "/v2.0/vpn/vpnservices",
-            json!({"vpnservice": {"name": "bench-svc", "router_id": router}}),
-        )
-        .await?;
-    let local = api
-        .post(
-            "/v2.0/vpn/endpoint-groups",
-            json!({"endpoint_group": {"name": "bench-local", "type": "subnet", "endpoints": [subnet]}}),
-        )
-        .await?;
-    let peer = api
-        .post(
-            "/v2.0/vpn/endpoint-groups",
-            json!({"endpoint_group": {"name": "bench-peer", "type": "cidr", "endpoints": ["10.200.0.0/16"]}}),
-        )
-        .await?;
-    let ids = Arc::new((
-        ike["ikepolicy"]["id"].as_str().unwrap_or_default().to_string(),
-        ipsec["ipsecpolicy"]["id"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string(),
-        svc["vpnservice"]["id"].as_str().unwrap_or_default().to_string(),
-        local["endpoint_group"]["id"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string(),
-        peer["endpoint_group"]["id"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string(),
-    ));
+    let (ike, ipsec) = (id_of(&ike, "ikepolicy")?, id_of(&ipsec, "ipsecpolicy")?);
+    let services: Vec<ServiceIds> = futures::stream::iter(sites.iter().enumerate())
+        .map(|(i, site)| {
+            let api = api.clone();
+            async move {
+                let svc = api
+                    .post(
+                        "/v2.0/vpn/vpnservices",
+                        json!({"vpnservice": {"name": format!("bench-svc-{i}"), "router_id": site.gateway_id}}),
+                    )
+                    .await?;
+                let local = api
+                    .post(
+                        "/v2.0/vpn/endpoint-groups",
+                        json!({"endpoint_group": {"name": format!("bench-local-{i}"), "type": "subnet", "endpoints": [site.subnet_id]}}),
+                    )
+                    .await?;
+                let peer = api
+                    .post(
+                        "/v2.0/vpn/endpoint-groups",
+                        json!({"endpoint_group": {"name": format!("bench-peer-{i}"), "type": "cidr", "endpoints": ["10.200.0.0/16"]}}),
+                    )
+                    .await?;
+                anyhow::Ok(ServiceIds {
+                    service: id_of(&svc, "vpnservice")?,
+                    local: id_of(&local, "endpoint_group")?,
+                    peer: id_of(&peer, "endpoint_group")?,
+                })
+            }
+        })
+        .buffered(opts.concurrency.max(1))
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<anyhow::Result<_>>()?;
+    let services = Arc::new(services);
+    let ids = Arc::new((ike, ipsec));
 
     let next = Arc::new(Mutex::new(0usize));
+    let created = Arc::new(Mutex::new(Vec::with_capacity(opts.connections)));
     let latencies = Arc::new(Mutex::new(Vec::with_capacity(opts.connections)));
     let started = Instant::now();
     let mut workers = Vec::new();
     for _ in 0..opts.concurrency.max(1) {
-        let (api, ids, next, lat) = (api.clone(), ids.clone(), next.clone(), latencies.clone());
+        let (api, ids, services, next, lat, created) = (
+            api.clone(),
+            ids.clone(),
+            services.clone(),
+            next.clone(),
+            latencies.clone(),
+            created.clone(),
+        );
         let n = opts.connections;
         workers.push(tokio::spawn(async move {
             loop {
@@ -186,14 +240,20 @@ pub async fn run(
                     *g += 1;
                     *g
                 };
+                let site = i % services.len();
+                let s = &services[site];
                 let body = json!({"ipsec_site_connection": {
-                    "name": format!("conn-{i}"), "vpnservice_id": ids.2, "ikepolicy_id": ids.0, "ipsecpolicy_id": ids.1,
+                    "name": format!("conn-{i}"), "vpnservice_id": s.service, "ikepolicy_id": ids.0, "ipsecpolicy_id": ids.1,
                     "peer_address": format!("198.51.{}.{}", (i / 250) % 250, i % 250 + 1),
                     "peer_id": format!("peer-{i}"), "psk": format!("secret-{i}"),
-                    "local_ep_group_id": ids.3, "peer_ep_group_id": ids.4}});
+                    "local_ep_group_id": s.local, "peer_ep_group_id": s.peer}});
                 let t = Instant::now();
-                api.post("/v2.0/vpn/ipsec-site-connections", body).await?;
+                let v = api.post("/v2.0/vpn/ipsec-site-connections", body).await?;
                 lat.lock().await.push(t.elapsed().as_secs_f64() * 1000.0);
+                created
+                    .lock()
+                    .await
+                    .push((id_of(&v, "ipsec_site_connection")?, site));
             }
             anyhow::Ok(())
         }));
@@ -202,51 +262,118 @@ pub async fn run(
         w.await??;
     }
     let create_seconds = started.elapsed().as_secs_f64();
-    let mut lat = latencies.lock().await.clone();
-    lat.sort_by(|a, b| a.total_cmp(b));
+    let lat = sorted(latencies.lock().await.clone());
+    let created = std::mem::take(&mut *created.lock().await);
+    Ok((created, lat, create_seconds))
+}
 
-    let list = |q: &'static str| {
-        let api = api.clone();
-        async move {
-            let t = Instant::now();
-            let r = api
-                .http
-                .get(format!("{}/v2.0/vpn/ipsec-site-connections{q}", api.url))
-                .header("X-Auth-Token", &api.token)
-                .send()
+/// Registers `per_gateway` nodes on every site's gateway; each reports the
+/// current generation realized and its gateway's connections established.
+async fn report_nodes(
+    store: &store::Store,
+    sites: &[Site],
+    conns: &[(String, usize)],
+    per_gateway: usize,
+) -> anyhow::Result<usize> {
+    use model::realization::{IkeState, NodeReport, TunnelStatus};
+    if per_gateway == 0 {
+        return Ok(0);
+    }
+    let mut by_site: Vec<Vec<TunnelStatus>> = vec![Vec::new(); sites.len()];
+    for (id, site) in conns {
+        by_site[*site].push(TunnelStatus {
+            id: id.clone(),
+            ike_state: IkeState::Established,
+            child_sas_installed: 1,
+            child_sas_expected: 1,
+            bytes_in: 1000,
+            bytes_out: 1000,
+            packets_in: 10,
+            packets_out: 10,
+            message: None,
+        });
+    }
+    let mut nodes = Vec::new();
+    for (i, site) in sites.iter().enumerate() {
+        for k in 0..per_gateway {
+            let (_, hash) = store::new_token();
+            let node = store
+                .node_create(&format!("bench-node-{i}-{k}"), &site.gateway_id, &hash)
                 .await?;
-            let bytes = r.bytes().await?;
-            anyhow::Ok((t.elapsed().as_secs_f64() * 1000.0, bytes.len(), bytes))
+            nodes.push((node.id, i));
         }
-    };
+    }
+    let generation = store.generation_current().await?;
+    for (id, site) in &nodes {
+        let report = NodeReport {
+            realized_generation: Some(generation),
+            tunnels: by_site[*site].clone(),
+            agent: Some("bench".into()),
+            ..NodeReport::default()
+        };
+        store.node_report(id, &report).await?;
+    }
+    Ok(nodes.len())
+}
+
+/// Times the reads: lists (`fields=id,name` and all fields), then single
+/// shows through Neutron and NSX, one request at a time on one connection.
+async fn measure(api: &Arc<Api>, conns: &[(String, usize)], opts: &BenchOpts) -> anyhow::Result<ReadFigures> {
     let mut fields = Vec::new();
     let mut full = Vec::new();
     let mut size = 0;
     for _ in 0..opts.list_iterations.max(1) {
-        let (ms, len, body) = list("?fields=id&fields=name").await?;
+        let (ms, body) = api
+            .get("/v2.0/vpn/ipsec-site-connections?fields=id&fields=name")
+            .await?;
         let v: Value = serde_json::from_slice(&body)?;
         let n = v["ipsec_site_connections"].as_array().map(Vec::len).unwrap_or(0);
         if n < opts.connections {
             bail!("list returned {n} rows, expected at least {}", opts.connections);
         }
         fields.push(ms);
-        size = len;
-        full.push(list("").await?.0);
+        size = body.len();
+        full.push(api.get("/v2.0/vpn/ipsec-site-connections").await?.0);
     }
-    fields.sort_by(|a, b| a.total_cmp(b));
-    full.sort_by(|a, b| a.total_cmp(b));
-    Ok(BenchResult {
-        connections: opts.connections,
-        concurrency: opts.concurrency,
-        create_seconds,
-        creates_per_second: opts.connections as f64 / create_seconds,
-        create_p50_ms: pct(&lat, 0.5),
-        create_p99_ms: pct(&lat, 0.99),
-        list_fields_p50_ms: pct(&fields, 0.5),
-        list_fields_p99_ms: pct(&fields, 0.99),
-        list_full_p50_ms: pct(&full, 0.5),
-        list_bytes_fields: size,
+    // Shows walk the connections with a stride, so that consecutive requests
+    // read different rows (and different services, when there are several).
+    let pick = |k: usize| &conns[(k * 7919) % conns.len()].0;
+    let mut show = Vec::new();
+    let mut nsx_show = Vec::new();
+    if !conns.is_empty() {
+        for k in 0..opts.show_iterations {
+            let (ms, body) = api
+                .get(&format!("/v2.0/vpn/ipsec-site-connections/{}", pick(k)))
+                .await?;
+            let v: Value = serde_json::from_slice(&body)?;
+            if v["ipsec_site_connection"]["status"].as_str().is_none() {
+                bail!("show without status: {v}");
+            }
+            show.push(ms);
+        }
+        for k in 0..opts.show_iterations {
+            nsx_show.push(
+                api.get(&format!("/api/v1/vpn/ipsec/sessions/{}", pick(k)))
+                    .await?
+                    .0,
+            );
+        }
+    }
+    Ok(ReadFigures {
+        list_fields: sorted(fields),
+        list_full: sorted(full),
+        list_bytes: size,
+        show: sorted(show),
+        nsx_show: sorted(nsx_show),
     })
+}
+
+struct ReadFigures {
+    list_fields: Vec<f64>,
+    list_full: Vec<f64>,
+    list_bytes: usize,
+    show: Vec<f64>,
+    nsx_show: Vec<f64>,
 }
 
 /// Starts a server on a fresh database in a temporary directory, with admin
@@ -271,24 +398,78 @@ async fn private_server(
     Ok((dir, crate::server::start(cfg).await?))
 }
 
-/// Starts a private server on a temporary database with the bench gateway, then runs.
+/// Starts a private server on a temporary database with the bench gateways,
+/// fills it and times the reads.
 pub async fn run_local(opts: &BenchOpts) -> anyhow::Result<BenchResult> {
-    let (dir, running) = private_server(Duration::from_secs(15)).await?;
-    let store = &running.state.store;
-    crate::admin::gateway_create(store, "bench-gw", "admin", Some("203.0.113.1".parse()?), None).await?;
-    crate::admin::subnet_create(store, "bench-subnet", "bench-gw", "10.100.0.0/16").await?;
-    let result = run(&running.url, "admin", "bench-password", "admin", opts).await;
+    let (dir, running) = private_server(Duration::from_secs(3600)).await?;
+    let result = run_on(&running, opts).await;
     running.task.abort();
     let _ = std::fs::remove_dir_all(&dir);
     result
 }
 
+async fn run_on(running: &crate::server::Running, opts: &BenchOpts) -> anyhow::Result<BenchResult> {
+    let store = &running.state.store;
+    let mut sites = Vec::new();
+    for i in 0..opts.services.max(1) {
+        let name = format!("bench-gw-{i}");
+        let v4 = std::net::Ipv4Addr::new(
+            100,
+            64 + (i / 65536) as u8,
+            (i / 256 % 256) as u8,
+            (i % 256) as u8,
+        );
+        let gw = crate::admin::gateway_create(store, &name, "admin", Some(v4), None).await?;
+        let gateway_id = gw["id"].as_str().context("gateway id")?.to_string();
+        let cidr = format!("10.{}.{}.0/24", 100 + i / 256 % 100, i % 256);
+        let subnet =
+            crate::admin::subnet_create(store, &format!("bench-subnet-{i}"), &gateway_id, &cidr).await?;
+        let subnet_id = subnet["id"].as_str().context("subnet id")?.to_string();
+        sites.push(Site {
+            gateway_id,
+            subnet_id,
+        });
+    }
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(opts.concurrency * 2)
+        .build()?;
+    let token = login(&http, &running.url, "admin", "bench-password", "admin").await?;
+    let api = Arc::new(Api {
+        http,
+        url: running.url.clone(),
+        token,
+    });
+    let (conns, lat, create_seconds) = populate(&api, &sites, opts).await?;
+    let nodes = report_nodes(store, &sites, &conns, opts.nodes_per_gateway).await?;
+    let reads = measure(&api, &conns, opts).await?;
+    Ok(BenchResult {
+        connections: opts.connections,
+        concurrency: opts.concurrency,
+        services: sites.len(),
+        nodes,
+        create_seconds,
+        creates_per_second: opts.connections as f64 / create_seconds,
+        create_p50_ms: pct(&lat, 0.5),
+        create_p99_ms: pct(&lat, 0.99),
+        list_fields_p50_ms: pct(&reads.list_fields, 0.5),
+        list_fields_p99_ms: pct(&reads.list_fields, 0.99),
+        list_full_p50_ms: pct(&reads.list_full, 0.5),
+        list_bytes_fields: reads.list_bytes,
+        show_p50_ms: pct(&reads.show, 0.5),
+        show_p99_ms: pct(&reads.show, 0.99),
+        nsx_show_p50_ms: pct(&reads.nsx_show, 0.5),
+        nsx_show_p99_ms: pct(&reads.nsx_show, 0.99),
+    })
+}
+
 impl BenchResult {
     pub fn print(&self) {
         println!(
-            "N={:>6} C={:>3}  creates/s {:>8.1}  create p50 {:>7.2} ms p99 {:>7.2} ms  list(fields=id,name) p50 {:>8.2} ms p99 {:>8.2} ms ({} bytes)  list(full) p50 {:>8.2} ms",
+            "N={:>6} C={:>3} services={} nodes={}  creates/s {:>8.1}  create p50 {:>7.2} ms p99 {:>7.2} ms  list(fields=id,name) p50 {:>8.2} ms p99 {:>8.2} ms ({} bytes)  list(full) p50 {:>8.2} ms  show p50 {:>6.2} ms p99 {:>6.2} ms  NSX show p50 {:>6.2} ms p99 {:>6.2} ms",
             self.connections,
             self.concurrency,
+            self.services,
+            self.nodes,
             self.creates_per_second,
             self.create_p50_ms,
             self.create_p99_ms,
@@ -296,6 +477,10 @@ impl BenchResult {
             self.list_fields_p99_ms,
             self.list_bytes_fields,
             self.list_full_p50_ms,
+            self.show_p50_ms,
+            self.show_p99_ms,
+            self.nsx_show_p50_ms,
+            self.nsx_show_p99_ms,
         );
     }
 }

@@ -78,7 +78,8 @@ enum Cmd {
         #[command(subcommand)]
         cmd: SubnetCmd,
     },
-    /// Benchmark the API: N connection creates from C clients, then list them.
+    /// Benchmark the API: N connection creates from C clients, then list and
+    /// show them.
     Bench {
         /// Connection counts to run (one fresh server each).
         #[arg(long = "connections", default_values_t = [1000usize, 10000])]
@@ -87,6 +88,15 @@ enum Cmd {
         concurrency: usize,
         #[arg(long, default_value_t = 20)]
         list_iterations: usize,
+        /// VPN services (each on its own gateway) the connections are spread over.
+        #[arg(long, default_value_t = 1)]
+        services: usize,
+        /// Reporting transport nodes registered per gateway.
+        #[arg(long, default_value_t = 0)]
+        nodes_per_gateway: usize,
+        /// Timed single-connection shows per API (one at a time).
+        #[arg(long, default_value_t = 200)]
+        show_iterations: usize,
     },
     /// Benchmark realization: PUT → in_sync with N simulated nodes reporting over
     /// HTTP, and long-poll fan-out to W waiting watchers.
@@ -347,12 +357,18 @@ async fn main() -> anyhow::Result<()> {
             connections,
             concurrency,
             list_iterations,
+            services,
+            nodes_per_gateway,
+            show_iterations,
         } => {
             for n in connections {
                 let r = vpnaas::bench::run_local(&vpnaas::bench::BenchOpts {
                     connections: n,
                     concurrency,
                     list_iterations,
+                    services,
+                    nodes_per_gateway,
+                    show_iterations,
                 })
                 .await?;
                 r.print();

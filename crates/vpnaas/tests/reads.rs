@@ -1,0 +1,219 @@
+//! What a read costs the database: the SQL statements a Neutron or NSX `show`
+//! and a Neutron list issue, counted from sqlx's own statement log
+//! (`sqlx::query` events), as the database grows.
+//!
+//! The property: a `show` reads the object and what it references by key, so
+//! its statements and the rows they return do not change when other
+//! services, gateways and nodes are added; a list issues the same number of
+//! statements however many rows it renders. A whole-table read of services,
+//! gateways or node states would grow with every site added below.
+//!
+//! A test binary of its own, with one test: the statement log is
+//! process-global, and nothing else may run while it records.
+
+#[allow(dead_code)]
+#[path = "composed/harness.rs"]
+mod harness;
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use axum::http::Method;
+use harness::{CONN, SimNode, Site, TestServer, VPN};
+use tracing::field::{Field, Visit};
+use tracing_subscriber::layer::{Context, SubscriberExt};
+use tracing_subscriber::{Layer, Registry};
+
+/// One logged statement: its SQL and how many rows it returned.
+#[derive(Debug, Clone)]
+struct Statement {
+    sql: String,
+    rows: u64,
+}
+
+static RECORDING: AtomicBool = AtomicBool::new(false);
+static LOG: Mutex<Vec<Statement>> = Mutex::new(Vec::new());
+
+/// Collects `sqlx::query` events while [`RECORDING`] is set.
+struct Recorder;
+
+#[derive(Default)]
+struct Fields {
+    summary: String,
+    statement: String,
+    rows: u64,
+}
+
+impl Visit for Fields {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        match field.name() {
+            "summary" => self.summary = value.to_string(),
+            "db.statement" => self.statement = value.trim().to_string(),
+            _ => {}
+        }
+    }
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        if field.name() == "rows_returned" {
+            self.rows = value;
+        }
+    }
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "summary" && self.summary.is_empty() {
+            self.summary = format!("{value:?}").trim_matches('"').to_string();
+        }
+    }
+}
+
+impl<S: tracing::Subscriber> Layer<S> for Recorder {
+    fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
+        if event.metadata().target() != "sqlx::query" || !RECORDING.load(Ordering::SeqCst) {
+            return;
+        }
+        let mut f = Fields::default();
+        event.record(&mut f);
+        // sqlx logs the whole statement only when it is longer than its summary.
+        let sql = if f.statement.is_empty() {
+            f.summary
+        } else {
+            f.statement
+        };
+        // A pool opening a connection sets it up; that is no read.
+        if !sql.starts_with("PRAGMA") {
+            LOG.lock().unwrap().push(Statement { sql, rows: f.rows });
+        }
+    }
+}
+
+/// The statements `f` makes the server issue.
+async fn record<F: Future<Output = ()>>(f: F) -> Vec<Statement> {
+    LOG.lock().unwrap().clear();
+    RECORDING.store(true, Ordering::SeqCst);
+    f.await;
+    RECORDING.store(false, Ordering::SeqCst);
+    std::mem::take(&mut *LOG.lock().unwrap())
+}
+
+fn rows(log: &[Statement]) -> u64 {
+    log.iter().map(|s| s.rows).sum()
+}
+
+/// A statement that reads every row of a kind, every node or every
+/// gateway's generation.
+fn whole_table(s: &Statement) -> bool {
+    let sql = s.sql.split_whitespace().collect::<Vec<_>>().join(" ");
+    sql.contains("WHERE kind = $1 ORDER BY")
+        || (sql.contains("FROM nodes n LEFT JOIN node_status") && !sql.contains("WHERE"))
+        || (sql.contains("FROM gateway_generations") && !sql.contains("WHERE"))
+}
+
+/// Adds sites `from..to`, each with two nodes that report its connection up.
+async fn grow(s: &TestServer, from: u8, to: u8) -> Vec<Site> {
+    let mut sites = Vec::new();
+    for i in from..to {
+        let site = s.site(&format!("s{i}"), i).await;
+        for n in 0..2 {
+            let node: SimNode = s.node(&format!("s{i}-n{n}"), &site.gateway.id).await;
+            s.sync(&node, &[&site.conn]).await;
+        }
+        sites.push(site);
+    }
+    sites
+}
+
+/// What each read costs at one database size.
+struct Costs {
+    show: Vec<Statement>,
+    nsx_show: Vec<Statement>,
+    list_fields: Vec<Statement>,
+    list: Vec<Statement>,
+}
+
+async fn costs(s: &TestServer, conn: &str, n: usize) -> Costs {
+    let show_path = format!("{CONN}/{conn}");
+    let nsx_path = format!("{VPN}/sessions/{conn}");
+    // Warm up whatever authentication caches, so both sizes see the same.
+    s.neutron(Method::GET, &show_path, None).await.expect(200);
+    s.nsx(Method::GET, &nsx_path, None).await.expect(200);
+    let show = record(async {
+        let c = s.neutron(Method::GET, &show_path, None).await.expect(200);
+        assert_eq!(c["ipsec_site_connection"]["status"], "ACTIVE", "{c}");
+    })
+    .await;
+    let nsx_show = record(async {
+        let v = s.nsx(Method::GET, &nsx_path, None).await.expect(200);
+        assert_eq!(v["policy_rules"][0]["sources"][0]["subnet"], "10.1.0.0/24", "{v}");
+    })
+    .await;
+    let list_fields = record(async {
+        let v = s
+            .neutron(Method::GET, &format!("{CONN}?fields=id&fields=name"), None)
+            .await
+            .expect(200);
+        assert_eq!(v["ipsec_site_connections"].as_array().unwrap().len(), n);
+    })
+    .await;
+    let list = record(async {
+        let v = s.neutron(Method::GET, CONN, None).await.expect(200);
+        let all = v["ipsec_site_connections"].as_array().unwrap();
+        assert_eq!(all.len(), n);
+        assert!(all.iter().all(|c| c["status"] == "ACTIVE"), "{v}");
+    })
+    .await;
+    Costs {
+        show,
+        nsx_show,
+        list_fields,
+        list,
+    }
+}
+
+#[tokio::test]
+async fn reads_are_bounded_by_what_they_render() {
+    tracing::subscriber::set_global_default(Registry::default().with(Recorder.with_filter(
+        tracing_subscriber::filter::Targets::new().with_target("sqlx::query", tracing::Level::TRACE),
+    )))
+    .expect("the only subscriber");
+    let s = TestServer::new().await;
+    let first = grow(&s, 1, 3).await;
+    let small = costs(&s, &first[0].conn, 2).await;
+    grow(&s, 3, 9).await;
+    let large = costs(&s, &first[0].conn, 8).await;
+
+    for (what, log) in [
+        ("show", &large.show),
+        ("NSX show", &large.nsx_show),
+        ("list fields=id,name", &large.list_fields),
+        ("list", &large.list),
+    ] {
+        let scans: Vec<&Statement> = log.iter().filter(|s| whole_table(s)).collect();
+        // A list reads its own kind whole (it shows every row); nothing else.
+        let own =
+            |s: &&Statement| what.starts_with("list") && s.rows == 8 && s.sql.contains("FROM resources");
+        let others: Vec<&&Statement> = scans.iter().filter(|s| !own(s)).collect();
+        assert!(others.is_empty(), "{what} reads whole tables: {others:#?}");
+    }
+    // A show costs the same with 3× the services, gateways and nodes.
+    assert_eq!(small.show.len(), large.show.len(), "{:#?}", large.show);
+    assert_eq!(rows(&small.show), rows(&large.show), "{:#?}", large.show);
+    assert_eq!(
+        small.nsx_show.len(),
+        large.nsx_show.len(),
+        "{:#?}\n{:#?}",
+        small.nsx_show,
+        large.nsx_show
+    );
+    assert_eq!(
+        rows(&small.nsx_show),
+        rows(&large.nsx_show),
+        "{:#?}",
+        large.nsx_show
+    );
+    // A list issues as many statements for 8 rows as for 2, and reads only
+    // the rows it shows and what those reference (+6 rows per site: the
+    // connection, its service, gateway, two node states and one generation).
+    assert_eq!(small.list.len(), large.list.len(), "{:#?}", large.list);
+    assert_eq!(rows(&large.list) - rows(&small.list), 6 * 6, "{:#?}", large.list);
+    // Names only: no references at all.
+    assert_eq!(small.list_fields.len(), large.list_fields.len());
+    assert_eq!(rows(&large.list_fields) - rows(&small.list_fields), 6);
+}
