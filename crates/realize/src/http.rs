@@ -204,8 +204,14 @@ async fn config(
         }
         // Woken by every commit at once (this process's, and on PostgreSQL
         // every replica's); the periodic re-check covers writes the store is
-        // not told about (another process on the same SQLite file).
-        let tick = (deadline - now).min(Duration::from_secs(1));
+        // not told about (another process on the same SQLite file), and on
+        // PostgreSQL only a listener reconnecting.
+        let recheck = if r.store.sees_other_writers() {
+            Duration::from_secs(10)
+        } else {
+            Duration::from_secs(1)
+        };
+        let tick = (deadline - now).min(recheck);
         tokio::select! {
             _ = changes.changed() => {}
             _ = tokio::time::sleep(tick) => {}

@@ -152,6 +152,13 @@ impl Store {
         self.notify.subscribe()
     }
 
+    /// Whether [`Store::subscribe`] also sees other processes' commits
+    /// (PostgreSQL); with SQLite only this process's (another process on the
+    /// same file, e.g. the admin CLI, is seen by re-reading).
+    pub fn sees_other_writers(&self) -> bool {
+        self.db.is_postgres()
+    }
+
     pub(crate) fn notifier(&self) -> tokio::sync::watch::Sender<i64> {
         self.notify.clone()
     }
