@@ -183,48 +183,12 @@ impl Store {
 
     /// Reads one object visible to `scope`.
     pub async fn get<T: Body>(&self, scope: &Scope, id: &str) -> Result<Record<T>> {
-        let row = sqlx::query(&format!("{SELECT_RESOURCE} WHERE id = $1 AND kind = $2"))
-            .bind(id)
-            .bind(T::KIND.as_str())
-            .fetch_optional(&self.db.read)
-            .await
-            .map_err(db_err("read resource"))?;
-        match row {
-            Some(row) => {
-                let rec: Record<T> = decode_row(&row, &self.cipher)?;
-                if scope.allows(&rec.meta.project_id) {
-                    Ok(rec)
-                } else {
-                    Err(Error::not_found(T::KIND, id))
-                }
-            }
-            None => Err(Error::not_found(T::KIND, id)),
-        }
+        get_with(&self.db.read, &self.cipher, scope, id).await
     }
 
     /// Lists every object of a kind visible to `scope`, oldest first.
     pub async fn list<T: Body>(&self, scope: &Scope) -> Result<Vec<Record<T>>> {
-        let rows = match scope {
-            Scope::All => {
-                sqlx::query(&format!(
-                    "{SELECT_RESOURCE} WHERE kind = $1 ORDER BY created_at, id"
-                ))
-                .bind(T::KIND.as_str())
-                .fetch_all(&self.db.read)
-                .await
-            }
-            Scope::Project(p) => {
-                sqlx::query(&format!(
-                    "{SELECT_RESOURCE} WHERE kind = $1 AND project_id = $2 ORDER BY created_at, id"
-                ))
-                .bind(T::KIND.as_str())
-                .bind(p)
-                .fetch_all(&self.db.read)
-                .await
-            }
-        }
-        .map_err(db_err("list resources"))?;
-        rows.iter().map(|r| decode_row(r, &self.cipher)).collect()
+        list_with(&self.db.read, &self.cipher, scope).await
     }
 
     /// Finds an object by id, or else by its (unique) name, within `scope`.
@@ -286,6 +250,69 @@ impl Store {
 
 pub(crate) const SELECT_RESOURCE: &str = "SELECT id, project_id, name, description, body, secret, \
      revision, generation, created_at, updated_at, created_by, updated_by FROM resources";
+
+/// One object visible to `scope`, through any executor (the read pool, a
+/// write transaction, a snapshot). Another project's object is not found,
+/// exactly like a missing one.
+pub(crate) async fn get_with<'e, T: Body, E>(
+    exec: E,
+    cipher: &Cipher,
+    scope: &Scope,
+    id: &str,
+) -> Result<Record<T>>
+where
+    E: sqlx::Executor<'e, Database = backend::Db>,
+{
+    let row = sqlx::query(&format!("{SELECT_RESOURCE} WHERE id = $1 AND kind = $2"))
+        .bind(id)
+        .bind(T::KIND.as_str())
+        .fetch_optional(exec)
+        .await
+        .map_err(db_err("read resource"))?;
+    match row {
+        Some(row) => {
+            let rec: Record<T> = decode_row(&row, cipher)?;
+            if scope.allows(&rec.meta.project_id) {
+                Ok(rec)
+            } else {
+                Err(Error::not_found(T::KIND, id))
+            }
+        }
+        None => Err(Error::not_found(T::KIND, id)),
+    }
+}
+
+/// Every object of a kind visible to `scope`, oldest first, through any executor.
+pub(crate) async fn list_with<'e, T: Body, E>(
+    exec: E,
+    cipher: &Cipher,
+    scope: &Scope,
+) -> Result<Vec<Record<T>>>
+where
+    E: sqlx::Executor<'e, Database = backend::Db>,
+{
+    let rows = match scope {
+        Scope::All => {
+            sqlx::query(&format!(
+                "{SELECT_RESOURCE} WHERE kind = $1 ORDER BY created_at, id"
+            ))
+            .bind(T::KIND.as_str())
+            .fetch_all(exec)
+            .await
+        }
+        Scope::Project(p) => {
+            sqlx::query(&format!(
+                "{SELECT_RESOURCE} WHERE kind = $1 AND project_id = $2 ORDER BY created_at, id"
+            ))
+            .bind(T::KIND.as_str())
+            .bind(p)
+            .fetch_all(exec)
+            .await
+        }
+    }
+    .map_err(db_err("list resources"))?;
+    rows.iter().map(|r| decode_row(r, cipher)).collect()
+}
 
 pub(crate) fn decode_row<T: Body>(row: &backend::Row, cipher: &Cipher) -> Result<Record<T>> {
     let meta = Meta {

@@ -20,9 +20,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use model::{
-    Connection, EndpointGroup, Error, Gateway, IkePolicy, IpsecPolicy, Record, Result, Subnet, VpnService,
-};
+use model::{Connection, EndpointGroup, Gateway, IkePolicy, IpsecPolicy, Record, Result, Subnet, VpnService};
 use sqlx::Row;
 
 use crate::backend::Db;
@@ -86,52 +84,18 @@ fn placeholders(from: usize, n: usize) -> String {
 impl Snapshot {
     /// One object by id (any project).
     pub async fn get<T: Body>(&mut self, id: &str) -> Result<Record<T>> {
-        let row = sqlx::query(&format!("{SELECT_RESOURCE} WHERE id = $1 AND kind = $2"))
-            .bind(id)
-            .bind(T::KIND.as_str())
-            .fetch_optional(&mut *self.tx)
-            .await
-            .map_err(db_err("read resource"))?;
-        match row {
-            Some(row) => decode_row(&row, &self.cipher),
-            None => Err(Error::not_found(T::KIND, id)),
-        }
+        crate::get_with(&mut *self.tx, &self.cipher, &Scope::All, id).await
     }
 
     /// One object visible to `scope`; another project's object is not found,
     /// exactly like a missing one.
     pub async fn get_in<T: Body>(&mut self, scope: &Scope, id: &str) -> Result<Record<T>> {
-        let rec: Record<T> = self.get(id).await?;
-        if scope.allows(&rec.meta.project_id) {
-            Ok(rec)
-        } else {
-            Err(Error::not_found(T::KIND, id))
-        }
+        crate::get_with(&mut *self.tx, &self.cipher, scope, id).await
     }
 
     /// Every object of a kind visible to `scope`, oldest first.
     pub async fn list_in<T: Body>(&mut self, scope: &Scope) -> Result<Vec<Record<T>>> {
-        let rows = match scope {
-            Scope::All => {
-                sqlx::query(&format!(
-                    "{SELECT_RESOURCE} WHERE kind = $1 ORDER BY created_at, id"
-                ))
-                .bind(T::KIND.as_str())
-                .fetch_all(&mut *self.tx)
-                .await
-            }
-            Scope::Project(p) => {
-                sqlx::query(&format!(
-                    "{SELECT_RESOURCE} WHERE kind = $1 AND project_id = $2 ORDER BY created_at, id"
-                ))
-                .bind(T::KIND.as_str())
-                .bind(p)
-                .fetch_all(&mut *self.tx)
-                .await
-            }
-        }
-        .map_err(db_err("list resources"))?;
-        rows.iter().map(|r| decode_row(r, &self.cipher)).collect()
+        crate::list_with(&mut *self.tx, &self.cipher, scope).await
     }
 
     /// Every object of a kind (all projects), oldest first.

@@ -6,7 +6,7 @@ use sqlx::Row;
 
 use crate::backend::Db;
 use crate::nodes::{NodeState, SELECT_NODE_STATE, state_from};
-use crate::{Body, Cipher, NewMeta, SELECT_RESOURCE, Scope, Store, WriteCtx, db_err, decode_row, now_ms};
+use crate::{Body, Cipher, NewMeta, Scope, Store, WriteCtx, db_err, now_ms};
 
 pub struct Tx<'c> {
     tx: sqlx::Transaction<'c, Db>,
@@ -140,23 +140,7 @@ impl Tx<'_> {
 
     /// Reads one object inside the transaction.
     pub async fn get<T: Body>(&mut self, scope: &Scope, id: &str) -> Result<Record<T>> {
-        let row = sqlx::query(&format!("{SELECT_RESOURCE} WHERE id = $1 AND kind = $2"))
-            .bind(id)
-            .bind(T::KIND.as_str())
-            .fetch_optional(&mut *self.tx)
-            .await
-            .map_err(db_err("read resource"))?;
-        match row {
-            Some(row) => {
-                let rec: Record<T> = decode_row(&row, &self.cipher)?;
-                if scope.allows(&rec.meta.project_id) {
-                    Ok(rec)
-                } else {
-                    Err(Error::not_found(T::KIND, id))
-                }
-            }
-            None => Err(Error::not_found(T::KIND, id)),
-        }
+        crate::get_with(&mut *self.tx, &self.cipher, scope, id).await
     }
 
     /// Kinds and ids of the objects that reference `id`, read inside the

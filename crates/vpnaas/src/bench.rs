@@ -579,16 +579,17 @@ async fn realize_site(store: &store::Store, name: &str, octet: u8) -> anyhow::Re
         )
         .await?
         .record;
+    let group = |endpoint_type, endpoints: Vec<String>| EndpointGroup {
+        endpoint_type,
+        endpoints,
+    };
     let local = app
         .create(
             &w(),
             all,
             Dialect::Neutron,
             meta(name),
-            EndpointGroup {
-                endpoint_type: EndpointType::Subnet,
-                endpoints: vec![subnet.meta.id.clone()],
-            },
+            group(EndpointType::Subnet, vec![subnet.meta.id.clone()]),
         )
         .await?
         .record;
@@ -598,10 +599,7 @@ async fn realize_site(store: &store::Store, name: &str, octet: u8) -> anyhow::Re
             all,
             Dialect::Neutron,
             meta(name),
-            EndpointGroup {
-                endpoint_type: EndpointType::Cidr,
-                endpoints: vec!["10.250.0.0/24".into()],
-            },
+            group(EndpointType::Cidr, vec!["10.250.0.0/24".into()]),
         )
         .await?
         .record;
