@@ -4,7 +4,8 @@
 #   1. cargo build --profile ci --workspace --all-targets
 #   2. cargo nextest run --cargo-profile ci --workspace   (skip: VPNAAS_SKIP_CARGO_TESTS=1),
 #      on SQLite, then again on PostgreSQL: scripts/pg.sh installs it from Debian's packages
-#      when missing and starts a cluster of the tests' own on 127.0.0.1 (skip: VPNAAS_SKIP_PG=1)
+#      when missing and starts a cluster of the tests' own on 127.0.0.1, unless VPNAAS_TEST_PG names
+#      a server to use (skip: VPNAAS_SKIP_PG=1)
 #   3. Python venv .venv-test with tests/clients/requirements.txt (reinstalled when it changes)
 #   4. real-client conformance tests (openstack CLI, openstacksdk, vmware-nsxlib, raw HTTP) against target/ci/vpnaas,
 #      then the client suites again over HTTPS (VPNAAS_TEST_TLS=1), then all of them again with every
@@ -39,8 +40,13 @@ if [ ! -x "$VPNAAS_BIN" ]; then
 fi
 
 # PostgreSQL: the second backend every suite runs against.
-PG_URL=""
-if [ "${VPNAAS_SKIP_PG:-0}" != "1" ]; then
+# A server given in VPNAAS_TEST_PG (an admin URL: each test creates a database
+# of its own there) is used as it is; otherwise scripts/pg.sh starts one.
+PG_URL="${VPNAAS_TEST_PG:-}"
+unset VPNAAS_TEST_PG  # the first passes run on SQLite
+if [ "${VPNAAS_SKIP_PG:-0}" = "1" ]; then
+    PG_URL=""
+elif [ -z "$PG_URL" ]; then
     step "PostgreSQL for the tests (scripts/pg.sh start)"
     PG_URL="$(bash scripts/pg.sh start)"
     trap 'bash "$ROOT/scripts/pg.sh" stop' EXIT
