@@ -50,6 +50,7 @@ pub fn document() -> OpenApi {
         ]))
         .build();
     doc.merge(identity::keystone::openapi());
+    doc.merge(api_neutron::openapi());
     doc.merge(realize::http::openapi());
     doc
 }
