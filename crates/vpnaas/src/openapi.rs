@@ -46,11 +46,16 @@ pub fn document() -> OpenApi {
                 "keystone",
                 "Keystone v3 subset: version discovery and password/token authentication",
             ),
+            tag(
+                "nsx",
+                "The NSX Manager IPSec VPN API as vmware-nsxlib drives it (admin users, basic auth or a login session)",
+            ),
             tag("node", "The gateway node agents' API (docs/node-api.md)"),
         ]))
         .build();
     doc.merge(identity::keystone::openapi());
     doc.merge(api_neutron::openapi());
+    doc.merge(api_nsx::openapi());
     doc.merge(realize::http::openapi());
     doc
 }
