@@ -1,9 +1,24 @@
 //! What the store needs to know about each kind of object: its kind tag, the ids
-//! it references, and its secret, if it has one.
+//! it references, and its secret, if it has one; and how a body becomes the
+//! JSON document kept in the `body` column ([`encode`], [`decode`]).
+//!
+//! That document is the serde JSON of the model type, so a renamed or retyped
+//! field would leave existing rows unreadable: `tests/bodies.rs` pins one
+//! document per kind in a golden file (and reads the golden file back).
 
 use model::*;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+
+/// The document stored for `body` (its secret, if any, is not in it).
+pub fn encode<T: Body>(body: &T) -> Result<String> {
+    serde_json::to_string(body).map_err(|e| Error::internal("encode body", e))
+}
+
+/// A body from its stored document (the secret is set afterwards).
+pub fn decode<T: Body>(doc: &str) -> Result<T> {
+    serde_json::from_str(doc).map_err(|e| Error::internal("decode body", e))
+}
 
 pub trait Body: Serialize + DeserializeOwned + Clone + Send + Sync + Unpin + 'static {
     const KIND: Kind;
