@@ -7,7 +7,8 @@ use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use model::{Error, Kind, Violation};
-use serde_json::json;
+
+use crate::wire::{ErrorBody, ErrorDetail};
 
 /// Everything a Neutron handler can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -63,7 +64,13 @@ fn answer(status: StatusCode, kind: &'static str, message: impl Into<String>) ->
 fn envelope(status: StatusCode, kind: &str, message: String) -> Response {
     (
         status,
-        Json(json!({"NeutronError": {"type": kind, "message": message, "detail": ""}})),
+        Json(ErrorBody {
+            neutron_error: ErrorDetail {
+                kind: kind.to_string(),
+                message,
+                detail: String::new(),
+            },
+        }),
     )
         .into_response()
 }
@@ -388,6 +395,7 @@ pub type ApiResult<T> = Result<T, ApiError>;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     async fn body(r: Response) -> (StatusCode, serde_json::Value) {
         let status = r.status();

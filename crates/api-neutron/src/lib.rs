@@ -8,9 +8,11 @@
 
 mod attrs;
 pub mod error;
+mod openapi;
 mod query;
 pub mod status;
 pub mod views;
+pub mod wire;
 
 use app::{App, Dialect};
 use axum::body::Bytes;
@@ -34,6 +36,8 @@ use crate::views::{Connections, EndpointGroups, IkePolicies, IpsecPolicies, View
 
 /// Largest request body accepted (Neutron's default `max_request_body_size`).
 pub const MAX_BODY: usize = 1 << 20;
+
+pub use crate::openapi::openapi;
 
 /// The Neutron routes. Needs a [`Store`] and an [`Identity`] in the state.
 pub fn router<S>() -> Router<S>
@@ -386,10 +390,18 @@ async fn subnet_show(
 
 // --------------------------------------------------------- discovery documents
 
-async fn versions(headers: HeaderMap) -> Json<Value> {
+async fn versions(headers: HeaderMap) -> Json<wire::Versions> {
     let base = base_url(&headers);
-    Json(json!({"versions": [{"status": "CURRENT", "id": "v2.0",
-        "links": [{"href": format!("{base}/v2.0/"), "rel": "self"}]}]}))
+    Json(wire::Versions {
+        versions: vec![wire::ApiVersion {
+            status: "CURRENT",
+            id: "v2.0",
+            links: vec![wire::Link {
+                rel: "self".into(),
+                href: format!("{base}/v2.0/"),
+            }],
+        }],
+    })
 }
 
 const COLLECTIONS: &[(&str, &str)] = &[
@@ -402,16 +414,20 @@ const COLLECTIONS: &[(&str, &str)] = &[
     ("subnet", "subnets"),
 ];
 
-async fn v2_root(headers: HeaderMap, Caller(_): Caller) -> Json<Value> {
+async fn v2_root(headers: HeaderMap, Caller(_): Caller) -> Json<wire::Resources> {
     let base = base_url(&headers);
-    let resources: Vec<Value> = COLLECTIONS
+    let resources = COLLECTIONS
         .iter()
-        .map(|(name, coll)| {
-            json!({"name": name, "collection": coll.rsplit('/').next().unwrap_or(coll),
-                   "links": [{"href": format!("{base}/v2.0/{coll}"), "rel": "self"}]})
+        .map(|(name, coll)| wire::ResourceLink {
+            name,
+            collection: coll.rsplit('/').next().unwrap_or(coll),
+            links: vec![wire::Link {
+                rel: "self".into(),
+                href: format!("{base}/v2.0/{coll}"),
+            }],
         })
         .collect();
-    Json(json!({ "resources": resources }))
+    Json(wire::Resources { resources })
 }
 
 const EXTENSIONS: &[(&str, &str, &str)] = &[
@@ -459,18 +475,33 @@ const EXTENSIONS: &[(&str, &str, &str)] = &[
     ),
 ];
 
-fn extension_json(e: &(&str, &str, &str)) -> Value {
-    json!({"alias": e.0, "name": e.1, "description": e.2, "updated": "2024-01-01T00:00:00-00:00", "links": []})
+fn extension(e: &(&'static str, &'static str, &'static str)) -> wire::Extension {
+    wire::Extension {
+        alias: e.0,
+        name: e.1,
+        description: e.2,
+        updated: "2024-01-01T00:00:00-00:00",
+        links: Vec::new(),
+    }
 }
 
-async fn extensions(Caller(_): Caller) -> Json<Value> {
-    Json(json!({"extensions": EXTENSIONS.iter().map(extension_json).collect::<Vec<_>>()}))
+async fn extensions(Caller(_): Caller) -> Json<wire::Extensions> {
+    Json(wire::Extensions {
+        extensions: EXTENSIONS.iter().map(extension).collect(),
+    })
 }
 
-async fn extension_show(Caller(_): Caller, Path(alias): Path<String>) -> ApiResult<Json<Value>> {
+async fn extension_show(
+    Caller(_): Caller,
+    Path(alias): Path<String>,
+) -> ApiResult<Json<wire::ExtensionDocument>> {
     EXTENSIONS
         .iter()
         .find(|e| e.0 == alias)
-        .map(|e| Json(json!({"extension": extension_json(e)})))
+        .map(|e| {
+            Json(wire::ExtensionDocument {
+                extension: extension(e),
+            })
+        })
         .ok_or(ApiError::ExtensionNotFound(alias))
 }

@@ -1,6 +1,8 @@
 //! The five VPN resources as Neutron shows them: attribute maps, how checked
-//! attributes become canonical objects, and how canonical objects render.
-//! This is the only code that knows Neutron's field names.
+//! attributes become canonical objects, and how canonical objects render (as
+//! the typed bodies of [`crate::wire`], turned into JSON objects for the
+//! collection query semantics of `query`). Together with `wire`, this is the
+//! only code that knows Neutron's field names.
 
 use std::collections::HashMap;
 use std::sync::LazyLock;
@@ -8,11 +10,12 @@ use std::sync::LazyLock;
 use app::Expect;
 use ipnet::IpNet;
 use model::*;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use crate::attrs::{Attr, Check, Conv, Default, Get, common, to_int};
 use crate::error::{ApiError, ApiResult};
 use crate::status::StatusView;
+use crate::wire::{self, to_obj};
 
 /// What rendering needs besides the record itself.
 #[derive(Default)]
@@ -38,8 +41,15 @@ pub trait View: Send + Sync + 'static {
     /// not from the record: an answer that names none of them needs no ctx.
     const FROM_CTX: &'static [&'static str] = &[];
 
+    /// The typed response body of one object.
+    type Wire: serde::Serialize + utoipa::ToSchema;
+
     fn attrs() -> &'static [Attr];
-    fn render(rec: &Record<Self::Body>, ctx: &ViewCtx) -> Obj;
+    fn wire(rec: &Record<Self::Body>, ctx: &ViewCtx) -> Self::Wire;
+    /// [`View::wire`] as a JSON object, for `fields`, filters and sorting.
+    fn render(rec: &Record<Self::Body>, ctx: &ViewCtx) -> Obj {
+        to_obj(&Self::wire(rec, ctx))
+    }
     fn build(m: &Obj) -> ApiResult<Self::Body>;
     /// What must hold of the current object for an update (Neutron refuses
     /// changing an in-use policy, or a service or connection while pending).
@@ -50,16 +60,6 @@ pub trait View: Send + Sync + 'static {
     fn status(_rec: &Record<Self::Body>, _ctx: &ViewCtx) -> Option<Status> {
         None
     }
-}
-
-fn base(meta: &Meta) -> Obj {
-    let mut o = Map::new();
-    o.insert("id".into(), json!(meta.id));
-    o.insert("tenant_id".into(), json!(meta.project_id));
-    o.insert("project_id".into(), json!(meta.project_id));
-    o.insert("name".into(), json!(meta.name));
-    o.insert("description".into(), json!(meta.description));
-    o
 }
 
 fn values<E: Copy>(all: &'static [E], f: fn(E) -> &'static str) -> &'static [&'static str] {
@@ -74,10 +74,6 @@ static PFS: LazyLock<&'static [&'static str]> = LazyLock::new(|| values(DhGroup:
 
 fn parse_enum<E>(m: &Obj, k: &str, parse: fn(&str) -> Option<E>) -> Option<E> {
     m.str_of(k).and_then(|s| parse(&s))
-}
-
-fn lifetime_json(l: &Lifetime) -> Value {
-    json!({"units": l.units.as_str(), "value": l.value})
 }
 
 /// Applies a lifetime dict: only keys present (and truthy, as Neutron does) change.
@@ -164,6 +160,7 @@ fn ike_apply(p: &mut IkePolicy, m: &Obj) {
 
 impl View for IkePolicies {
     type Body = IkePolicy;
+    type Wire = wire::IkePolicy;
     const SINGULAR: &'static str = "ikepolicy";
     const PLURAL: &'static str = "ikepolicies";
     const RULE: &'static str = "ikepolicy";
@@ -173,22 +170,8 @@ impl View for IkePolicies {
         &IKE_ATTRS
     }
 
-    fn render(rec: &Record<IkePolicy>, _: &ViewCtx) -> Obj {
-        let b = &rec.body;
-        let mut o = base(&rec.meta);
-        o.insert("auth_algorithm".into(), json!(b.auth_algorithm.as_str()));
-        o.insert(
-            "encryption_algorithm".into(),
-            json!(b.encryption_algorithm.as_str()),
-        );
-        o.insert(
-            "phase1_negotiation_mode".into(),
-            json!(b.phase1_negotiation_mode.as_str()),
-        );
-        o.insert("lifetime".into(), lifetime_json(&b.lifetime));
-        o.insert("ike_version".into(), json!(b.ike_version.as_str()));
-        o.insert("pfs".into(), json!(b.pfs.as_str()));
-        o
+    fn wire(rec: &Record<IkePolicy>, _: &ViewCtx) -> wire::IkePolicy {
+        wire::IkePolicy::from(rec)
     }
 
     fn build(m: &Obj) -> ApiResult<IkePolicy> {
@@ -264,6 +247,7 @@ fn ipsec_apply(p: &mut IpsecPolicy, m: &Obj) {
 
 impl View for IpsecPolicies {
     type Body = IpsecPolicy;
+    type Wire = wire::IpsecPolicy;
     const SINGULAR: &'static str = "ipsecpolicy";
     const PLURAL: &'static str = "ipsecpolicies";
     const RULE: &'static str = "ipsecpolicy";
@@ -273,19 +257,8 @@ impl View for IpsecPolicies {
         &IPSEC_ATTRS
     }
 
-    fn render(rec: &Record<IpsecPolicy>, _: &ViewCtx) -> Obj {
-        let b = &rec.body;
-        let mut o = base(&rec.meta);
-        o.insert("transform_protocol".into(), json!(b.transform_protocol.as_str()));
-        o.insert("auth_algorithm".into(), json!(b.auth_algorithm.as_str()));
-        o.insert(
-            "encryption_algorithm".into(),
-            json!(b.encryption_algorithm.as_str()),
-        );
-        o.insert("encapsulation_mode".into(), json!(b.encapsulation_mode.as_str()));
-        o.insert("lifetime".into(), lifetime_json(&b.lifetime));
-        o.insert("pfs".into(), json!(b.pfs.as_str()));
-        o
+    fn wire(rec: &Record<IpsecPolicy>, _: &ViewCtx) -> wire::IpsecPolicy {
+        wire::IpsecPolicy::from(rec)
     }
 
     fn build(m: &Obj) -> ApiResult<IpsecPolicy> {
@@ -327,6 +300,7 @@ static SERVICE_ATTRS: LazyLock<Vec<Attr>> = LazyLock::new(|| {
 
 impl View for VpnServices {
     type Body = VpnService;
+    type Wire = wire::VpnService;
     const SINGULAR: &'static str = "vpnservice";
     const PLURAL: &'static str = "vpnservices";
     const RULE: &'static str = "vpnservice";
@@ -338,24 +312,12 @@ impl View for VpnServices {
         &SERVICE_ATTRS
     }
 
-    fn render(rec: &Record<VpnService>, ctx: &ViewCtx) -> Obj {
-        let b = &rec.body;
-        let gw = ctx.gateways.get(&b.router_id);
-        let mut o = base(&rec.meta);
-        o.insert("subnet_id".into(), json!(b.subnet_id));
-        o.insert("router_id".into(), json!(b.router_id));
-        o.insert("flavor_id".into(), json!(b.flavor_id));
-        o.insert("admin_state_up".into(), json!(b.admin_state_up));
-        o.insert(
-            "external_v4_ip".into(),
-            json!(gw.and_then(|g| g.body.external_v4).map(|a| a.to_string())),
-        );
-        o.insert(
-            "external_v6_ip".into(),
-            json!(gw.and_then(|g| g.body.external_v6).map(|a| a.to_string())),
-        );
-        o.insert("status".into(), json!(Self::status(rec, ctx).map(Status::as_str)));
-        o
+    fn wire(rec: &Record<VpnService>, ctx: &ViewCtx) -> wire::VpnService {
+        wire::VpnService::new(
+            rec,
+            ctx.gateways.get(&rec.body.router_id),
+            ctx.status.service(rec),
+        )
     }
 
     fn status(rec: &Record<VpnService>, ctx: &ViewCtx) -> Option<Status> {
@@ -406,6 +368,7 @@ static GROUP_ATTRS: LazyLock<Vec<Attr>> = LazyLock::new(|| {
 
 impl View for EndpointGroups {
     type Body = EndpointGroup;
+    type Wire = wire::EndpointGroup;
     const SINGULAR: &'static str = "endpoint_group";
     const PLURAL: &'static str = "endpoint_groups";
     const RULE: &'static str = "endpoint_group";
@@ -415,11 +378,8 @@ impl View for EndpointGroups {
         &GROUP_ATTRS
     }
 
-    fn render(rec: &Record<EndpointGroup>, _: &ViewCtx) -> Obj {
-        let mut o = base(&rec.meta);
-        o.insert("type".into(), json!(rec.body.endpoint_type.as_str()));
-        o.insert("endpoints".into(), json!(rec.body.endpoints));
-        o
+    fn wire(rec: &Record<EndpointGroup>, _: &ViewCtx) -> wire::EndpointGroup {
+        wire::EndpointGroup::from(rec)
     }
 
     fn build(m: &Obj) -> ApiResult<EndpointGroup> {
@@ -537,6 +497,7 @@ fn conn_apply(c: &mut Connection, m: &Obj) {
 
 impl View for Connections {
     type Body = Connection;
+    type Wire = wire::IpsecSiteConnection;
     const SINGULAR: &'static str = "ipsec_site_connection";
     const PLURAL: &'static str = "ipsec_site_connections";
     const RULE: &'static str = "ipsec_site_connection";
@@ -548,33 +509,12 @@ impl View for Connections {
         &CONN_ATTRS
     }
 
-    fn render(rec: &Record<Connection>, ctx: &ViewCtx) -> Obj {
-        let b = &rec.body;
-        let mut o = base(&rec.meta);
-        o.insert("peer_address".into(), json!(b.peer_address));
-        o.insert("peer_id".into(), json!(b.peer_id));
-        o.insert("local_id".into(), json!(b.local_id));
-        o.insert("route_mode".into(), json!("static"));
-        o.insert("mtu".into(), json!(b.mtu));
-        o.insert("auth_mode".into(), json!("psk"));
-        o.insert("psk".into(), json!(b.psk.expose()));
-        o.insert("initiator".into(), json!(b.initiator.as_str()));
-        o.insert(
-            "dpd".into(),
-            json!({"action": b.dpd.action.as_str(), "interval": b.dpd.interval, "timeout": b.dpd.timeout}),
-        );
-        o.insert("admin_state_up".into(), json!(b.admin_state_up));
-        o.insert("status".into(), json!(Self::status(rec, ctx).map(Status::as_str)));
-        o.insert("vpnservice_id".into(), json!(b.vpnservice_id));
-        o.insert("ikepolicy_id".into(), json!(b.ikepolicy_id));
-        o.insert("ipsecpolicy_id".into(), json!(b.ipsecpolicy_id));
-        o.insert(
-            "peer_cidrs".into(),
-            json!(b.peer_cidrs.iter().map(|c| c.to_string()).collect::<Vec<_>>()),
-        );
-        o.insert("local_ep_group_id".into(), json!(b.local_ep_group_id));
-        o.insert("peer_ep_group_id".into(), json!(b.peer_ep_group_id));
-        o
+    fn wire(rec: &Record<Connection>, ctx: &ViewCtx) -> wire::IpsecSiteConnection {
+        wire::IpsecSiteConnection::new(
+            rec,
+            ctx.status
+                .connection(rec, ctx.services.get(&rec.body.vpnservice_id)),
+        )
     }
 
     fn status(rec: &Record<Connection>, ctx: &ViewCtx) -> Option<Status> {
@@ -625,25 +565,7 @@ pub static ROUTER_ATTRS: LazyLock<Vec<Attr>> = LazyLock::new(|| {
 });
 
 pub fn router_json(rec: &Record<Gateway>) -> Obj {
-    let mut o = base(&rec.meta);
-    let mut ips = Vec::new();
-    if let Some(a) = rec.body.external_v4 {
-        ips.push(json!({"subnet_id": null, "ip_address": a.to_string()}));
-    }
-    if let Some(a) = rec.body.external_v6 {
-        ips.push(json!({"subnet_id": null, "ip_address": a.to_string()}));
-    }
-    o.insert("status".into(), json!("ACTIVE"));
-    o.insert("admin_state_up".into(), json!(true));
-    o.insert(
-        "external_gateway_info".into(),
-        if rec.body.has_external() {
-            json!({"network_id": null, "enable_snat": false, "external_fixed_ips": ips})
-        } else {
-            Value::Null
-        },
-    );
-    o
+    to_obj(&wire::Router::from(rec))
 }
 
 pub static SUBNET_ATTRS: LazyLock<Vec<Attr>> = LazyLock::new(|| {
@@ -657,11 +579,5 @@ pub static SUBNET_ATTRS: LazyLock<Vec<Attr>> = LazyLock::new(|| {
 });
 
 pub fn subnet_json(rec: &Record<Subnet>) -> Obj {
-    let mut o = base(&rec.meta);
-    o.insert("cidr".into(), json!(rec.body.cidr.to_string()));
-    o.insert("ip_version".into(), json!(rec.body.ip_version()));
-    o.insert("network_id".into(), json!(rec.body.gateway_id));
-    o.insert("gateway_ip".into(), Value::Null);
-    o.insert("enable_dhcp".into(), json!(false));
-    o
+    to_obj(&wire::Subnet::from(rec))
 }

@@ -9,7 +9,8 @@ use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use model::{Error, Kind, Violation};
-use serde_json::json;
+
+use crate::response::ErrorBody;
 
 pub const MODULE_COMMON: &str = "common-services";
 pub const MODULE_VPN: &str = "VPN";
@@ -287,12 +288,12 @@ fn envelope(a: Answer) -> Response {
         .replace([' ', '-'], "_");
     (
         a.status,
-        Json(json!({
-            "httpStatus": http_status,
-            "error_code": a.code,
-            "module_name": a.module,
-            "error_message": a.message,
-        })),
+        Json(ErrorBody {
+            http_status,
+            error_code: a.code,
+            module_name: a.module,
+            error_message: a.message,
+        }),
     )
         .into_response()
 }
@@ -409,6 +410,7 @@ pub type NsxResult<T> = Result<T, NsxError>;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     async fn body(r: Response) -> (StatusCode, serde_json::Value) {
         let status = r.status();

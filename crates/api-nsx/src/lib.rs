@@ -48,8 +48,10 @@
 
 pub mod auth;
 pub mod error;
+mod openapi;
 pub mod query;
 pub mod resources;
+pub mod response;
 pub mod state;
 pub mod wire;
 
@@ -63,7 +65,7 @@ use axum::{Extension, Json, Router};
 use identity::request::RequestId;
 use identity::{AuthContext, Identity};
 use model::{Connection, Gateway, Record, VpnService};
-use serde_json::{Value, json};
+use serde_json::Value;
 use store::read::{Need, Snapshot};
 use store::{NewMeta, Scope, Store, WriteCtx};
 
@@ -71,9 +73,11 @@ pub use crate::auth::NsxCaller;
 pub use crate::error::{NsxError, NsxResult};
 use crate::resources::{
     DpdProfiles, IkeProfiles, LocalEndpoints, PeerEndpoints, RenderCtx, Resource, Services, Sessions,
-    TunnelProfiles, with_meta,
+    TunnelProfiles,
 };
 use crate::wire::{Fields, Obj};
+
+pub use crate::openapi::openapi;
 
 /// Largest request body accepted.
 pub const MAX_BODY: usize = 1 << 20;
@@ -140,17 +144,24 @@ const HEALTH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 /// writes that would fail.
 async fn health(State(store): State<Store>) -> Response {
     match tokio::time::timeout(HEALTH_TIMEOUT, store.generation_current()).await {
-        Ok(Ok(_)) => return Json(json!({"healthy": true})).into_response(),
+        Ok(Ok(_)) => return Json(response::Health { healthy: true }).into_response(),
         Ok(Err(e)) => {
             tracing::warn!(error = %e, source = ?std::error::Error::source(&e), "health check: the store failed a read");
         }
         Err(_) => tracing::warn!(timeout = ?HEALTH_TIMEOUT, "health check: the store did not answer in time"),
     }
-    (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"healthy": false}))).into_response()
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        Json(response::Health { healthy: false }),
+    )
+        .into_response()
 }
 
-async fn node(NsxCaller(_): NsxCaller) -> Json<Value> {
-    Json(json!({"node_version": NODE_VERSION, "product_version": PRODUCT_VERSION}))
+async fn node(NsxCaller(_): NsxCaller) -> Json<response::NodeProperties> {
+    Json(response::NodeProperties {
+        node_version: NODE_VERSION,
+        product_version: PRODUCT_VERSION,
+    })
 }
 
 /// The store context of a write by `ctx`, logged under the request's id.
@@ -193,8 +204,9 @@ async fn render_ctx_for<R: Resource>(store: &Store, rec: &Record<R::Body>) -> Ns
     render_ctx_in::<R>(&mut snap, std::slice::from_ref(rec)).await
 }
 
+/// An object as NSX shows it, as the JSON object list semantics work on.
 fn full<R: Resource>(rec: &Record<R::Body>, ctx: &RenderCtx) -> Obj {
-    with_meta(R::render(rec, ctx), &rec.meta, R::RESOURCE_TYPE)
+    response::to_obj(&R::render(rec, ctx))
 }
 
 /// The VPN service an object belongs to (a plain id, or a ResourceReference).

@@ -33,6 +33,7 @@ use model::*;
 use serde_json::{Value, json};
 
 use crate::error::{NsxError, NsxResult};
+use crate::response::{self, Managed, Rule, name_of, names_of};
 use crate::wire::*;
 
 /// What rendering needs besides the record (loaded only for sessions).
@@ -56,12 +57,17 @@ pub trait Resource: Send + Sync + 'static {
     /// List filters (query parameters) this resource supports.
     const FILTERS: &'static [&'static str] = &[];
 
+    /// Every `resource_type` this path's objects have (and bodies may name).
+    const RESOURCE_TYPES: &'static [&'static str] = &[Self::RESOURCE_TYPE];
+
     /// Whether a body's `resource_type` names this resource.
     fn accepts(t: &str) -> bool {
-        t == Self::RESOURCE_TYPE
+        Self::RESOURCE_TYPES.contains(&t)
     }
-    /// The resource-specific fields (metadata is added by the caller).
-    fn render(rec: &Record<Self::Body>, ctx: &RenderCtx) -> Obj;
+    /// The typed response body of one object.
+    type Wire: serde::Serialize + utoipa::ToSchema;
+    /// The object as NSX shows it.
+    fn render(rec: &Record<Self::Body>, ctx: &RenderCtx) -> Self::Wire;
     /// Fields shown only with `?action=show-sensitive-data`.
     fn sensitive(_rec: &Record<Self::Body>) -> Option<Obj> {
         None
@@ -86,33 +92,10 @@ pub trait Resource: Send + Sync + 'static {
     }
 }
 
-/// Adds the common `ManagedResource` fields.
-pub fn with_meta(mut o: Obj, meta: &Meta, resource_type: &str) -> Obj {
-    o.entry("resource_type").or_insert_with(|| json!(resource_type));
-    o.insert("id".into(), json!(meta.id));
-    let name = if meta.name.is_empty() {
-        &meta.id
-    } else {
-        &meta.name
-    };
-    o.insert("display_name".into(), json!(name));
-    if !meta.description.is_empty() {
-        o.insert("description".into(), json!(meta.description));
-    }
-    o.insert("_revision".into(), json!(meta.revision));
-    o.insert("_create_time".into(), json!(meta.created_at));
-    o.insert("_create_user".into(), json!(meta.created_by));
-    o.insert("_last_modified_time".into(), json!(meta.updated_at));
-    o.insert("_last_modified_user".into(), json!(meta.updated_by));
-    o.insert("_system_owned".into(), json!(is_system_owned(&meta.id)));
-    o.insert("_protection".into(), json!("NOT_PROTECTED"));
-    o
-}
-
 /// Sets `cur` to `given` unless both spell the same in NSX (echo of a GET).
 fn set_list<E: PartialEq + Copy>(table: Table<E>, given: &Option<Vec<E>>, cur: &[E], set: impl FnOnce(&[E])) {
     if let Some(g) = given
-        && spell_list(table, g) != spell_list(table, cur)
+        && names_of(table, g) != names_of(table, cur)
     {
         set(g);
     }
@@ -173,17 +156,6 @@ fn rules_from(given: &[RuleIn], action: RuleAction) -> Vec<PolicyRule> {
         .collect()
 }
 
-fn rule_json(r: &PolicyRule) -> Value {
-    json!({
-        "id": r.id,
-        "sources": subnets_json(&r.sources),
-        "destinations": subnets_json(&r.destinations),
-        "action": spell(ACTION, r.action),
-        "enabled": r.enabled,
-        "logged": r.logged,
-    })
-}
-
 fn lifetime(v: Option<u32>, l: &mut Lifetime) {
     if let Some(v) = v {
         *l = Lifetime::seconds(v);
@@ -212,26 +184,22 @@ fn non_empty<T>(field: &str, v: Option<Vec<T>>) -> NsxResult<Option<Vec<T>>> {
 
 impl Resource for IkeProfiles {
     type Body = IkePolicy;
+    type Wire = response::IkeProfile;
     type Patch = IkePatch;
     const SEGMENT: &'static str = "ike-profiles";
     const RESOURCE_TYPE: &'static str = "IPSecVPNIKEProfile";
 
-    fn render(rec: &Record<IkePolicy>, _: &RenderCtx) -> Obj {
+    fn render(rec: &Record<IkePolicy>, _: &RenderCtx) -> response::IkeProfile {
         let b = &rec.body;
-        let mut o = Obj::new();
-        o.insert(
-            "encryption_algorithms".into(),
-            spell_list(ENCRYPTION, &b.encryption_algorithms()),
-        );
-        o.insert(
-            "digest_algorithms".into(),
-            spell_list(DIGEST, &b.auth_algorithms()),
-        );
-        o.insert("dh_groups".into(), spell_list(DH_GROUP, &b.dh_groups()));
-        o.insert("sa_life_time".into(), json!(b.lifetime.value));
-        o.insert("ike_version".into(), json!(spell(IKE_VERSION, b.ike_version)));
-        o.insert("tags".into(), tags_json(&b.tags));
-        o
+        response::IkeProfile {
+            managed: Managed::new(&rec.meta, Self::RESOURCE_TYPE),
+            encryption_algorithms: names_of(ENCRYPTION, &b.encryption_algorithms()),
+            digest_algorithms: names_of(DIGEST, &b.auth_algorithms()),
+            dh_groups: names_of(DH_GROUP, &b.dh_groups()),
+            sa_life_time: b.lifetime.value,
+            ike_version: name_of(IKE_VERSION, b.ike_version),
+            tags: response::tags(&b.tags),
+        }
     }
 
     fn parse(f: &Fields<'_>, _: bool) -> NsxResult<IkePatch> {
@@ -255,8 +223,7 @@ impl Resource for IkeProfiles {
     }
 
     fn apply(p: &IkePatch, b: &mut IkePolicy) -> model::Result<()> {
-        if p.digest.as_ref().is_some_and(Vec::is_empty)
-            && spell_list(DIGEST, &b.auth_algorithms()) != json!([])
+        if p.digest.as_ref().is_some_and(Vec::is_empty) && !names_of(DIGEST, &b.auth_algorithms()).is_empty()
         {
             return Err(Error::field(
                 "digest_algorithms",
@@ -298,33 +265,25 @@ pub struct TunnelPatch {
 
 impl Resource for TunnelProfiles {
     type Body = IpsecPolicy;
+    type Wire = response::TunnelProfile;
     type Patch = TunnelPatch;
     const SEGMENT: &'static str = "tunnel-profiles";
     const RESOURCE_TYPE: &'static str = "IPSecVPNTunnelProfile";
 
-    fn render(rec: &Record<IpsecPolicy>, _: &RenderCtx) -> Obj {
+    fn render(rec: &Record<IpsecPolicy>, _: &RenderCtx) -> response::TunnelProfile {
         let b = &rec.body;
-        let mut o = Obj::new();
-        o.insert(
-            "encryption_algorithms".into(),
-            spell_list(ENCRYPTION, &b.encryption_algorithms()),
-        );
-        o.insert(
-            "digest_algorithms".into(),
-            spell_list(DIGEST, &b.auth_algorithms()),
-        );
-        o.insert("dh_groups".into(), spell_list(DH_GROUP, &b.dh_groups()));
-        o.insert("enable_perfect_forward_secrecy".into(), json!(b.pfs_enabled));
-        o.insert("sa_life_time".into(), json!(b.lifetime.value));
-        if let Some(m) = spell(ENCAPSULATION, b.encapsulation_mode) {
-            o.insert("encapsulation_mode".into(), json!(m));
+        response::TunnelProfile {
+            managed: Managed::new(&rec.meta, Self::RESOURCE_TYPE),
+            encryption_algorithms: names_of(ENCRYPTION, &b.encryption_algorithms()),
+            digest_algorithms: names_of(DIGEST, &b.auth_algorithms()),
+            dh_groups: names_of(DH_GROUP, &b.dh_groups()),
+            enable_perfect_forward_secrecy: b.pfs_enabled,
+            sa_life_time: b.lifetime.value,
+            encapsulation_mode: spell(ENCAPSULATION, b.encapsulation_mode),
+            transform_protocol: spell(TRANSFORM, b.transform_protocol),
+            df_policy: name_of(DF_POLICY, b.df_policy),
+            tags: response::tags(&b.tags),
         }
-        if let Some(t) = spell(TRANSFORM, b.transform_protocol) {
-            o.insert("transform_protocol".into(), json!(t));
-        }
-        o.insert("df_policy".into(), json!(spell(DF_POLICY, b.df_policy)));
-        o.insert("tags".into(), tags_json(&b.tags));
-        o
     }
 
     fn parse(f: &Fields<'_>, _: bool) -> NsxResult<TunnelPatch> {
@@ -388,19 +347,21 @@ pub struct DpdPatch {
 
 impl Resource for DpdProfiles {
     type Body = DpdProfile;
+    type Wire = response::DpdProfile;
     type Patch = DpdPatch;
     const SEGMENT: &'static str = "dpd-profiles";
     const RESOURCE_TYPE: &'static str = "IPSecVPNDPDProfile";
 
-    fn render(rec: &Record<DpdProfile>, _: &RenderCtx) -> Obj {
+    fn render(rec: &Record<DpdProfile>, _: &RenderCtx) -> response::DpdProfile {
         let b = &rec.body;
-        let mut o = Obj::new();
-        o.insert("enabled".into(), json!(b.enabled));
-        o.insert("dpd_probe_interval".into(), json!(b.probe_interval));
-        o.insert("dpd_probe_mode".into(), json!(spell(PROBE_MODE, b.probe_mode)));
-        o.insert("retry_count".into(), json!(b.retry_count));
-        o.insert("tags".into(), tags_json(&b.tags));
-        o
+        response::DpdProfile {
+            managed: Managed::new(&rec.meta, Self::RESOURCE_TYPE),
+            enabled: b.enabled,
+            dpd_probe_interval: b.probe_interval,
+            dpd_probe_mode: name_of(PROBE_MODE, b.probe_mode),
+            retry_count: b.retry_count,
+            tags: response::tags(&b.tags),
+        }
     }
 
     fn parse(f: &Fields<'_>, _: bool) -> NsxResult<DpdPatch> {
@@ -457,24 +418,23 @@ pub struct ServicePatch {
 
 impl Resource for Services {
     type Body = VpnService;
+    type Wire = response::Service;
     type Patch = ServicePatch;
     const SEGMENT: &'static str = "services";
     const RESOURCE_TYPE: &'static str = "IPSecVPNService";
     const FILTERS: &'static [&'static str] = &["logical_router_id"];
 
-    fn render(rec: &Record<VpnService>, _: &RenderCtx) -> Obj {
+    fn render(rec: &Record<VpnService>, _: &RenderCtx) -> response::Service {
         let b = &rec.body;
-        let mut o = Obj::new();
-        o.insert("logical_router_id".into(), json!(b.router_id));
-        o.insert("enabled".into(), json!(b.admin_state_up));
-        o.insert("ike_log_level".into(), json!(spell(LOG_LEVEL, b.ike_log_level)));
-        o.insert("ipsec_ha_sync".into(), json!(b.ipsec_ha_sync));
-        o.insert(
-            "bypass_rules".into(),
-            json!(b.bypass_rules.iter().map(rule_json).collect::<Vec<_>>()),
-        );
-        o.insert("tags".into(), tags_json(&b.tags));
-        o
+        response::Service {
+            managed: Managed::new(&rec.meta, Self::RESOURCE_TYPE),
+            logical_router_id: b.router_id.clone(),
+            enabled: b.admin_state_up,
+            ike_log_level: name_of(LOG_LEVEL, b.ike_log_level),
+            ipsec_ha_sync: b.ipsec_ha_sync,
+            bypass_rules: b.bypass_rules.iter().map(Rule::from).collect(),
+            tags: response::tags(&b.tags),
+        }
     }
 
     fn parse(f: &Fields<'_>, create: bool) -> NsxResult<ServicePatch> {
@@ -546,6 +506,7 @@ pub struct LocalPatch {
 
 impl Resource for LocalEndpoints {
     type Body = LocalEndpoint;
+    type Wire = response::LocalEndpoint;
     type Patch = LocalPatch;
     const SEGMENT: &'static str = "local-endpoints";
     const RESOURCE_TYPE: &'static str = "IPSecVPNLocalEndpoint";
@@ -582,22 +543,22 @@ impl Resource for LocalEndpoints {
         })
     }
 
-    fn render(rec: &Record<LocalEndpoint>, _: &RenderCtx) -> Obj {
+    fn render(rec: &Record<LocalEndpoint>, _: &RenderCtx) -> response::LocalEndpoint {
         let b = &rec.body;
-        let mut o = Obj::new();
-        o.insert("local_address".into(), json!(b.local_address.to_string()));
-        o.insert("local_id".into(), json!(b.local_id));
-        o.insert(
-            "ipsec_vpn_service_id".into(),
-            json!({"target_id": b.vpnservice_id, "target_type": "IPSecVPNService", "is_valid": true}),
-        );
-        if let Some(c) = &b.certificate_id {
-            o.insert("certificate_id".into(), json!(c));
+        response::LocalEndpoint {
+            managed: Managed::new(&rec.meta, Self::RESOURCE_TYPE),
+            local_address: b.local_address.to_string(),
+            local_id: b.local_id.clone(),
+            ipsec_vpn_service_id: response::ResourceReference {
+                target_id: b.vpnservice_id.clone(),
+                target_type: Services::RESOURCE_TYPE,
+                is_valid: true,
+            },
+            certificate_id: b.certificate_id.clone(),
+            trust_ca_ids: b.trust_ca_ids.clone(),
+            trust_crl_ids: b.trust_crl_ids.clone(),
+            tags: response::tags(&b.tags),
         }
-        o.insert("trust_ca_ids".into(), json!(b.trust_ca_ids));
-        o.insert("trust_crl_ids".into(), json!(b.trust_crl_ids));
-        o.insert("tags".into(), tags_json(&b.tags));
-        o
     }
 
     fn parse(f: &Fields<'_>, create: bool) -> NsxResult<LocalPatch> {
@@ -693,6 +654,7 @@ pub struct PeerPatch {
 
 impl Resource for PeerEndpoints {
     type Body = PeerEndpoint;
+    type Wire = response::PeerEndpoint;
     type Patch = PeerPatch;
     const SEGMENT: &'static str = "peer-endpoints";
     const RESOURCE_TYPE: &'static str = "IPSecVPNPeerEndpoint";
@@ -726,23 +688,20 @@ impl Resource for PeerEndpoints {
         })
     }
 
-    fn render(rec: &Record<PeerEndpoint>, _: &RenderCtx) -> Obj {
+    fn render(rec: &Record<PeerEndpoint>, _: &RenderCtx) -> response::PeerEndpoint {
         let b = &rec.body;
-        let mut o = Obj::new();
-        o.insert("peer_address".into(), json!(b.peer_address));
-        o.insert("peer_id".into(), json!(b.peer_id));
-        o.insert("authentication_mode".into(), json!("PSK"));
-        o.insert(
-            "connection_initiation_mode".into(),
-            json!(spell(INITIATION, b.initiator)),
-        );
-        o.insert("ike_profile_id".into(), json!(b.ikepolicy_id));
-        o.insert("ipsec_tunnel_profile_id".into(), json!(b.ipsecpolicy_id));
-        if !b.dpd_profile_id.is_empty() {
-            o.insert("dpd_profile_id".into(), json!(b.dpd_profile_id));
+        response::PeerEndpoint {
+            managed: Managed::new(&rec.meta, Self::RESOURCE_TYPE),
+            peer_address: b.peer_address.clone(),
+            peer_id: b.peer_id.clone(),
+            authentication_mode: "PSK",
+            connection_initiation_mode: name_of(INITIATION, b.initiator),
+            ike_profile_id: b.ikepolicy_id.clone(),
+            ipsec_tunnel_profile_id: b.ipsecpolicy_id.clone(),
+            dpd_profile_id: Some(b.dpd_profile_id.clone()).filter(|d| !d.is_empty()),
+            psk: None,
+            tags: response::tags(&b.tags),
         }
-        o.insert("tags".into(), tags_json(&b.tags));
-        o
     }
 
     fn parse(f: &Fields<'_>, create: bool) -> NsxResult<PeerPatch> {
@@ -932,66 +891,59 @@ fn neutron_rule(c: &Connection, ctx: &RenderCtx) -> PolicyRule {
 
 impl Resource for Sessions {
     type Body = Connection;
+    type Wire = response::Session;
     type Patch = SessionPatch;
     const SEGMENT: &'static str = "sessions";
     const RESOURCE_TYPE: &'static str = POLICY_BASED;
     const NEEDS_CTX: bool = true;
     const FILTERS: &'static [&'static str] = &["logical_router_id", "ipsec_vpn_service_id", "session_type"];
 
-    fn accepts(t: &str) -> bool {
-        t == POLICY_BASED || t == ROUTE_BASED
-    }
+    const RESOURCE_TYPES: &'static [&'static str] = &[POLICY_BASED, ROUTE_BASED];
 
-    fn render(rec: &Record<Connection>, ctx: &RenderCtx) -> Obj {
+    fn render(rec: &Record<Connection>, ctx: &RenderCtx) -> response::Session {
         let b = &rec.body;
-        let mut o = Obj::new();
-        o.insert(
-            "resource_type".into(),
-            json!(if b.route_based { ROUTE_BASED } else { POLICY_BASED }),
-        );
-        o.insert("ipsec_vpn_service_id".into(), json!(b.vpnservice_id));
         let (local, peer) = match (&b.local_endpoint_id, &b.peer_endpoint_id) {
             (Some(l), Some(p)) => (l, p),
             // A Neutron connection: the endpoint views derived from it.
             _ => (&rec.meta.id, &rec.meta.id),
         };
-        o.insert("local_endpoint_id".into(), json!(local));
-        o.insert("peer_endpoint_id".into(), json!(peer));
-        o.insert("enabled".into(), json!(b.admin_state_up));
-        if b.route_based {
-            o.insert(
-                "tunnel_ports".into(),
-                json!(
-                    b.tunnel_ports
+        let resource_type = if b.route_based { ROUTE_BASED } else { POLICY_BASED };
+        let (tunnel_ports, policy_rules) = if b.route_based {
+            let ports = b
+                .tunnel_ports
+                .iter()
+                .map(|p| response::TunnelPortView {
+                    tunnel_port_id: p.tunnel_port_id.clone(),
+                    ip_subnets: p
+                        .ip_subnets
                         .iter()
-                        .map(|p| json!({
-                            "tunnel_port_id": p.tunnel_port_id,
-                            "ip_subnets": p.ip_subnets.iter().map(|s| json!({
-                                "ip_addresses": s.ip_addresses.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
-                                "prefix_length": s.prefix_length,
-                            })).collect::<Vec<_>>(),
-                        }))
-                        .collect::<Vec<_>>()
-                ),
-            );
+                        .map(|s| response::TunnelSubnetView {
+                            ip_addresses: s.ip_addresses.iter().map(|a| a.to_string()).collect(),
+                            prefix_length: s.prefix_length,
+                        })
+                        .collect(),
+                })
+                .collect();
+            (Some(ports), None)
+        } else if b.is_endpoint_form() {
+            (None, Some(b.policy_rules.iter().map(Rule::from).collect()))
         } else {
-            let rules: Vec<Value> = if b.is_endpoint_form() {
-                b.policy_rules.iter().map(rule_json).collect()
-            } else {
-                vec![rule_json(&neutron_rule(b, ctx))]
-            };
-            o.insert("policy_rules".into(), json!(rules));
+            (None, Some(vec![Rule::from(&neutron_rule(b, ctx))]))
+        };
+        response::Session {
+            managed: Managed::new(&rec.meta, resource_type),
+            ipsec_vpn_service_id: b.vpnservice_id.clone(),
+            local_endpoint_id: local.clone(),
+            peer_endpoint_id: peer.clone(),
+            enabled: b.admin_state_up,
+            tunnel_ports,
+            policy_rules,
+            tcp_mss_clamping: b.tcp_mss_clamping.map(|m| response::MssView {
+                direction: name_of(MSS_DIRECTION, m.direction),
+                max_segment_size: m.max_segment_size,
+            }),
+            tags: response::tags(&b.tags),
         }
-        if let Some(m) = &b.tcp_mss_clamping {
-            let mut t = Obj::new();
-            t.insert("direction".into(), json!(spell(MSS_DIRECTION, m.direction)));
-            if let Some(s) = m.max_segment_size {
-                t.insert("max_segment_size".into(), json!(s));
-            }
-            o.insert("tcp_mss_clamping".into(), Value::Object(t));
-        }
-        o.insert("tags".into(), tags_json(&b.tags));
-        o
     }
 
     fn parse(f: &Fields<'_>, create: bool) -> NsxResult<SessionPatch> {
@@ -1135,6 +1087,11 @@ impl Resource for Sessions {
 mod tests {
     use super::*;
 
+    /// An object as NSX shows it, as JSON.
+    fn shown<R: Resource>(rec: &Record<R::Body>, ctx: &RenderCtx) -> Obj {
+        response::to_obj(&R::render(rec, ctx))
+    }
+
     fn fields(v: Value) -> Obj {
         match v {
             Value::Object(o) => o,
@@ -1155,7 +1112,7 @@ mod tests {
         assert_eq!(b.auth_algorithm, AuthAlgorithm::Sha256);
         assert_eq!(b.pfs, DhGroup::Group19);
         assert_eq!(b.ike_version, IkeVersion::V1);
-        let r = IkeProfiles::render(
+        let r = shown::<IkeProfiles>(
             &Record {
                 meta: meta("x"),
                 body: b,
@@ -1196,7 +1153,7 @@ mod tests {
             encryption_algorithm: EncryptionAlgorithm::TripleDes,
             ..IkePolicy::default()
         };
-        let shown = IkeProfiles::render(
+        let shown = shown::<IkeProfiles>(
             &Record {
                 meta: meta("x"),
                 body: b.clone(),
@@ -1223,7 +1180,7 @@ mod tests {
         let o = fields(json!({}));
         let b = TunnelProfiles::new_body(&TunnelProfiles::parse(&Fields::new(&o), true).unwrap()).unwrap();
         assert!(b.auth_implicit && b.pfs_enabled);
-        let r = TunnelProfiles::render(
+        let r = shown::<TunnelProfiles>(
             &Record {
                 meta: meta("t"),
                 body: b,
@@ -1300,7 +1257,7 @@ mod tests {
                 },
             },
         );
-        let r = Sessions::render(
+        let r = shown::<Sessions>(
             &Record {
                 meta: meta("c"),
                 body: c,
@@ -1338,7 +1295,7 @@ mod tests {
         let b = PeerEndpoints::new_body(&PeerEndpoints::parse(&Fields::new(&o), true).unwrap()).unwrap();
         assert_eq!(b.initiator, Initiator::ResponseOnly);
         assert_eq!(b.ikepolicy_id, DEFAULT_IKE_PROFILE_ID);
-        let r = PeerEndpoints::render(
+        let r = shown::<PeerEndpoints>(
             &Record {
                 meta: meta("p"),
                 body: b.clone(),

@@ -13,12 +13,12 @@ use axum::{Json, Router};
 use identity::Identity;
 use realize::Realizer;
 use serde::Deserialize;
-use serde_json::{Map, Value, json};
 use store::Store;
 
 use crate::PREFIX;
 use crate::auth::NsxCaller;
 use crate::error::{NsxError, NsxResult};
+use crate::response;
 
 /// The state and status routes (they need the realization engine).
 pub fn router<S>() -> Router<S>
@@ -46,7 +46,7 @@ async fn state(
     NsxCaller(_): NsxCaller,
     Path(id): Path<String>,
     Query(q): Query<StateQuery>,
-) -> NsxResult<Json<Value>> {
+) -> NsxResult<Json<response::SessionState>> {
     let rid = q.request_id.as_deref().filter(|s| !s.is_empty());
     let st = match (rid, q.barrier_id) {
         (None, Some(barrier)) if barrier >= 0 => r.session_state_at(&id, barrier).await,
@@ -54,29 +54,20 @@ async fn state(
         _ => r.session_state(&id, rid).await,
     }
     .map_err(|e| NsxError::for_target(e, &id))?;
-    let mut o = Map::new();
-    if !st.details.is_empty() {
-        let details: Vec<Value> = st
+    Ok(Json(response::SessionState {
+        details: st
             .details
             .iter()
-            .map(|d| {
-                let mut e = Map::new();
-                e.insert("sub_system_type".into(), json!("TransportNode"));
-                e.insert("sub_system_id".into(), json!(d.node_id));
-                e.insert("state".into(), json!(d.state.as_str()));
-                if let Some(m) = &d.failure_message {
-                    e.insert("failure_message".into(), json!(m));
-                }
-                Value::Object(e)
+            .map(|d| response::StateDetail {
+                sub_system_type: "TransportNode",
+                sub_system_id: d.node_id.clone(),
+                state: d.state.as_str(),
+                failure_message: d.failure_message.clone(),
             })
-            .collect();
-        o.insert("details".into(), Value::Array(details));
-    }
-    o.insert("state".into(), json!(st.state.as_str()));
-    if let Some(m) = &st.failure_message {
-        o.insert("failure_message".into(), json!(m));
-    }
-    Ok(Json(Value::Object(o)))
+            .collect(),
+        state: st.state.as_str(),
+        failure_message: st.failure_message.clone(),
+    }))
 }
 
 #[derive(Debug, Deserialize)]
@@ -89,7 +80,7 @@ async fn status(
     NsxCaller(_): NsxCaller,
     Path(id): Path<String>,
     Query(q): Query<StatusQuery>,
-) -> NsxResult<Json<Value>> {
+) -> NsxResult<Json<response::SessionStatus>> {
     if let Some(s) = q.source.as_deref()
         && s != "realtime"
         && s != "cached"
@@ -100,27 +91,26 @@ async fn status(
         .session_status(&id)
         .await
         .map_err(|e| NsxError::for_target(e, &id))?;
-    let mut ike = Map::new();
-    ike.insert("ike_session_state".into(), json!(s.ike_session_state));
-    if let Some(f) = &s.fail_reason {
-        ike.insert("fail_reason".into(), json!(f));
-    }
-    if let Some(n) = &s.transport_node_id {
-        ike.insert("transport_node_id".into(), json!(n));
-    }
-    Ok(Json(json!({
-        "ipsec_vpn_session_id": conn.meta.id,
-        "display_name": conn.meta.name,
-        "session_status": s.session_status,
-        "ike_status": ike,
-        "total_tunnels": s.total_tunnels,
-        "negotiated_tunnels": s.negotiated_tunnels,
-        "failed_tunnels": s.failed_tunnels,
-        "aggregate_traffic_counters": {
-            "bytes_in": s.bytes_in, "bytes_out": s.bytes_out,
-            "packets_in": s.packets_in, "packets_out": s.packets_out,
-            "dropped_packets_in": 0, "dropped_packets_out": 0
+    Ok(Json(response::SessionStatus {
+        ipsec_vpn_session_id: conn.meta.id.clone(),
+        display_name: conn.meta.name.clone(),
+        session_status: s.session_status,
+        ike_status: response::IkeStatus {
+            ike_session_state: s.ike_session_state,
+            fail_reason: s.fail_reason.clone(),
+            transport_node_id: s.transport_node_id.clone(),
         },
-        "last_update_timestamp": s.last_update_ms,
-    })))
+        total_tunnels: s.total_tunnels,
+        negotiated_tunnels: s.negotiated_tunnels,
+        failed_tunnels: s.failed_tunnels,
+        aggregate_traffic_counters: response::TrafficCounters {
+            bytes_in: s.bytes_in,
+            bytes_out: s.bytes_out,
+            packets_in: s.packets_in,
+            packets_out: s.packets_out,
+            dropped_packets_in: 0,
+            dropped_packets_out: 0,
+        },
+        last_update_timestamp: s.last_update_ms,
+    }))
 }

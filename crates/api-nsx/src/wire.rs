@@ -11,7 +11,7 @@ use std::ops::RangeInclusive;
 use ipnet::IpNet;
 use model::nsx::{DfPolicy, DpdProbeMode, IkeLogLevel, MssDirection, RuleAction, Tag};
 use model::*;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use crate::error::{NsxError, NsxResult};
 
@@ -80,11 +80,6 @@ pub const MSS_DIRECTION: Table<MssDirection> = &[
 /// The NSX spelling of a canonical value, if NSX has one.
 pub fn spell<E: PartialEq + Copy>(table: Table<E>, v: E) -> Option<&'static str> {
     table.iter().find(|(_, e)| *e == v).map(|(s, _)| *s)
-}
-
-/// The NSX spellings of a list, leaving out values NSX can't express.
-pub fn spell_list<E: PartialEq + Copy>(table: Table<E>, list: &[E]) -> Value {
-    json!(list.iter().filter_map(|v| spell(table, *v)).collect::<Vec<_>>())
 }
 
 fn type_name(v: &Value) -> &'static str {
@@ -337,24 +332,6 @@ impl<'a> Fields<'a> {
     }
 }
 
-/// Renders tags.
-pub fn tags_json(tags: &[Tag]) -> Value {
-    json!(
-        tags.iter()
-            .map(|t| json!({"scope": t.scope, "tag": t.tag}))
-            .collect::<Vec<_>>()
-    )
-}
-
-/// Renders subnets as `[{"subnet": ...}]`.
-pub fn subnets_json(nets: &[IpNet]) -> Value {
-    json!(
-        nets.iter()
-            .map(|n| json!({"subnet": n.to_string()}))
-            .collect::<Vec<_>>()
-    )
-}
-
 /// Parses a JSON request body into an object.
 pub fn body_object(raw: &[u8]) -> NsxResult<Obj> {
     if raw.iter().all(u8::is_ascii_whitespace) {
@@ -370,6 +347,7 @@ pub fn body_object(raw: &[u8]) -> NsxResult<Obj> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn obj(v: Value) -> Obj {
         match v {
@@ -385,8 +363,8 @@ mod tests {
         }
         assert_eq!(spell(ENCRYPTION, EncryptionAlgorithm::TripleDes), None);
         assert_eq!(
-            spell_list(DIGEST, &[AuthAlgorithm::AesXcbc, AuthAlgorithm::Sha256]),
-            json!(["SHA2_256"])
+            crate::response::names_of(DIGEST, &[AuthAlgorithm::AesXcbc, AuthAlgorithm::Sha256]),
+            vec!["SHA2_256"]
         );
         assert_eq!(spell(DH_GROUP, DhGroup::Group14), Some("GROUP14"));
         assert_eq!(spell(IKE_VERSION, IkeVersion::Flex), Some("IKE_FLEX"));

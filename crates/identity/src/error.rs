@@ -7,12 +7,11 @@
 //! requests before any handler runs). The messages are Keystone's own words,
 //! because keystoneauth1 and the openstack CLI show them to the user as they are.
 
+use crate::AuthError;
+use crate::wire::{ErrorBody, ErrorDetail};
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
-
-use crate::AuthError;
 
 /// Why the Keystone API refused a request. `Display` is the message clients see.
 #[derive(Debug, thiserror::Error)]
@@ -101,7 +100,13 @@ pub fn http_error(status: StatusCode, message: &str) -> Response {
     let title = status.canonical_reason().unwrap_or("Error");
     let mut resp = (
         status,
-        Json(json!({"error": {"code": status.as_u16(), "title": title, "message": message}})),
+        Json(ErrorBody {
+            error: ErrorDetail {
+                code: status.as_u16(),
+                title: title.to_string(),
+                message: message.to_string(),
+            },
+        }),
     )
         .into_response();
     if status == StatusCode::UNAUTHORIZED {
@@ -116,6 +121,7 @@ pub fn http_error(status: StatusCode, message: &str) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     async fn parts(e: KeystoneError) -> (StatusCode, axum::http::HeaderMap, serde_json::Value) {
         let r = e.into_response();

@@ -13,9 +13,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{TimeZone, Utc};
-use serde_json::{Value, json};
+use serde_json::Value;
+use utoipa::OpenApi;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 
 use crate::error::KeystoneError;
+use crate::wire::*;
 use crate::{AuthContext, DEFAULT_DOMAIN_ID, DEFAULT_DOMAIN_NAME, Identity, Issued, Peer};
 
 /// Routes under `/v3`.
@@ -36,6 +39,37 @@ where
         )
 }
 
+/// The security scheme name of a Keystone token in `X-Auth-Token` (Keystone
+/// itself, and every Neutron operation).
+pub const TOKEN_SCHEME: &str = "keystone_token";
+
+#[derive(OpenApi)]
+#[openapi(paths(version, token_create, token_show, token_check, token_revoke))]
+struct KeystoneApi;
+
+/// The OpenAPI description of [`router`]: its paths (`/v3/` as an alias of
+/// `/v3`), their schemas, and the [`TOKEN_SCHEME`] security scheme.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let mut doc = KeystoneApi::openapi();
+    if let Some(item) = doc.paths.paths.get("/v3").cloned() {
+        let mut item = item;
+        if let Some(op) = item.get.as_mut() {
+            op.operation_id = Some("keystone_version_slash".into());
+        }
+        doc.paths.paths.insert("/v3/".into(), item);
+    }
+    doc.components
+        .get_or_insert_with(Default::default)
+        .add_security_scheme(
+            TOKEN_SCHEME,
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "X-Auth-Token",
+                "A Keystone token from `POST /v3/auth/tokens`",
+            ))),
+        );
+    doc
+}
+
 /// The Identity API version `GET /v3` reports, with its `updated` date:
 /// exactly what every Keystone since Ussuri says. keystoneauth1's discovery
 /// (behind the openstack CLI and openstacksdk) needs a `stable` v3 document
@@ -45,15 +79,31 @@ const KEYSTONE_API_VERSION: &str = "v3.14";
 /// The `updated` date Keystone reports with [`KEYSTONE_API_VERSION`].
 const KEYSTONE_API_UPDATED: &str = "2020-04-07T00:00:00Z";
 
-async fn version(State(id): State<Identity>) -> Json<Value> {
+#[utoipa::path(
+    get,
+    path = "/v3",
+    tag = "keystone",
+    operation_id = "keystone_version",
+    summary = "The Identity API version document (unauthenticated)",
+    responses((status = 200, description = "keystoneauth1's discovery document", body = VersionDocument)),
+)]
+async fn version(State(id): State<Identity>) -> Json<VersionDocument> {
     let base = id.config().public_url.trim_end_matches('/').to_string();
-    Json(json!({"version": {
-        "id": KEYSTONE_API_VERSION,
-        "status": "stable",
-        "updated": KEYSTONE_API_UPDATED,
-        "links": [{"rel": "self", "href": format!("{base}/v3/")}],
-        "media-types": [{"base": "application/json", "type": "application/vnd.openstack.identity-v3+json"}]
-    }}))
+    Json(VersionDocument {
+        version: Version {
+            id: KEYSTONE_API_VERSION,
+            status: "stable",
+            updated: KEYSTONE_API_UPDATED,
+            links: vec![Link {
+                rel: "self",
+                href: format!("{base}/v3/"),
+            }],
+            media_types: vec![MediaType {
+                base: "application/json",
+                media_type: "application/vnd.openstack.identity-v3+json",
+            }],
+        },
+    })
 }
 
 fn iso(ms: i64) -> String {
@@ -64,29 +114,59 @@ fn iso(ms: i64) -> String {
 }
 
 /// The token body Keystone returns (and keystoneauth1 parses).
-pub fn token_body(id: &Identity, t: &Issued) -> Value {
+pub fn token_body(id: &Identity, t: &Issued) -> TokenResponse {
     let cfg = id.config();
     let base = cfg.public_url.trim_end_matches('/').to_string();
-    let ep = |eid: &str, url: String| json!({"id": eid, "interface": "public", "region": cfg.region, "region_id": cfg.region, "url": url});
-    json!({"token": {
-        "methods": ["password"],
-        "user": {"id": t.ctx.user_id, "name": t.ctx.user_name,
-                 "domain": {"id": DEFAULT_DOMAIN_ID, "name": DEFAULT_DOMAIN_NAME},
-                 "password_expires_at": null},
-        "audit_ids": [t.audit_id],
-        "expires_at": iso(t.expires_at),
-        "issued_at": iso(t.issued_at),
-        "project": {"id": t.ctx.project_id, "name": t.ctx.project_name,
-                    "domain": {"id": DEFAULT_DOMAIN_ID, "name": DEFAULT_DOMAIN_NAME}},
-        "is_domain": false,
-        "roles": t.ctx.roles.iter().map(|r| json!({"id": r, "name": r})).collect::<Vec<_>>(),
-        "catalog": [
-            {"type": "network", "name": "neutron", "id": "network",
-             "endpoints": [ep("network-public", base.clone())]},
-            {"type": "identity", "name": "keystone", "id": "identity",
-             "endpoints": [ep("identity-public", format!("{base}/v3"))]}
-        ]
-    }})
+    let ep = |eid: &'static str, url: String| Endpoint {
+        id: eid,
+        interface: "public",
+        region: cfg.region.clone(),
+        region_id: cfg.region.clone(),
+        url,
+    };
+    TokenResponse {
+        token: Token {
+            methods: vec!["password"],
+            user: TokenUser {
+                id: t.ctx.user_id.clone(),
+                name: t.ctx.user_name.clone(),
+                domain: Domain::DEFAULT,
+                password_expires_at: None,
+            },
+            audit_ids: vec![t.audit_id.clone()],
+            expires_at: iso(t.expires_at),
+            issued_at: iso(t.issued_at),
+            project: TokenProject {
+                id: t.ctx.project_id.clone(),
+                name: t.ctx.project_name.clone(),
+                domain: Domain::DEFAULT,
+            },
+            is_domain: false,
+            roles: t
+                .ctx
+                .roles
+                .iter()
+                .map(|r| Role {
+                    id: r.clone(),
+                    name: r.clone(),
+                })
+                .collect(),
+            catalog: vec![
+                CatalogEntry {
+                    service_type: "network",
+                    name: "neutron",
+                    id: "network",
+                    endpoints: vec![ep("network-public", base.clone())],
+                },
+                CatalogEntry {
+                    service_type: "identity",
+                    name: "keystone",
+                    id: "identity",
+                    endpoints: vec![ep("identity-public", format!("{base}/v3"))],
+                },
+            ],
+        },
+    }
 }
 
 fn domain_ok(v: Option<&Value>) -> bool {
@@ -106,6 +186,22 @@ fn domain_ok(v: Option<&Value>) -> bool {
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/v3/auth/tokens",
+    tag = "keystone",
+    operation_id = "keystone_token_create",
+    summary = "Issue a project-scoped token for a password or an existing token",
+    request_body(content = AuthRequest, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Issued; the token is the `X-Subject-Token` header", body = TokenResponse,
+         headers(("X-Subject-Token" = String, description = "The new token"))),
+        (status = 400, description = "Malformed body", body = ErrorBody),
+        (status = 401, description = "Wrong credentials, unknown scope, or a locked account", body = ErrorBody),
+        (status = 429, description = "Too many failed password checks from this address (`Retry-After`)", body = ErrorBody),
+        (status = 503, description = "Every password-hashing thread is busy (`Retry-After`)", body = ErrorBody),
+    ),
+)]
 async fn token_create(
     State(id): State<Identity>,
     peer: Peer,
@@ -233,6 +329,22 @@ async fn subject(id: &Identity, headers: &HeaderMap, action: TokenAction) -> Res
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/v3/auth/tokens",
+    tag = "keystone",
+    operation_id = "keystone_token_show",
+    summary = "Validate the subject token (admin, service, or its own user)",
+    params(("X-Subject-Token" = String, Header, description = "The token to validate")),
+    security(("keystone_token" = [])),
+    responses(
+        (status = 200, description = "The subject token", body = TokenResponse,
+         headers(("X-Subject-Token" = String, description = "The subject token"))),
+        (status = 401, description = "Missing or invalid `X-Auth-Token`", body = ErrorBody),
+        (status = 403, description = "Someone else's token, and the caller is neither admin nor service", body = ErrorBody),
+        (status = 404, description = "Missing or invalid subject token", body = ErrorBody),
+    ),
+)]
 async fn token_show(State(id): State<Identity>, headers: HeaderMap) -> Result<Response, KeystoneError> {
     let t = subject(&id, &headers, TokenAction::Validate).await?;
     let mut resp = Json(token_body(&id, &t)).into_response();
@@ -242,11 +354,41 @@ async fn token_show(State(id): State<Identity>, headers: HeaderMap) -> Result<Re
     Ok(resp)
 }
 
+#[utoipa::path(
+    head,
+    path = "/v3/auth/tokens",
+    tag = "keystone",
+    operation_id = "keystone_token_check",
+    summary = "Check the subject token (admin or its own user)",
+    params(("X-Subject-Token" = String, Header, description = "The token to check")),
+    security(("keystone_token" = [])),
+    responses(
+        (status = 200, description = "The subject token is valid"),
+        (status = 401, description = "Missing or invalid `X-Auth-Token`"),
+        (status = 403, description = "Someone else's token, and the caller is not admin"),
+        (status = 404, description = "Missing or invalid subject token"),
+    ),
+)]
 async fn token_check(State(id): State<Identity>, headers: HeaderMap) -> Result<StatusCode, KeystoneError> {
     subject(&id, &headers, TokenAction::Check).await?;
     Ok(StatusCode::OK)
 }
 
+#[utoipa::path(
+    delete,
+    path = "/v3/auth/tokens",
+    tag = "keystone",
+    operation_id = "keystone_token_revoke",
+    summary = "Revoke the subject token (admin or its own user)",
+    params(("X-Subject-Token" = String, Header, description = "The token to revoke")),
+    security(("keystone_token" = [])),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 401, description = "Missing or invalid `X-Auth-Token`", body = ErrorBody),
+        (status = 403, description = "Someone else's token, and the caller is not admin", body = ErrorBody),
+        (status = 404, description = "Missing or invalid subject token", body = ErrorBody),
+    ),
+)]
 async fn token_revoke(State(id): State<Identity>, headers: HeaderMap) -> Result<StatusCode, KeystoneError> {
     let t = subject(&id, &headers, TokenAction::Revoke).await?;
     id.revoke(&t.token).await.map_err(KeystoneError::Internal)?;

@@ -17,6 +17,7 @@ pub mod guard;
 pub mod keystone;
 mod password;
 pub mod request;
+pub mod wire;
 
 use std::collections::HashMap;
 use std::convert::Infallible;

@@ -1,13 +1,16 @@
 //! Closed value sets (algorithms, groups, modes). Each value has one canonical
 //! spelling, which is Neutron's (it is also close to strongSwan's); API views map
 //! their own spellings onto these.
+//!
+//! Each enum's schema (`utoipa::ToSchema`) is that canonical spelling: the node
+//! API carries these values as they are, and Neutron's view spells them so too.
 
 use serde::{Deserialize, Serialize};
 
 /// Declares a string-valued enum with its canonical wire spelling.
 macro_rules! string_enum {
-    ($(#[$m:meta])* $name:ident { $($variant:ident = $s:literal),+ $(,)? }) => {
-        $(#[$m])*
+    ($(#[doc = $doc:literal])* $name:ident { $($variant:ident = $s:literal),+ $(,)? }) => {
+        $(#[doc = $doc])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
         pub enum $name {
             $(#[serde(rename = $s)] $variant),+
@@ -29,7 +32,30 @@ macro_rules! string_enum {
                 f.write_str(self.as_str())
             }
         }
+        // Written out rather than derived: the derive can't see the serde
+        // renames through the macro's literals, and the schema must list the
+        // canonical spellings.
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                $crate::enums::string_schema(&[$($doc),*], &[$($s),+])
+            }
+        }
+        impl utoipa::ToSchema for $name {}
     };
+}
+
+/// The schema of a string enum: its doc comment and its spellings.
+pub(crate) fn string_schema(
+    doc: &[&str],
+    values: &[&str],
+) -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    let description = doc.iter().map(|l| l.trim()).collect::<Vec<_>>().join("\n");
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .description(Some(description).filter(|d| !d.is_empty()))
+        .enum_values(Some(values.iter().copied()))
+        .into()
 }
 
 pub(crate) use string_enum;

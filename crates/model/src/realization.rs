@@ -2,6 +2,10 @@
 //! the node API's payloads: the server resolves canonical objects (whichever API
 //! created them) into [`Tunnel`]s, the agent renders tunnels into strongSwan
 //! configuration, and nothing here knows Neutron or NSX.
+//!
+//! Their `utoipa::ToSchema` is the node API's documented contract (the serde
+//! JSON of these types, see `docs/node-api.md`); addresses and prefixes are
+//! strings on the wire.
 
 use std::net::IpAddr;
 
@@ -12,7 +16,7 @@ use crate::enums::*;
 use crate::resources::{DpdSettings, Psk};
 
 /// The desired configuration of one node: every tunnel its gateway carries.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct NodeConfig {
     pub node_id: String,
     pub gateway_id: String,
@@ -24,7 +28,7 @@ pub struct NodeConfig {
 }
 
 /// IKE (phase 1) proposal.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct IkeProposal {
     pub version: IkeVersion,
     pub encryption: Vec<EncryptionAlgorithm>,
@@ -35,7 +39,7 @@ pub struct IkeProposal {
 }
 
 /// IPsec (phase 2, CHILD SA) proposal.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ChildProposal {
     pub protocol: TransformProtocol,
     pub mode: EncapsulationMode,
@@ -47,7 +51,7 @@ pub struct ChildProposal {
 }
 
 /// One site-to-site connection, fully resolved.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Tunnel {
     /// The canonical connection id (Neutron ipsec-site-connection / NSX session).
     pub id: String,
@@ -55,15 +59,19 @@ pub struct Tunnel {
     /// False when the connection or its service is administratively down: the
     /// agent must not carry it (unload it).
     pub enabled: bool,
+    #[schema(value_type = String)]
     pub local_address: IpAddr,
     /// IKE identity of this side (defaults to `local_address`).
     pub local_id: String,
+    #[schema(value_type = String)]
     pub peer_address: IpAddr,
     pub peer_id: String,
     pub psk: Psk,
     pub ike: IkeProposal,
     pub child: ChildProposal,
+    #[schema(value_type = Vec<String>)]
     pub local_ts: Vec<IpNet>,
+    #[schema(value_type = Vec<String>)]
     pub remote_ts: Vec<IpNet>,
     pub dpd: DpdSettings,
     pub initiator: Initiator,
@@ -73,7 +81,7 @@ pub struct Tunnel {
 }
 
 /// IKE SA state as the node sees it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum IkeState {
     Established,
@@ -82,7 +90,7 @@ pub enum IkeState {
 }
 
 /// Runtime state of one tunnel on one node.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TunnelStatus {
     pub id: String,
     pub ike_state: IkeState,
@@ -105,7 +113,7 @@ pub struct TunnelStatus {
 }
 
 /// A tunnel the node could not apply.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Failure {
     pub entity_id: String,
     pub message: String,
@@ -113,7 +121,7 @@ pub struct Failure {
 
 /// What a node posts to `/internal/v1/nodes/{id}/report`. Every report is also a
 /// heartbeat. `failures` and `tunnels` are the complete current sets.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 pub struct NodeReport {
     /// Every change with a generation ≤ this is applied (None: nothing applied yet).
     pub realized_generation: Option<i64>,

@@ -339,7 +339,7 @@ pub struct EndpointGroup {
 }
 
 /// Dead peer detection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DpdSettings {
     pub action: DpdAction,
     pub interval: u32,
@@ -357,8 +357,9 @@ impl Default for DpdSettings {
 }
 
 /// A pre-shared key. Its `Debug` never shows the key, so it can't reach a log by accident.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(transparent)]
+#[schema(value_type = String)]
 pub struct Psk(pub String);
 
 impl std::fmt::Debug for Psk {

@@ -10,6 +10,9 @@
 //! Every failure is a [`NodeApiError`], answered as `{"error": {code, message}}`
 //! by [`http_error`] (which the server's edge also uses for HTTP-level failures
 //! on these paths).
+//!
+//! [`openapi`] describes these routes from the handlers' `#[utoipa::path]`
+//! attributes; the payload schemas are the `model::realization` types' own.
 
 use std::time::{Duration, Instant};
 
@@ -19,10 +22,11 @@ use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use model::realization::NodeReport;
-use serde::Deserialize;
-use serde_json::json;
+use model::realization::{NodeConfig, NodeReport};
+use serde::{Deserialize, Serialize};
 use store::nodes::Node;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use crate::Realizer;
 
@@ -37,6 +41,41 @@ where
     Router::new()
         .route("/internal/v1/nodes/{id}/config", get(config))
         .route("/internal/v1/nodes/{id}/report", post(report))
+}
+
+/// The security scheme names of a node's two credentials.
+pub const TOKEN_SCHEME: &str = "node_token";
+pub const CERT_SCHEME: &str = "node_certificate";
+
+#[derive(OpenApi)]
+#[openapi(paths(config, report))]
+struct NodeApi;
+
+/// The OpenAPI description of [`router`], with its security schemes.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let mut doc = NodeApi::openapi();
+    let c = doc.components.get_or_insert_with(Default::default);
+    c.add_security_scheme(
+        TOKEN_SCHEME,
+        SecurityScheme::Http(
+            HttpBuilder::new()
+                .scheme(HttpAuthScheme::Bearer)
+                .description(Some("The node's token from `vpnaas node add`"))
+                .build(),
+        ),
+    );
+    c.add_security_scheme(
+        CERT_SCHEME,
+        SecurityScheme::MutualTls {
+            description: Some(
+                "A client certificate registered with `vpnaas node add --cert-file` (TLS listener with `--tls-client-ca`)"
+                    .into(),
+            ),
+            deprecated: None,
+            extensions: None,
+        },
+    );
+    doc
 }
 
 /// Everything a node API request can fail with.
@@ -93,12 +132,32 @@ impl IntoResponse for NodeApiError {
     }
 }
 
+/// The node API's error envelope.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = node::Error)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = node::ErrorDetail)]
+pub struct ErrorDetail {
+    /// The HTTP status again.
+    pub code: u16,
+    pub message: String,
+}
+
 /// The node API's error envelope `{"error": {code, message}}`; every node API
 /// error (including HTTP-level ones from the server's edge) goes through here.
 pub fn http_error(status: StatusCode, message: &str) -> Response {
     (
         status,
-        Json(json!({"error": {"code": status.as_u16(), "message": message}})),
+        Json(ErrorBody {
+            error: ErrorDetail {
+                code: status.as_u16(),
+                message: message.to_string(),
+            },
+        }),
     )
         .into_response()
 }
@@ -177,12 +236,31 @@ fn own(node: &Node, id: &str) -> Result<(), NodeApiError> {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ConfigQuery {
+    /// The generation the node already has: answer only with a newer snapshot.
     known: Option<i64>,
+    /// Seconds to wait for a newer snapshot (at most 120).
     wait: Option<u64>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/internal/v1/nodes/{id}/config",
+    tag = "node",
+    operation_id = "node_config",
+    summary = "The node's configuration snapshot (long-poll with `known` and `wait`)",
+    params(("id" = String, Path, description = "The node's own id"), ConfigQuery),
+    security(("node_token" = []), ("node_certificate" = [])),
+    responses(
+        (status = 200, description = "A snapshot newer than `known` (or any, without `known`)", body = NodeConfig),
+        (status = 204, description = "Nothing newer than `known` within `wait`"),
+        (status = 400, description = "Unparsable query", body = ErrorBody),
+        (status = 401, description = "Missing, malformed or unknown token or certificate", body = ErrorBody),
+        (status = 403, description = "Another node's path", body = ErrorBody),
+    ),
+)]
 async fn config(
     State(r): State<Realizer>,
     AuthNode(node): AuthNode,
@@ -221,6 +299,22 @@ async fn config(
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/internal/v1/nodes/{id}/report",
+    tag = "node",
+    operation_id = "node_report",
+    summary = "Report realized generation, failures and tunnel state (also a heartbeat)",
+    params(("id" = String, Path, description = "The node's own id")),
+    request_body(content = NodeReport, content_type = "application/json"),
+    security(("node_token" = []), ("node_certificate" = [])),
+    responses(
+        (status = 204, description = "Recorded"),
+        (status = 400, description = "Not a `NodeReport`", body = ErrorBody),
+        (status = 401, description = "Missing, malformed or unknown token or certificate", body = ErrorBody),
+        (status = 403, description = "Another node's path", body = ErrorBody),
+    ),
+)]
 async fn report(
     State(r): State<Realizer>,
     AuthNode(node): AuthNode,

@@ -1,16 +1,31 @@
 //! What the store needs to know about each kind of object: its kind tag, the ids
 //! it references (kind-less for `resource_refs`, by kind for readers that load
-//! them, [`Keys`]), and its secret, if it has one.
+//! them, [`Keys`]), and its secret, if it has one; and how a body becomes the
+//! JSON document kept in the `body` column ([`encode`], [`decode`]).
+//!
+//! That document is the serde JSON of the model type, so a renamed or retyped
+//! field would leave existing rows unreadable: `tests/bodies.rs` pins one
+//! document per kind in a golden file (and reads the golden file back).
 
 use model::nsx::*;
 use model::*;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-/// A kind the store can keep: its tag, what it references (so the database
-/// refuses to delete what is in use) and its secret (encrypted at rest).
 use crate::read::Keys;
 
+/// The document stored for `body` (its secret, if any, is not in it).
+pub fn encode<T: Body>(body: &T) -> Result<String> {
+    serde_json::to_string(body).map_err(|e| Error::internal("encode body", e))
+}
+
+/// A body from its stored document (the secret is set afterwards).
+pub fn decode<T: Body>(doc: &str) -> Result<T> {
+    serde_json::from_str(doc).map_err(|e| Error::internal("decode body", e))
+}
+
+/// A kind the store can keep: its tag, what it references (so the database
+/// refuses to delete what is in use) and its secret (encrypted at rest).
 pub trait Body: Serialize + DeserializeOwned + Clone + Send + Sync + Unpin + 'static {
     const KIND: Kind;
     /// Ids of the objects this one uses (kept in `resource_refs`).

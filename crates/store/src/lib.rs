@@ -328,7 +328,7 @@ pub(crate) fn decode_row<T: Body>(row: &backend::Row, cipher: &Cipher) -> Result
         updated_by: row.get("updated_by"),
     };
     let body: &str = row.get("body");
-    let mut body: T = serde_json::from_str(body).map_err(|e| Error::internal("decode body", e))?;
+    let mut body: T = body::decode(body)?;
     if let Some(secret) = row.get::<Option<String>, _>("secret") {
         body.set_secret(cipher.decrypt(&secret, &meta.id)?);
     }

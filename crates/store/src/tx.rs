@@ -224,7 +224,7 @@ impl Tx<'_> {
     pub async fn insert<T: Body>(&mut self, meta: NewMeta, body: T) -> Result<Record<T>> {
         let now = now_ms();
         let id = meta.id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-        let doc = serde_json::to_string(&body).map_err(|e| Error::internal("encode body", e))?;
+        let doc = crate::body::encode(&body)?;
         let secret = self.secret_column(&body, &id)?;
         sqlx::query(
             "INSERT INTO resources (id, kind, project_id, name, description, body, secret, revision, \
@@ -270,7 +270,7 @@ impl Tx<'_> {
     /// Writes back a changed object: revision + 1, this generation.
     pub async fn update<T: Body>(&mut self, mut rec: Record<T>) -> Result<Record<T>> {
         let now = now_ms();
-        let doc = serde_json::to_string(&rec.body).map_err(|e| Error::internal("encode body", e))?;
+        let doc = crate::body::encode(&rec.body)?;
         let secret = self.secret_column(&rec.body, &rec.meta.id)?;
         self.mark(&rec.meta.id).await?;
         let done = sqlx::query(

@@ -8,5 +8,6 @@ pub mod edge;
 mod error_table;
 pub mod listener;
 pub mod load;
+pub mod openapi;
 pub mod request_id;
 pub mod server;

@@ -128,6 +128,7 @@ pub fn app(state: AppState, limits: Arc<Limits>) -> Router {
         .merge(api_nsx::router())
         .merge(api_nsx::state::router())
         .merge(realize::http::router())
+        .merge(crate::openapi::router())
         .fallback(edge::not_found)
         // The edge reads bodies with its own per-API limits.
         .layer(DefaultBodyLimit::disable())

@@ -15,4 +15,5 @@ mod cross_api;
 mod harness;
 mod neutron;
 mod nsx;
+mod openapi;
 mod realization;

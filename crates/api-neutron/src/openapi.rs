@@ -1,0 +1,546 @@
+//! The OpenAPI description of the Neutron routes, built from the code that
+//! serves them: every resource's response schema is its [`View::Wire`] type's,
+//! its request bodies and list parameters come from its attribute table
+//! (`attrs`: what POST and PUT take, defaults, value checks, which attributes
+//! filter and sort), and its paths are the collections the router mounts.
+//!
+//! The handlers are generic over [`View`], so their operations are built here
+//! with utoipa's builders rather than per-function path attributes.
+//!
+//! List and show take `fields=`, which leaves attributes out: their items are
+//! `<Resource>Fields`, the resource's schema without `required`. Create and
+//! update answer whole objects.
+
+use serde_json::Value;
+use utoipa::openapi::path::{
+    HttpMethod, OperationBuilder, Parameter, ParameterBuilder, ParameterIn, ParameterStyle,
+};
+use utoipa::openapi::request_body::RequestBodyBuilder;
+use utoipa::openapi::schema::{
+    AdditionalProperties, ArrayBuilder, ObjectBuilder, Schema, SchemaFormat, SchemaType, Type,
+};
+use utoipa::openapi::security::SecurityRequirement;
+use utoipa::openapi::{
+    Components, ContentBuilder, OpenApi, OpenApiBuilder, Ref, RefOr, Required, ResponseBuilder,
+};
+use utoipa::{PartialSchema, ToSchema};
+
+use crate::attrs::{Attr, Check, Conv, DPD_ACTIONS, Default as AttrDefault, LIFETIME_UNITS, NAME_LEN};
+use crate::views::{self, Connections, EndpointGroups, IkePolicies, IpsecPolicies, View, VpnServices};
+use crate::wire;
+
+const TAG: &str = "neutron";
+const JSON: &str = "application/json";
+
+/// The OpenAPI description of [`crate::router`].
+pub fn openapi() -> OpenApi {
+    let mut doc = Doc::default();
+    doc.resource::<IkePolicies>();
+    doc.resource::<IpsecPolicies>();
+    doc.resource::<VpnServices>();
+    doc.resource::<EndpointGroups>();
+    doc.resource::<Connections>();
+    doc.read_only::<wire::Router>("router", "routers", &views::ROUTER_ATTRS);
+    doc.read_only::<wire::Subnet>("subnet", "subnets", &views::SUBNET_ATTRS);
+    doc.discovery();
+    doc.schema::<wire::ErrorBody>();
+    let mut api = OpenApiBuilder::new().components(Some(doc.components)).build();
+    api.paths = doc.paths;
+    api
+}
+
+#[derive(Default)]
+struct Doc {
+    paths: utoipa::openapi::Paths,
+    components: Components,
+}
+
+/// One collection: where it is and what it is called.
+struct Collection<'a> {
+    path: String,
+    singular: &'static str,
+    plural: &'static str,
+    attrs: &'a [Attr],
+    aliases: &'a [(&'a str, &'a str)],
+    /// The component name of the whole object.
+    schema: String,
+}
+
+fn schema_ref(name: &str) -> RefOr<Schema> {
+    RefOr::Ref(Ref::from_schema_name(name))
+}
+
+/// `{key: <schema>}`, `key` required.
+fn wrapped(key: &str, inner: RefOr<Schema>) -> Schema {
+    ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .property(key, inner)
+        .required(key)
+        .into()
+}
+
+fn array(items: impl Into<RefOr<Schema>>) -> Schema {
+    ArrayBuilder::new().items(items.into()).into()
+}
+
+fn strings(values: &[&str]) -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(values.iter().copied()))
+}
+
+fn integer(min: i64, max: Option<i64>) -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::Integer)
+        .minimum(Some(min))
+        .maximum(max)
+}
+
+fn nullable(o: ObjectBuilder, t: Type) -> ObjectBuilder {
+    o.schema_type(SchemaType::Array(vec![t, Type::Null]))
+}
+
+/// What a POST or PUT attribute takes, from its check (and converter).
+fn attr_schema(a: &Attr) -> Schema {
+    let u32_max = Some(i64::from(u32::MAX));
+    let o = match a.check {
+        Check::None => ObjectBuilder::new(),
+        Check::Str(max) => ObjectBuilder::new()
+            .schema_type(Type::String)
+            .max_length(Some(max)),
+        Check::Values(values) => strings(values),
+        Check::Uuid => ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::Custom("uuid".into()))),
+        Check::UuidOrNone => nullable(
+            ObjectBuilder::new().format(Some(SchemaFormat::Custom("uuid".into()))),
+            Type::String,
+        ),
+        Check::NonNegative => integer(0, u32_max),
+        Check::Boolean => ObjectBuilder::new().schema_type(Type::Boolean),
+        Check::Lifetime => ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .property("units", strings(LIFETIME_UNITS))
+            .property("value", integer(60, u32_max))
+            .additional_properties(Some(AdditionalProperties::<Schema>::FreeForm(false))),
+        Check::Dpd => ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .property("action", strings(DPD_ACTIONS))
+            .property("interval", integer(0, u32_max))
+            .property("timeout", integer(0, u32_max))
+            .additional_properties(Some(AdditionalProperties::<Schema>::FreeForm(false))),
+        Check::SubnetList => {
+            return ArrayBuilder::new()
+                .items(
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .description(Some("A CIDR")),
+                )
+                .into();
+        }
+        Check::StrList => {
+            return ArrayBuilder::new()
+                .items(
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .max_length(Some(NAME_LEN)),
+                )
+                .into();
+        }
+    };
+    // `convert_none_to_empty_dict`: null means the defaults.
+    let o = if a.conv == Conv::NoneToEmptyDict {
+        nullable(o, Type::Object)
+    } else {
+        o
+    };
+    let default = match a.default {
+        AttrDefault::Required | AttrDefault::Null => None,
+        AttrDefault::Str(s) => Some(Value::from(s)),
+        AttrDefault::Bool(b) => Some(Value::from(b)),
+        AttrDefault::Int(i) => Some(Value::from(i)),
+        AttrDefault::EmptyDict => Some(Value::Object(serde_json::Map::new())),
+        AttrDefault::EmptyList => Some(Value::Array(Vec::new())),
+    };
+    o.default(default).into()
+}
+
+/// The body of a POST (`create`) or PUT: `{singular: {attributes}}`. Unknown
+/// attributes are refused, so the inner object allows no others.
+fn body_schema(c: &Collection<'_>, create: bool) -> Schema {
+    let mut inner = ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .additional_properties(Some(AdditionalProperties::<Schema>::FreeForm(false)));
+    for a in c.attrs {
+        if (create && a.post) || (!create && a.put) {
+            inner = inner.property(a.name, attr_schema(a));
+            if create && a.default == AttrDefault::Required {
+                inner = inner.required(a.name);
+            }
+        }
+    }
+    wrapped(c.singular, Schema::from(inner).into())
+}
+
+fn query_builder(name: &str, schema: impl Into<RefOr<Schema>>, description: &str) -> ParameterBuilder {
+    ParameterBuilder::new()
+        .name(name)
+        .parameter_in(ParameterIn::Query)
+        .required(Required::False)
+        .description(Some(description))
+        .schema(Some(schema))
+}
+
+fn query(name: &str, schema: impl Into<RefOr<Schema>>, description: &str) -> Parameter {
+    query_builder(name, schema, description).build()
+}
+
+/// A query parameter that may repeat (`?x=a&x=b`).
+fn repeated(name: &str, item: impl Into<RefOr<Schema>>, description: &str) -> Parameter {
+    query_builder(name, array(item), description)
+        .style(Some(ParameterStyle::Form))
+        .explode(Some(true))
+        .build()
+}
+
+fn fields_param() -> Parameter {
+    repeated(
+        "fields",
+        ObjectBuilder::new().schema_type(Type::String),
+        "Only these attributes (repeatable; `tenant_id` and `project_id` travel together)",
+    )
+}
+
+fn id_param(description: &str) -> Parameter {
+    ParameterBuilder::new()
+        .name("id")
+        .parameter_in(ParameterIn::Path)
+        .required(Required::True)
+        .description(Some(description))
+        .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+        .build()
+}
+
+/// A filter on one attribute: its converter decides the value's type.
+fn filter_param(name: &str, a: &Attr) -> Parameter {
+    let t = match a.conv {
+        Conv::Bool => Type::Boolean,
+        Conv::Int => Type::Integer,
+        _ => Type::String,
+    };
+    repeated(
+        name,
+        ObjectBuilder::new().schema_type(t),
+        &format!("Only objects whose `{}` is one of these", a.name),
+    )
+}
+
+fn content(schema: impl Into<RefOr<Schema>>) -> utoipa::openapi::Content {
+    ContentBuilder::new().schema(Some(schema)).build()
+}
+
+fn json_response(description: &str, schema: impl Into<RefOr<Schema>>) -> utoipa::openapi::Response {
+    ResponseBuilder::new()
+        .description(description)
+        .content(JSON, content(schema))
+        .build()
+}
+
+/// Adds the error answers `codes` to an operation: the `NeutronError`
+/// envelope, except 401, which keystonemiddleware answers in Keystone's.
+fn errors(mut op: OperationBuilder, codes: &[(u16, &str)]) -> OperationBuilder {
+    for (code, description) in codes {
+        let schema = if *code == 401 {
+            schema_ref("keystone.Error")
+        } else {
+            schema_ref(&<wire::ErrorBody as ToSchema>::name())
+        };
+        op = op.response(code.to_string(), json_response(description, schema));
+    }
+    op
+}
+
+const UNAUTHORIZED: (u16, &str) = (401, "Missing or invalid `X-Auth-Token`");
+
+fn operation(id: String, summary: String) -> OperationBuilder {
+    OperationBuilder::new()
+        .tag(TAG)
+        .operation_id(Some(id))
+        .summary(Some(summary))
+        .security(SecurityRequirement::new(
+            identity::keystone::TOKEN_SCHEME,
+            Vec::<String>::new(),
+        ))
+}
+
+impl Doc {
+    /// Adds `T`'s schema and every schema it refers to.
+    fn schema<T: ToSchema>(&mut self) {
+        let mut all = vec![(
+            <T as ToSchema>::name().into_owned(),
+            <T as PartialSchema>::schema(),
+        )];
+        T::schemas(&mut all);
+        self.components.schemas.extend(all);
+    }
+
+    /// `<name>Fields`: `name` without `required` (what `fields=` may answer).
+    fn fields_variant(&mut self, name: &str) -> String {
+        let partial = format!("{name}Fields");
+        if let Some(RefOr::T(Schema::Object(o))) = self.components.schemas.get(name) {
+            let mut o = o.clone();
+            o.required.clear();
+            o.description = Some(format!(
+                "`{name}` as list and show answer it: all of its attributes, or only those `fields` names"
+            ));
+            self.components
+                .schemas
+                .insert(partial.clone(), RefOr::T(Schema::Object(o)));
+        }
+        partial
+    }
+
+    fn add(&mut self, path: &str, method: HttpMethod, op: OperationBuilder) {
+        self.paths.add_path_operation(path, vec![method], op.build());
+    }
+
+    fn resource<V: View>(&mut self) {
+        self.schema::<V::Wire>();
+        let collection = crate::COLLECTIONS
+            .iter()
+            .find(|(name, _)| *name == V::SINGULAR)
+            .map(|(_, coll)| format!("/v2.0/{coll}"))
+            .expect("every resource is in COLLECTIONS");
+        let c = Collection {
+            path: collection,
+            singular: V::SINGULAR,
+            plural: V::PLURAL,
+            attrs: V::attrs(),
+            aliases: V::ALIASES,
+            schema: <V::Wire as ToSchema>::name().into_owned(),
+        };
+        self.list(&c);
+        self.show(&c);
+        let (s, p) = (c.singular, &c.path);
+        let member = format!("{p}/{{id}}");
+        let whole = || wrapped(s, schema_ref(&c.schema));
+
+        let create = operation(format!("neutron_{s}_create"), format!("Create a {s}"))
+            .request_body(Some(
+                RequestBodyBuilder::new()
+                    .required(Some(Required::True))
+                    .content(JSON, content(body_schema(&c, true)))
+                    .build(),
+            ))
+            .response("201", json_response("Created", whole()));
+        let create = errors(
+            create,
+            &[
+                (
+                    400,
+                    "Invalid attributes, or a rule across attributes or objects failed",
+                ),
+                UNAUTHORIZED,
+                (403, "The caller's role may not create it"),
+                (
+                    404,
+                    "An object it refers to does not exist (or is another project's)",
+                ),
+                (409, "A conflicting change, or an object it refers to is in use"),
+            ],
+        );
+        self.add(p, HttpMethod::Post, create);
+
+        let update = operation(format!("neutron_{s}_update"), format!("Update a {s}"))
+            .parameter(id_param(&format!("The {s}'s id")))
+            .request_body(Some(
+                RequestBodyBuilder::new()
+                    .required(Some(Required::True))
+                    .content(JSON, content(body_schema(&c, false)))
+                    .build(),
+            ))
+            .response("200", json_response("Updated", whole()));
+        let update = errors(
+            update,
+            &[
+                (
+                    400,
+                    "Invalid attributes, a read-only one, or a rule failed (e.g. a PENDING_* status)",
+                ),
+                UNAUTHORIZED,
+                (403, "Not allowed by policy (e.g. a system-owned default)"),
+                (404, "No such object (or another project's)"),
+                (409, "A conflicting change, or it is in use"),
+            ],
+        );
+        self.add(&member, HttpMethod::Put, update);
+
+        let delete = operation(format!("neutron_{s}_delete"), format!("Delete a {s}"))
+            .parameter(id_param(&format!("The {s}'s id")))
+            .response("204", ResponseBuilder::new().description("Deleted").build());
+        let delete = errors(
+            delete,
+            &[
+                UNAUTHORIZED,
+                (403, "Not allowed by policy (e.g. a system-owned default)"),
+                (404, "No such object (or another project's)"),
+                (409, "In use by another object"),
+            ],
+        );
+        self.add(&member, HttpMethod::Delete, delete);
+    }
+
+    /// Routers and subnets: list and show only.
+    fn read_only<T: ToSchema>(&mut self, singular: &'static str, plural: &'static str, attrs: &[Attr]) {
+        self.schema::<T>();
+        let c = Collection {
+            path: format!("/v2.0/{plural}"),
+            singular,
+            plural,
+            attrs,
+            aliases: &[],
+            schema: <T as ToSchema>::name().into_owned(),
+        };
+        self.list(&c);
+        self.show(&c);
+    }
+
+    fn list(&mut self, c: &Collection<'_>) {
+        let item = self.fields_variant(&c.schema);
+        let link = <wire::Link as ToSchema>::name();
+        let links = format!("{}_links", c.plural);
+        let page: Schema = ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .property(c.plural, array(schema_ref(&item)))
+            .required(c.plural)
+            .property(
+                &links,
+                ArrayBuilder::new()
+                    .items(schema_ref(&link))
+                    .description(Some("`next` and `previous` pages, when `limit` cut the list")),
+            )
+            .into();
+        let sortable: Vec<&str> = c.attrs.iter().filter(|a| a.sort).map(|a| a.name).collect();
+        let mut op = operation(
+            format!("neutron_{}_list", c.singular),
+            format!("List {}", c.plural),
+        )
+        .parameter(fields_param());
+        if !sortable.is_empty() {
+            op = op
+                .parameter(repeated(
+                    "sort_key",
+                    strings(&sortable),
+                    "Sort by these attributes (one `sort_dir` each)",
+                ))
+                .parameter(repeated(
+                    "sort_dir",
+                    strings(&["asc", "desc"]),
+                    "One per `sort_key`",
+                ));
+        }
+        op = op
+            .parameter(query(
+                "limit",
+                integer(0, None),
+                "Page size (0: no limit; at most 10000 per page)",
+            ))
+            .parameter(query(
+                "marker",
+                ObjectBuilder::new().schema_type(Type::String),
+                "The id of the last object of the previous page",
+            ))
+            .parameter(query(
+                "page_reverse",
+                ObjectBuilder::new().schema_type(Type::Boolean),
+                "Page backwards from `marker`",
+            ));
+        for a in c.attrs.iter().filter(|a| a.filter) {
+            op = op.parameter(filter_param(a.name, a));
+        }
+        for (alias, target) in c.aliases {
+            if let Some(a) = c.attrs.iter().find(|a| a.name == *target) {
+                op = op.parameter(filter_param(alias, a));
+            }
+        }
+        let op = op.response("200", json_response("The visible objects", page));
+        let op = errors(
+            op,
+            &[
+                (400, "An unknown filter or sort key, or a bad value"),
+                UNAUTHORIZED,
+            ],
+        );
+        self.add(&c.path, HttpMethod::Get, op);
+    }
+
+    fn show(&mut self, c: &Collection<'_>) {
+        let item = format!("{}Fields", c.schema);
+        let s = c.singular;
+        let op = operation(format!("neutron_{s}_show"), format!("Show a {s}"))
+            .parameter(id_param(&format!("The {s}'s id")))
+            .parameter(fields_param())
+            .response("200", json_response("The object", wrapped(s, schema_ref(&item))));
+        let op = errors(
+            op,
+            &[UNAUTHORIZED, (404, "No such object (or another project's)")],
+        );
+        self.add(&format!("{}/{{id}}", c.path), HttpMethod::Get, op);
+    }
+
+    /// The version, root and extension documents clients probe.
+    fn discovery(&mut self) {
+        self.schema::<wire::Versions>();
+        self.schema::<wire::Resources>();
+        self.schema::<wire::Extensions>();
+        self.schema::<wire::ExtensionDocument>();
+        let versions = OperationBuilder::new()
+            .tag(TAG)
+            .operation_id(Some("neutron_versions"))
+            .summary(Some("The API versions (unauthenticated)"))
+            .response(
+                "200",
+                json_response("The versions", schema_ref(&<wire::Versions as ToSchema>::name())),
+            );
+        self.add("/", HttpMethod::Get, versions);
+        for (path, id) in [("/v2.0", "neutron_v2_root"), ("/v2.0/", "neutron_v2_root_slash")] {
+            let op = operation(id.into(), "The collections of v2.0".into()).response(
+                "200",
+                json_response(
+                    "The collections",
+                    schema_ref(&<wire::Resources as ToSchema>::name()),
+                ),
+            );
+            self.add(path, HttpMethod::Get, errors(op, &[UNAUTHORIZED]));
+        }
+        let op = operation("neutron_extensions_list".into(), "List extensions".into()).response(
+            "200",
+            json_response(
+                "The extensions",
+                schema_ref(&<wire::Extensions as ToSchema>::name()),
+            ),
+        );
+        self.add("/v2.0/extensions", HttpMethod::Get, errors(op, &[UNAUTHORIZED]));
+        let op = operation("neutron_extension_show".into(), "Show an extension".into())
+            .parameter(
+                ParameterBuilder::new()
+                    .name("alias")
+                    .parameter_in(ParameterIn::Path)
+                    .required(Required::True)
+                    .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+                    .build(),
+            )
+            .response(
+                "200",
+                json_response(
+                    "The extension",
+                    schema_ref(&<wire::ExtensionDocument as ToSchema>::name()),
+                ),
+            );
+        self.add(
+            "/v2.0/extensions/{alias}",
+            HttpMethod::Get,
+            errors(op, &[UNAUTHORIZED, (404, "No such extension")]),
+        );
+    }
+}

@@ -1,0 +1,673 @@
+//! Neutron's JSON, typed: one response struct per resource, built from the
+//! canonical record (plus what it shows of other objects: a service's gateway
+//! addresses, derived status), serialized by serde and described by the same
+//! struct's `utoipa::ToSchema`. `views` renders through these; the OpenAPI
+//! document (`crate::openapi`) names them.
+//!
+//! Algorithm, group and mode values are the model's enums: their canonical
+//! spelling *is* Neutron's (see `model::enums`), so they serialize as Neutron
+//! shows them, and their schemas list every value a response can hold
+//! (including values only the NSX API can set, like `flex`).
+//!
+//! Requests stay parsed by `attrs` (Neutron's exact messages depend on the
+//! order of its checks); their documented schemas are derived from the same
+//! attribute tables in `crate::openapi`.
+
+use model::{
+    AuthAlgorithm, DhGroup, DpdAction, EncapsulationMode, EncryptionAlgorithm, EndpointType, Gateway,
+    IkeVersion, Initiator, LifetimeUnits, Meta, Phase1Mode, Record, Status, TransformProtocol,
+};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
+
+/// A response struct as the JSON object `query` filters, sorts and selects
+/// fields of.
+pub fn to_obj<T: Serialize>(v: &T) -> Map<String, Value> {
+    match serde_json::to_value(v) {
+        Ok(Value::Object(o)) => o,
+        // Every response type is a struct of strings, numbers, booleans and
+        // lists of those: it always serializes to an object.
+        other => unreachable!("a Neutron response body is not a JSON object: {other:?}"),
+    }
+}
+
+/// The five attributes every resource starts with: `id`, `tenant_id`,
+/// `project_id` (the same), `name`, `description`.
+fn common(m: &Meta) -> (String, String, String, String, String) {
+    (
+        m.id.clone(),
+        m.project_id.clone(),
+        m.project_id.clone(),
+        m.name.clone(),
+        m.description.clone(),
+    )
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = neutron::Lifetime)]
+pub struct Lifetime {
+    pub units: LifetimeUnits,
+    pub value: u32,
+}
+
+impl From<&model::Lifetime> for Lifetime {
+    fn from(l: &model::Lifetime) -> Lifetime {
+        Lifetime {
+            units: l.units,
+            value: l.value,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = neutron::IkePolicy)]
+pub struct IkePolicy {
+    pub id: String,
+    /// Always the same as `project_id` (Neutron's older name for it).
+    pub tenant_id: String,
+    pub project_id: String,
+    pub name: String,
+    pub description: String,
+    pub auth_algorithm: AuthAlgorithm,
+    pub encryption_algorithm: EncryptionAlgorithm,
+    pub phase1_negotiation_mode: Phase1Mode,
+    pub lifetime: Lifetime,
+    pub ike_version: IkeVersion,
+    pub pfs: DhGroup,
+}
+
+impl From<&Record<model::IkePolicy>> for IkePolicy {
+    fn from(rec: &Record<model::IkePolicy>) -> IkePolicy {
+        let (id, tenant_id, project_id, name, description) = common(&rec.meta);
+        let b = &rec.body;
+        IkePolicy {
+            id,
+            tenant_id,
+            project_id,
+            name,
+            description,
+            auth_algorithm: b.auth_algorithm,
+            encryption_algorithm: b.encryption_algorithm,
+            phase1_negotiation_mode: b.phase1_negotiation_mode,
+            lifetime: (&b.lifetime).into(),
+            ike_version: b.ike_version,
+            pfs: b.pfs,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = neutron::IpsecPolicy)]
+pub struct IpsecPolicy {
+    pub id: String,
+    /// Always the same as `project_id`.
+    pub tenant_id: String,
+    pub project_id: String,
+    pub name: String,
+    pub description: String,
+    pub transform_protocol: TransformProtocol,
+    pub auth_algorithm: AuthAlgorithm,
+    pub encryption_algorithm: EncryptionAlgorithm,
+    pub encapsulation_mode: EncapsulationMode,
+    pub lifetime: Lifetime,
+    pub pfs: DhGroup,
+}
+
+impl From<&Record<model::IpsecPolicy>> for IpsecPolicy {
+    fn from(rec: &Record<model::IpsecPolicy>) -> IpsecPolicy {
+        let (id, tenant_id, project_id, name, description) = common(&rec.meta);
+        let b = &rec.body;
+        IpsecPolicy {
+            id,
+            tenant_id,
+            project_id,
+            name,
+            description,
+            transform_protocol: b.transform_protocol,
+            auth_algorithm: b.auth_algorithm,
+            encryption_algorithm: b.encryption_algorithm,
+            encapsulation_mode: b.encapsulation_mode,
+            lifetime: (&b.lifetime).into(),
+            pfs: b.pfs,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = neutron::VpnService)]
+pub struct VpnService {
+    pub id: String,
+    /// Always the same as `project_id`.
+    pub tenant_id: String,
+    pub project_id: String,
+    pub name: String,
+    pub description: String,
+    /// The legacy local subnet (connections then name `peer_cidrs`).
+    #[schema(required = true)]
+    pub subnet_id: Option<String>,
+    /// The gateway (router) the service lives on.
+    pub router_id: String,
+    /// Always null: the flavors plugin is not loaded.
+    #[schema(required = true)]
+    pub flavor_id: Option<String>,
+    pub admin_state_up: bool,
+    /// The gateway's external IPv4 address.
+    #[schema(required = true)]
+    pub external_v4_ip: Option<String>,
+    /// The gateway's external IPv6 address.
+    #[schema(required = true)]
+    pub external_v6_ip: Option<String>,
+    /// Derived from what the gateway's nodes report, never stored.
+    pub status: Status,
+}
+
+impl VpnService {
+    /// `gateway` is the service's router (None: gone meanwhile), `status` its
+    /// derived status.
+    pub fn new(
+        rec: &Record<model::VpnService>,
+        gateway: Option<&Record<Gateway>>,
+        status: Status,
+    ) -> VpnService {
+        let (id, tenant_id, project_id, name, description) = common(&rec.meta);
+        let b = &rec.body;
+        VpnService {
+            id,
+            tenant_id,
+            project_id,
+            name,
+            description,
+            subnet_id: b.subnet_id.clone(),
+            router_id: b.router_id.clone(),
+            flavor_id: b.flavor_id.clone(),
+            admin_state_up: b.admin_state_up,
+            external_v4_ip: gateway.and_then(|g| g.body.external_v4).map(|a| a.to_string()),
+            external_v6_ip: gateway.and_then(|g| g.body.external_v6).map(|a| a.to_string()),
+            status,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = neutron::EndpointGroup)]
+pub struct EndpointGroup {
+    pub id: String,
+    /// Always the same as `project_id`.
+    pub tenant_id: String,
+    pub project_id: String,
+    pub name: String,
+    pub description: String,
+    #[serde(rename = "type")]
+    pub endpoint_type: EndpointType,
+    /// Subnet ids (`subnet`) or CIDRs (`cidr`), as given.
+    pub endpoints: Vec<String>,
+}
+
+impl From<&Record<model::EndpointGroup>> for EndpointGroup {
+    fn from(rec: &Record<model::EndpointGroup>) -> EndpointGroup {
+        let (id, tenant_id, project_id, name, description) = common(&rec.meta);
+        EndpointGroup {
+            id,
+            tenant_id,
+            project_id,
+            name,
+            description,
+            endpoint_type: rec.body.endpoint_type,
+            endpoints: rec.body.endpoints.clone(),
+        }
+    }
+}
+
+/// Connections are routed statically (no dynamic routing over tunnels).
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+#[schema(as = neutron::RouteMode)]
+pub enum RouteMode {
+    Static,
+}
+
+/// Peers authenticate with the pre-shared key.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+#[schema(as = neutron::AuthMode)]
+pub enum AuthMode {
+    Psk,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = neutron::Dpd)]
+pub struct Dpd {
+    pub action: DpdAction,
+    /// Seconds between probes.
+    pub interval: u32,
+    /// Seconds without an answer before `action`.
+    pub timeout: u32,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = neutron::IpsecSiteConnection)]
+pub struct IpsecSiteConnection {
+    pub id: String,
+    /// Always the same as `project_id`.
+    pub tenant_id: String,
+    pub project_id: String,
+    pub name: String,
+    pub description: String,
+    pub peer_address: String,
+    pub peer_id: String,
+    pub local_id: String,
+    pub route_mode: RouteMode,
+    pub mtu: u32,
+    pub auth_mode: AuthMode,
+    pub psk: String,
+    pub initiator: Initiator,
+    pub dpd: Dpd,
+    pub admin_state_up: bool,
+    /// Derived from what the gateway's nodes report, never stored.
+    pub status: Status,
+    pub vpnservice_id: String,
+    pub ikepolicy_id: String,
+    pub ipsecpolicy_id: String,
+    /// The peer's subnets (legacy form, with the service's `subnet_id`).
+    pub peer_cidrs: Vec<String>,
+    #[schema(required = true)]
+    pub local_ep_group_id: Option<String>,
+    #[schema(required = true)]
+    pub peer_ep_group_id: Option<String>,
+}
+
+impl IpsecSiteConnection {
+    /// `status` is the connection's derived status.
+    pub fn new(rec: &Record<model::Connection>, status: Status) -> IpsecSiteConnection {
+        let (id, tenant_id, project_id, name, description) = common(&rec.meta);
+        let b = &rec.body;
+        IpsecSiteConnection {
+            id,
+            tenant_id,
+            project_id,
+            name,
+            description,
+            peer_address: b.peer_address.clone(),
+            peer_id: b.peer_id.clone(),
+            local_id: b.local_id.clone(),
+            route_mode: RouteMode::Static,
+            mtu: b.mtu,
+            auth_mode: AuthMode::Psk,
+            psk: b.psk.expose().to_string(),
+            initiator: b.initiator,
+            dpd: Dpd {
+                action: b.dpd.action,
+                interval: b.dpd.interval,
+                timeout: b.dpd.timeout,
+            },
+            admin_state_up: b.admin_state_up,
+            status,
+            vpnservice_id: b.vpnservice_id.clone(),
+            ikepolicy_id: b.ikepolicy_id.clone(),
+            ipsecpolicy_id: b.ipsecpolicy_id.clone(),
+            peer_cidrs: b.peer_cidrs.iter().map(|c| c.to_string()).collect(),
+            local_ep_group_id: b.local_ep_group_id.clone(),
+            peer_ep_group_id: b.peer_ep_group_id.clone(),
+        }
+    }
+}
+
+// ------------------------------------------------ routers and subnets (read-only)
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = neutron::FixedIp)]
+pub struct FixedIp {
+    /// Always null: gateways have no Neutron subnets on their external side.
+    #[schema(required = true)]
+    pub subnet_id: Option<String>,
+    pub ip_address: String,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = neutron::ExternalGatewayInfo)]
+pub struct ExternalGatewayInfo {
+    /// Always null.
+    #[schema(required = true)]
+    pub network_id: Option<String>,
+    pub enable_snat: bool,
+    pub external_fixed_ips: Vec<FixedIp>,
+}
+
+/// A gateway as a Neutron router (read-only; made with `vpnaas gateway create`).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = neutron::Router)]
+pub struct Router {
+    pub id: String,
+    /// Always the same as `project_id`.
+    pub tenant_id: String,
+    pub project_id: String,
+    pub name: String,
+    pub description: String,
+    /// Always `ACTIVE`.
+    pub status: Status,
+    /// Always true.
+    pub admin_state_up: bool,
+    /// The gateway's external addresses; null when it has none.
+    #[schema(required = true)]
+    pub external_gateway_info: Option<ExternalGatewayInfo>,
+}
+
+impl From<&Record<Gateway>> for Router {
+    fn from(rec: &Record<Gateway>) -> Router {
+        let (id, tenant_id, project_id, name, description) = common(&rec.meta);
+        let ips = [
+            rec.body.external_v4.map(|a| a.to_string()),
+            rec.body.external_v6.map(|a| a.to_string()),
+        ]
+        .into_iter()
+        .flatten()
+        .map(|ip_address| FixedIp {
+            subnet_id: None,
+            ip_address,
+        })
+        .collect();
+        Router {
+            id,
+            tenant_id,
+            project_id,
+            name,
+            description,
+            status: Status::Active,
+            admin_state_up: true,
+            external_gateway_info: rec.body.has_external().then_some(ExternalGatewayInfo {
+                network_id: None,
+                enable_snat: false,
+                external_fixed_ips: ips,
+            }),
+        }
+    }
+}
+
+/// A gateway's local subnet as a Neutron subnet (read-only; made with
+/// `vpnaas subnet create`).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = neutron::Subnet)]
+pub struct Subnet {
+    pub id: String,
+    /// Always the same as `project_id`.
+    pub tenant_id: String,
+    pub project_id: String,
+    pub name: String,
+    pub description: String,
+    pub cidr: String,
+    /// 4 or 6.
+    pub ip_version: u8,
+    /// The gateway (router) id.
+    pub network_id: String,
+    /// Always null.
+    #[schema(required = true)]
+    pub gateway_ip: Option<String>,
+    /// Always false.
+    pub enable_dhcp: bool,
+}
+
+impl From<&Record<model::Subnet>> for Subnet {
+    fn from(rec: &Record<model::Subnet>) -> Subnet {
+        let (id, tenant_id, project_id, name, description) = common(&rec.meta);
+        Subnet {
+            id,
+            tenant_id,
+            project_id,
+            name,
+            description,
+            cidr: rec.body.cidr.to_string(),
+            ip_version: rec.body.ip_version(),
+            network_id: rec.body.gateway_id.clone(),
+            gateway_ip: None,
+            enable_dhcp: false,
+        }
+    }
+}
+
+// --------------------------------------------------------- discovery documents
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = neutron::Link)]
+pub struct Link {
+    pub rel: String,
+    pub href: String,
+}
+
+/// `GET /`: the API versions (unauthenticated).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = neutron::Versions)]
+pub struct Versions {
+    pub versions: Vec<ApiVersion>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = neutron::ApiVersion)]
+pub struct ApiVersion {
+    /// `CURRENT`.
+    pub status: &'static str,
+    /// `v2.0`.
+    pub id: &'static str,
+    pub links: Vec<Link>,
+}
+
+/// `GET /v2.0`: the collections this server has.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = neutron::Resources)]
+pub struct Resources {
+    pub resources: Vec<ResourceLink>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = neutron::ResourceLink)]
+pub struct ResourceLink {
+    pub name: &'static str,
+    pub collection: &'static str,
+    pub links: Vec<Link>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = neutron::Extension)]
+pub struct Extension {
+    pub alias: &'static str,
+    pub name: &'static str,
+    pub description: &'static str,
+    pub updated: &'static str,
+    /// Always empty.
+    pub links: Vec<Link>,
+}
+
+/// `GET /v2.0/extensions`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = neutron::Extensions)]
+pub struct Extensions {
+    pub extensions: Vec<Extension>,
+}
+
+/// `GET /v2.0/extensions/{alias}`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = neutron::ExtensionDocument)]
+pub struct ExtensionDocument {
+    pub extension: Extension,
+}
+
+// ----------------------------------------------------------------------- errors
+
+/// Neutron's error envelope.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = neutron::Error)]
+pub struct ErrorBody {
+    #[serde(rename = "NeutronError")]
+    pub neutron_error: ErrorDetail,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = neutron::ErrorDetail)]
+pub struct ErrorDetail {
+    /// Neutron's exception name (`IKEPolicyNotFound`, `HTTPBadRequest`, ...).
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub message: String,
+    /// Always empty.
+    pub detail: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn meta(id: &str) -> Meta {
+        Meta {
+            id: id.into(),
+            project_id: "p1".into(),
+            name: "n".into(),
+            description: "d".into(),
+            revision: 3,
+            generation: 7,
+            created_at: 1,
+            updated_at: 2,
+            created_by: "admin".into(),
+            updated_by: "admin".into(),
+        }
+    }
+
+    fn rec<T>(id: &str, body: T) -> Record<T> {
+        Record { meta: meta(id), body }
+    }
+
+    const COMMON: [(&str, &str); 5] = [
+        ("id", "x"),
+        ("tenant_id", "p1"),
+        ("project_id", "p1"),
+        ("name", "n"),
+        ("description", "d"),
+    ];
+
+    /// `extra` plus the five common attributes of object `x`.
+    fn with_common(extra: Value) -> Value {
+        let mut o = extra.as_object().unwrap().clone();
+        for (k, v) in COMMON {
+            o.insert(k.into(), json!(v));
+        }
+        Value::Object(o)
+    }
+
+    #[test]
+    fn policies_render_as_neutron_shows_them() {
+        let ike = to_obj(&IkePolicy::from(&rec("x", model::IkePolicy::default())));
+        assert_eq!(
+            Value::Object(ike),
+            with_common(
+                json!({"auth_algorithm": "sha1", "encryption_algorithm": "aes-128",
+                "phase1_negotiation_mode": "main", "lifetime": {"units": "seconds", "value": 3600},
+                "ike_version": "v1", "pfs": "group5"})
+            )
+        );
+        let ipsec = to_obj(&IpsecPolicy::from(&rec("x", model::IpsecPolicy::default())));
+        assert_eq!(
+            Value::Object(ipsec),
+            with_common(json!({"transform_protocol": "esp", "auth_algorithm": "sha1",
+                "encryption_algorithm": "aes-128", "encapsulation_mode": "tunnel",
+                "lifetime": {"units": "seconds", "value": 3600}, "pfs": "group5"}))
+        );
+    }
+
+    #[test]
+    fn service_connection_and_group_render_as_neutron_shows_them() {
+        let gw = rec(
+            "g",
+            Gateway {
+                external_v4: Some("192.0.2.1".parse().unwrap()),
+                external_v6: None,
+            },
+        );
+        let svc = rec(
+            "x",
+            model::VpnService {
+                router_id: "g".into(),
+                ..model::VpnService::default()
+            },
+        );
+        assert_eq!(
+            Value::Object(to_obj(&VpnService::new(&svc, Some(&gw), Status::Down))),
+            with_common(json!({"subnet_id": null, "router_id": "g", "flavor_id": null,
+                "admin_state_up": true, "external_v4_ip": "192.0.2.1", "external_v6_ip": null,
+                "status": "DOWN"}))
+        );
+        let conn = rec(
+            "x",
+            model::Connection {
+                vpnservice_id: "s".into(),
+                ikepolicy_id: "i".into(),
+                ipsecpolicy_id: "q".into(),
+                peer_address: "198.51.100.1".into(),
+                peer_id: "peer".into(),
+                psk: model::Psk("k".into()),
+                peer_cidrs: vec!["10.2.0.0/24".parse().unwrap()],
+                ..model::Connection::default()
+            },
+        );
+        assert_eq!(
+            Value::Object(to_obj(&IpsecSiteConnection::new(&conn, Status::Active))),
+            with_common(
+                json!({"peer_address": "198.51.100.1", "peer_id": "peer", "local_id": "",
+                "route_mode": "static", "mtu": 1500, "auth_mode": "psk", "psk": "k",
+                "initiator": "bi-directional",
+                "dpd": {"action": "hold", "interval": 30, "timeout": 120},
+                "admin_state_up": true, "status": "ACTIVE", "vpnservice_id": "s",
+                "ikepolicy_id": "i", "ipsecpolicy_id": "q", "peer_cidrs": ["10.2.0.0/24"],
+                "local_ep_group_id": null, "peer_ep_group_id": null})
+            )
+        );
+        let group = rec(
+            "x",
+            model::EndpointGroup {
+                endpoint_type: EndpointType::Cidr,
+                endpoints: vec!["10.3.0.0/24".into()],
+            },
+        );
+        assert_eq!(
+            Value::Object(to_obj(&EndpointGroup::from(&group))),
+            with_common(json!({"type": "cidr", "endpoints": ["10.3.0.0/24"]}))
+        );
+    }
+
+    #[test]
+    fn routers_and_subnets_render_as_neutron_shows_them() {
+        let gw = rec(
+            "x",
+            Gateway {
+                external_v4: Some("192.0.2.1".parse().unwrap()),
+                external_v6: Some("2001:db8::1".parse().unwrap()),
+            },
+        );
+        assert_eq!(
+            Value::Object(to_obj(&Router::from(&gw))),
+            with_common(json!({"status": "ACTIVE", "admin_state_up": true,
+                "external_gateway_info": {"network_id": null, "enable_snat": false,
+                    "external_fixed_ips": [{"subnet_id": null, "ip_address": "192.0.2.1"},
+                                           {"subnet_id": null, "ip_address": "2001:db8::1"}]}}))
+        );
+        let bare = rec(
+            "x",
+            Gateway {
+                external_v4: None,
+                external_v6: None,
+            },
+        );
+        assert_eq!(to_obj(&Router::from(&bare))["external_gateway_info"], Value::Null);
+        let subnet = rec(
+            "x",
+            model::Subnet {
+                gateway_id: "g".into(),
+                cidr: "10.1.0.0/24".parse().unwrap(),
+            },
+        );
+        assert_eq!(
+            Value::Object(to_obj(&Subnet::from(&subnet))),
+            with_common(json!({"cidr": "10.1.0.0/24", "ip_version": 4, "network_id": "g",
+                "gateway_ip": null, "enable_dhcp": false}))
+        );
+    }
+}

@@ -1,0 +1,87 @@
+//! The one OpenAPI 3.1 document of everything `vpnaas serve` answers: the
+//! Keystone subset, the Neutron VPNaaS API, the NSX Manager IPSec VPN API and
+//! the node API, composed from each API crate's own `openapi()` (built from its
+//! handlers' path attributes and its response types' schemas, so the document
+//! is the code's, not a hand-kept copy).
+//!
+//! Why it exists: a field renamed or retyped in a response shows up as a diff
+//! of the checked-in `docs/openapi.json` (a test fails until the file is
+//! regenerated, see `crates/vpnaas/tests/composed/openapi.rs`), and
+//! schemathesis fuzzes a real server against this document in `scripts/test.sh`.
+//!
+//! `GET /openapi.json` is served without authentication, as Keystone's and
+//! Neutron's version documents are: it describes the public wire contract (the
+//! same as the docs), holds no data of any project, and a client needs it
+//! before it has credentials.
+
+use std::sync::LazyLock;
+
+use axum::Router;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use utoipa::openapi::tag::TagBuilder;
+use utoipa::openapi::{InfoBuilder, OpenApi, OpenApiBuilder};
+
+/// The path the document is served at.
+pub const PATH: &str = "/openapi.json";
+
+/// The composed document.
+pub fn document() -> OpenApi {
+    let mut doc = OpenApiBuilder::new()
+        .info(
+            InfoBuilder::new()
+                .title("vpnaas")
+                .version(env!("CARGO_PKG_VERSION"))
+                .description(Some(
+                    "The IPsec VPN control plane's HTTP APIs on one listener: the Keystone v3 subset \
+                     (`/v3`), Neutron VPNaaS v2.0 (`/v2.0`), the NSX Manager IPSec VPN API (`/api`) and \
+                     the gateway nodes' API (`/internal/v1/nodes`). Each API answers errors in its own \
+                     envelope.",
+                ))
+                .build(),
+        )
+        .tags(Some([
+            tag(
+                "keystone",
+                "Keystone v3 subset: version discovery and password/token authentication",
+            ),
+            tag(
+                "nsx",
+                "The NSX Manager IPSec VPN API as vmware-nsxlib drives it (admin users, basic auth or a login session)",
+            ),
+            tag("node", "The gateway node agents' API (docs/node-api.md)"),
+        ]))
+        .build();
+    doc.merge(identity::keystone::openapi());
+    doc.merge(api_neutron::openapi());
+    doc.merge(api_nsx::openapi());
+    doc.merge(realize::http::openapi());
+    doc
+}
+
+fn tag(name: &str, description: &str) -> utoipa::openapi::tag::Tag {
+    TagBuilder::new()
+        .name(name)
+        .description(Some(description))
+        .build()
+}
+
+/// The document as served: pretty JSON with a final newline, byte for byte
+/// what `docs/openapi.json` holds.
+pub fn json() -> &'static str {
+    static JSON: LazyLock<String> = LazyLock::new(|| {
+        let mut s = serde_json::to_string_pretty(&document()).expect("the OpenAPI document serializes");
+        s.push('\n');
+        s
+    });
+    &JSON
+}
+
+/// `GET /openapi.json`.
+pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
+    Router::new().route(
+        PATH,
+        get(|| async { ([(header::CONTENT_TYPE, "application/json")], json()).into_response() }),
+    )
+}
