@@ -381,6 +381,10 @@ impl Doc {
         let delete = errors(
             delete,
             &[
+                (
+                    400,
+                    "In use (endpoint groups: Neutron answers this one as a bad request)",
+                ),
                 UNAUTHORIZED,
                 (403, "Not allowed by policy (e.g. a system-owned default)"),
                 (404, "No such object (or another project's)"),

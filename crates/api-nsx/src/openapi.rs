@@ -6,9 +6,10 @@
 //!
 //! Request bodies are the resource's own schema, as in NSX's documentation:
 //! a client may send back what GET showed (read-only and unknown fields are
-//! ignored, `_revision` is required on PUT); no field is marked required
-//! there, because which are depends on the operation and, for sessions, on
-//! `resource_type` (a missing one is a 400 that names it). Lists take
+//! ignored). No field is marked required in a create body, because which are
+//! depends on the resource and, for sessions, on `resource_type` (a missing
+//! one is a 400 that names it); a PUT body (`<Type>Update`) requires
+//! `_revision`. Lists take
 //! `included_fields`, so their items are `<Type>Fields`, the schema without
 //! `required`.
 
@@ -243,13 +244,29 @@ impl Doc {
             o.required.clear();
             o.description = Some(format!(
                 "`{name}` without required fields: what a list with `included_fields` answers, and what a \
-                 request body may carry"
+                 create body may carry"
             ));
             self.components
                 .schemas
                 .insert(partial.clone(), RefOr::T(Schema::Object(o)));
         }
         partial
+    }
+
+    /// `<name>Update`: a PUT body, `<name>Fields` with `_revision` required.
+    fn update_variant(&mut self, name: &str) -> String {
+        let update = format!("{name}Update");
+        if let Some(mut o) = self.object(name) {
+            o.required = vec!["_revision".into()];
+            o.description = Some(format!(
+                "A PUT body: `{name}`'s fields to change, with the current `_revision` (a GET body \
+                 sent back is one)"
+            ));
+            self.components
+                .schemas
+                .insert(update.clone(), RefOr::T(Schema::Object(o)));
+        }
+        update
     }
 
     fn add(&mut self, path: &str, method: HttpMethod, op: OperationBuilder) {
@@ -262,6 +279,7 @@ impl Doc {
         self.merge_all_of(&name);
         self.refine(&name, R::RESOURCE_TYPES);
         let fields = self.fields_variant(&name);
+        let update_body = self.update_variant(&name);
         let seg = R::SEGMENT;
         let key = seg.replace('-', "_");
         let path = format!("{PREFIX}/{seg}");
@@ -362,7 +380,7 @@ impl Doc {
         // update
         let op = operation(format!("nsx_{key}_update"), format!("Update a {t}"))
             .parameter(id_param("The object's id"))
-            .request_body(Some(body(schema_ref(&fields))))
+            .request_body(Some(body(schema_ref(&update_body))))
             .response("200", json_response("Updated", schema_ref(&name)));
         self.add(
             &member,
