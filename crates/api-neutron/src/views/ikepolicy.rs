@@ -1,0 +1,79 @@
+//! IKE policies (`/v2.0/vpn/ikepolicies`): attributes, how a request becomes an `IkePolicy`, and its view.
+
+use super::*;
+
+pub struct IkePolicies;
+
+static IKE_ATTRS: LazyLock<Vec<Attr>> = LazyLock::new(|| {
+    let mut v = common(true).to_vec();
+    v.extend([
+        Attr::new("auth_algorithm")
+            .default(Default::Str("sha1"))
+            .check(Check::Values(*AUTH)),
+        Attr::new("encryption_algorithm")
+            .default(Default::Str("aes-128"))
+            .check(Check::Values(*ENC)),
+        Attr::new("phase1_negotiation_mode")
+            .default(Default::Str("main"))
+            .check(Check::Values(&["main", "aggressive"])),
+        Attr::new("lifetime")
+            .default(Default::EmptyDict)
+            .conv(Conv::NoneToEmptyDict)
+            .check(Check::Lifetime)
+            .no_filter(),
+        Attr::new("ike_version")
+            .default(Default::Str("v1"))
+            .check(Check::Values(&["v1", "v2"])),
+        Attr::new("pfs")
+            .default(Default::Str("group5"))
+            .check(Check::Values(*PFS)),
+    ]);
+    v
+});
+
+fn ike_apply(p: &mut IkePolicy, m: &Obj) {
+    if let Some(v) = parse_enum(m, "auth_algorithm", AuthAlgorithm::parse) {
+        p.auth_algorithm = v;
+    }
+    if let Some(v) = parse_enum(m, "encryption_algorithm", EncryptionAlgorithm::parse) {
+        p.encryption_algorithm = v;
+    }
+    if let Some(v) = parse_enum(m, "phase1_negotiation_mode", Phase1Mode::parse) {
+        p.phase1_negotiation_mode = v;
+    }
+    lifetime_apply(&mut p.lifetime, m.get("lifetime"));
+    if let Some(v) = parse_enum(m, "ike_version", IkeVersion::parse) {
+        p.ike_version = v;
+    }
+    if let Some(v) = parse_enum(m, "pfs", DhGroup::parse) {
+        p.pfs = v;
+    }
+}
+
+impl View for IkePolicies {
+    type Body = IkePolicy;
+    type Wire = wire::IkePolicy;
+    const SINGULAR: &'static str = "ikepolicy";
+    const PLURAL: &'static str = "ikepolicies";
+    const RULE: &'static str = "ikepolicy";
+    const UPDATE: Expect = Expect::UNUSED;
+
+    fn attrs() -> &'static [Attr] {
+        &IKE_ATTRS
+    }
+
+    fn wire(rec: &Record<IkePolicy>, _: &ViewCtx) -> wire::IkePolicy {
+        wire::IkePolicy::from(rec)
+    }
+
+    fn build(m: &Obj) -> ApiResult<IkePolicy> {
+        let mut p = IkePolicy::default();
+        ike_apply(&mut p, m);
+        Ok(p)
+    }
+
+    fn apply(rec: &mut Record<IkePolicy>, m: &Obj) {
+        apply_meta(&mut rec.meta, m);
+        ike_apply(&mut rec.body, m);
+    }
+}

@@ -1,0 +1,155 @@
+//! IPsec site connections (`/v2.0/vpn/ipsec-site-connections`): attributes, how a request becomes (or changes) a `Connection`, and its view with derived status.
+
+use super::*;
+
+pub struct Connections;
+
+static CONN_ATTRS: LazyLock<Vec<Attr>> = LazyLock::new(|| {
+    let mut v = common(true).to_vec();
+    v.extend([
+        Attr::new("local_id")
+            .default(Default::Str(""))
+            .check(Check::Str(255)),
+        Attr::new("peer_address").required().check(Check::Str(255)),
+        Attr::new("peer_id").required().check(Check::Str(255)),
+        Attr::new("peer_cidrs")
+            .conv(Conv::List)
+            .check(Check::SubnetList)
+            .no_filter(),
+        Attr::new("local_ep_group_id").check(Check::UuidOrNone),
+        Attr::new("peer_ep_group_id").check(Check::UuidOrNone),
+        Attr::new("route_mode").ro(),
+        Attr::new("mtu")
+            .default(Default::Int(1500))
+            .conv(Conv::Int)
+            .check(Check::NonNegative),
+        Attr::new("initiator")
+            .default(Default::Str("bi-directional"))
+            .check(Check::Values(&["bi-directional", "response-only"])),
+        Attr::new("auth_mode").ro(),
+        Attr::new("psk").required().check(Check::Str(255)),
+        Attr::new("dpd")
+            .default(Default::EmptyDict)
+            .conv(Conv::NoneToEmptyDict)
+            .check(Check::Dpd)
+            .no_filter(),
+        Attr::new("admin_state_up")
+            .default(Default::Bool(true))
+            .conv(Conv::Bool)
+            .check(Check::Boolean),
+        Attr::new("status").ro(),
+        Attr::new("vpnservice_id")
+            .post_only()
+            .required()
+            .check(Check::Uuid),
+        Attr::new("ikepolicy_id")
+            .post_only()
+            .required()
+            .check(Check::Uuid),
+        Attr::new("ipsecpolicy_id")
+            .post_only()
+            .required()
+            .check(Check::Uuid),
+    ]);
+    v
+});
+
+fn cidrs(m: &Obj) -> Option<Vec<IpNet>> {
+    m.get("peer_cidrs").and_then(Value::as_array).map(|a| {
+        a.iter()
+            .filter_map(|c| c.as_str().and_then(validate::parse_cidr))
+            .collect()
+    })
+}
+
+/// Applies a request's connection attributes onto `c` (create starts from defaults).
+fn conn_apply(c: &mut Connection, m: &Obj) {
+    if let Some(v) = m.str_of("local_id") {
+        c.local_id = v;
+    }
+    if let Some(v) = m.str_of("peer_address") {
+        c.peer_address = v;
+    }
+    if let Some(v) = m.str_of("peer_id") {
+        c.peer_id = v;
+    }
+    if let Some(v) = cidrs(m) {
+        c.peer_cidrs = v;
+    }
+    if m.contains_key("local_ep_group_id") {
+        c.local_ep_group_id = opt_str(m, "local_ep_group_id");
+    }
+    if m.contains_key("peer_ep_group_id") {
+        c.peer_ep_group_id = opt_str(m, "peer_ep_group_id");
+    }
+    if let Some(v) = m.int_of("mtu") {
+        c.mtu = v.clamp(0, u32::MAX as i64) as u32;
+    }
+    if let Some(v) = parse_enum(m, "initiator", Initiator::parse) {
+        c.initiator = v;
+    }
+    if let Some(v) = m.str_of("psk") {
+        c.psk = Psk(v);
+    }
+    dpd_apply(&mut c.dpd, m.get("dpd"));
+    if let Some(v) = m.bool_of("admin_state_up") {
+        c.admin_state_up = v;
+    }
+}
+
+impl View for Connections {
+    type Body = Connection;
+    type Wire = wire::IpsecSiteConnection;
+    const SINGULAR: &'static str = "ipsec_site_connection";
+    const PLURAL: &'static str = "ipsec_site_connections";
+    const RULE: &'static str = "ipsec_site_connection";
+    const STATEFUL: bool = true;
+    const UPDATE: Expect = Expect::SETTLED;
+    const FROM_CTX: &'static [&'static str] = &["status"];
+
+    fn attrs() -> &'static [Attr] {
+        &CONN_ATTRS
+    }
+
+    fn wire(rec: &Record<Connection>, ctx: &ViewCtx) -> wire::IpsecSiteConnection {
+        wire::IpsecSiteConnection::new(
+            rec,
+            ctx.status
+                .connection(rec, ctx.services.get(&rec.body.vpnservice_id)),
+        )
+    }
+
+    fn status(rec: &Record<Connection>, ctx: &ViewCtx) -> Option<Status> {
+        Some(
+            ctx.status
+                .connection(rec, ctx.services.get(&rec.body.vpnservice_id)),
+        )
+    }
+
+    fn build(m: &Obj) -> ApiResult<Connection> {
+        let mut c = Connection {
+            vpnservice_id: m.str_of("vpnservice_id").unwrap_or_default(),
+            ikepolicy_id: m.str_of("ikepolicy_id").unwrap_or_default(),
+            ipsecpolicy_id: m.str_of("ipsecpolicy_id").unwrap_or_default(),
+            peer_address: String::new(),
+            peer_id: String::new(),
+            local_id: String::new(),
+            psk: Psk::default(),
+            initiator: Initiator::BiDirectional,
+            dpd: DpdSettings::default(),
+            mtu: 1500,
+            admin_state_up: true,
+            peer_cidrs: Vec::new(),
+            local_ep_group_id: None,
+            peer_ep_group_id: None,
+            ..Connection::default()
+        };
+        conn_apply(&mut c, m);
+        Ok(c)
+    }
+
+    fn apply(rec: &mut Record<Connection>, m: &Obj) {
+        apply_meta(&mut rec.meta, m);
+        conn_apply(&mut rec.body, m);
+    }
+}

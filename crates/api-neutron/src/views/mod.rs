@@ -1,0 +1,132 @@
+//! The five VPN resources as Neutron shows them: attribute maps, how checked
+//! attributes become canonical objects, and how canonical objects render (as
+//! the typed bodies of [`crate::wire`], turned into JSON objects for the
+//! collection query semantics of `query`). Together with `wire`, this is the
+//! only code that knows Neutron's field names.
+
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
+use app::Expect;
+use ipnet::IpNet;
+use model::*;
+use serde_json::{Map, Value};
+
+use crate::attrs::{Attr, Check, Conv, Default, Get, common, to_int};
+use crate::error::{ApiError, ApiResult};
+use crate::status::StatusView;
+use crate::wire::{self, to_obj};
+
+mod endpoint_group;
+mod ikepolicy;
+mod ipsec_site_connection;
+mod ipsecpolicy;
+mod router;
+mod vpnservice;
+
+pub use self::endpoint_group::*;
+pub use self::ikepolicy::*;
+pub use self::ipsec_site_connection::*;
+pub use self::ipsecpolicy::*;
+pub use self::router::*;
+pub use self::vpnservice::*;
+
+/// What rendering needs besides the record itself.
+#[derive(Default)]
+pub struct ViewCtx {
+    pub gateways: HashMap<String, Record<Gateway>>,
+    pub services: HashMap<String, Record<VpnService>>,
+    pub status: StatusView,
+}
+
+type Obj = Map<String, Value>;
+
+/// One Neutron resource over one canonical kind.
+pub trait View: Send + Sync + 'static {
+    type Body: app::Rules;
+    const SINGULAR: &'static str;
+    const PLURAL: &'static str;
+    /// Policy rule suffix (`create_<rule>`).
+    const RULE: &'static str;
+    const ALIASES: &'static [(&'static str, &'static str)] = &[];
+    /// Whether a PENDING_* status blocks updates.
+    const STATEFUL: bool = false;
+    /// Attributes rendered from the [`ViewCtx`] (what the record references),
+    /// not from the record: an answer that names none of them needs no ctx.
+    const FROM_CTX: &'static [&'static str] = &[];
+
+    /// The typed response body of one object.
+    type Wire: serde::Serialize + utoipa::ToSchema;
+
+    fn attrs() -> &'static [Attr];
+    fn wire(rec: &Record<Self::Body>, ctx: &ViewCtx) -> Self::Wire;
+    /// [`View::wire`] as a JSON object, for `fields`, filters and sorting.
+    fn render(rec: &Record<Self::Body>, ctx: &ViewCtx) -> Obj {
+        to_obj(&Self::wire(rec, ctx))
+    }
+    fn build(m: &Obj) -> ApiResult<Self::Body>;
+    /// What must hold of the current object for an update (Neutron refuses
+    /// changing an in-use policy, or a service or connection while pending).
+    const UPDATE: Expect = Expect::NOTHING;
+    /// Applies a checked update body to the current record.
+    fn apply(rec: &mut Record<Self::Body>, m: &Obj);
+    /// Status of an object, for stateful resources.
+    fn status(_rec: &Record<Self::Body>, _ctx: &ViewCtx) -> Option<Status> {
+        None
+    }
+}
+
+fn values<E: Copy>(all: &'static [E], f: fn(E) -> &'static str) -> &'static [&'static str] {
+    Box::leak(all.iter().map(|e| f(*e)).collect::<Vec<_>>().into_boxed_slice())
+}
+
+static AUTH: LazyLock<&'static [&'static str]> =
+    LazyLock::new(|| values(AuthAlgorithm::ALL, AuthAlgorithm::as_str));
+static ENC: LazyLock<&'static [&'static str]> =
+    LazyLock::new(|| values(EncryptionAlgorithm::ALL, EncryptionAlgorithm::as_str));
+static PFS: LazyLock<&'static [&'static str]> = LazyLock::new(|| values(DhGroup::ALL, DhGroup::as_str));
+
+fn parse_enum<E>(m: &Obj, k: &str, parse: fn(&str) -> Option<E>) -> Option<E> {
+    m.str_of(k).and_then(|s| parse(&s))
+}
+
+/// Applies a lifetime dict: only keys present (and truthy, as Neutron does) change.
+fn lifetime_apply(l: &mut Lifetime, v: Option<&Value>) {
+    let Some(Value::Object(o)) = v else { return };
+    if let Some(u) = o
+        .get("units")
+        .and_then(Value::as_str)
+        .and_then(LifetimeUnits::parse)
+    {
+        l.units = u;
+    }
+    if let Some(n) = o.get("value").and_then(to_int).filter(|n| *n > 0) {
+        l.value = n as u32;
+    }
+}
+
+fn dpd_apply(d: &mut DpdSettings, v: Option<&Value>) {
+    let Some(Value::Object(o)) = v else { return };
+    if let Some(a) = o.get("action").and_then(Value::as_str).and_then(DpdAction::parse) {
+        d.action = a;
+    }
+    if let Some(n) = o.get("interval").and_then(to_int) {
+        d.interval = n as u32;
+    }
+    if let Some(n) = o.get("timeout").and_then(to_int) {
+        d.timeout = n as u32;
+    }
+}
+
+fn opt_str(m: &Obj, k: &str) -> Option<String> {
+    m.str_of(k)
+}
+
+fn apply_meta(meta: &mut Meta, m: &Obj) {
+    if let Some(n) = m.str_of("name") {
+        meta.name = n;
+    }
+    if let Some(d) = m.str_of("description") {
+        meta.description = d;
+    }
+}
