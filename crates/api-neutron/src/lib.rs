@@ -24,7 +24,7 @@ use axum::{Extension, Json, Router};
 use identity::keystone::Caller;
 use identity::request::RequestId;
 use identity::{AuthContext, Identity};
-use model::{Gateway, Record, Subnet};
+use model::Record;
 use realize::Realizer;
 use serde_json::{Map, Value, json};
 use store::read::{Need, Snapshot};
@@ -32,7 +32,10 @@ use store::{NewMeta, Scope, Store, WriteCtx};
 
 use crate::attrs::{Get, Op, prepare_body};
 use crate::error::{ApiError, ApiResult};
-use crate::views::{Connections, EndpointGroups, IkePolicies, IpsecPolicies, View, ViewCtx, VpnServices};
+use crate::views::{
+    Connections, EndpointGroups, IkePolicies, IpsecPolicies, ReadOnly, Routers, Subnets, View, ViewCtx,
+    VpnServices,
+};
 
 /// Largest request body accepted (Neutron's default `max_request_body_size`).
 pub const MAX_BODY: usize = 1 << 20;
@@ -54,10 +57,10 @@ where
         .route("/v2.0/", get(v2_root))
         .route("/v2.0/extensions", get(extensions))
         .route("/v2.0/extensions/{alias}", get(extension_show))
-        .route("/v2.0/routers", get(routers_list))
-        .route("/v2.0/routers/{id}", get(router_show))
-        .route("/v2.0/subnets", get(subnets_list))
-        .route("/v2.0/subnets/{id}", get(subnet_show))
+        .route("/v2.0/routers", get(ro_list::<Routers>))
+        .route("/v2.0/routers/{id}", get(ro_show::<Routers>))
+        .route("/v2.0/subnets", get(ro_list::<Subnets>))
+        .route("/v2.0/subnets/{id}", get(ro_show::<Subnets>))
         .route("/v2.0/{*rest}", any(no_route));
     let r = resource::<S, IkePolicies>(r, "/v2.0/vpn/ikepolicies");
     let r = resource::<S, IpsecPolicies>(r, "/v2.0/vpn/ipsecpolicies");
@@ -310,81 +313,38 @@ async fn delete<V: View>(
 
 // ------------------------------------------------------------- gateway views
 
-async fn routers_list(
+async fn ro_list<R: ReadOnly>(
     State(store): State<Store>,
     Caller(ctx): Caller,
     headers: HeaderMap,
     uri: OriginalUri,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Json<Value>> {
-    let q = query::parse(query::pairs(raw.as_deref()), &views::ROUTER_ATTRS, &[])?;
+    let q = query::parse(query::pairs(raw.as_deref()), R::attrs(), &[])?;
     let items = match read_scope(&ctx) {
-        Some(s) => store
-            .list::<Gateway>(&s)
-            .await?
-            .iter()
-            .map(views::router_json)
-            .collect(),
+        Some(s) => store.list::<R::Body>(&s).await?.iter().map(R::json).collect(),
         None => Vec::new(),
     };
     Ok(Json(query::render(
         items,
         &q,
-        "routers",
+        R::PLURAL,
         &self_url(&headers, &uri),
     )))
 }
 
-async fn router_show(
+async fn ro_show<R: ReadOnly>(
     State(store): State<Store>,
     Caller(ctx): Caller,
     Path(id): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Json<Value>> {
     let fields = query::fields_only(&query::pairs(raw.as_deref()));
-    let scope = read_scope(&ctx).ok_or_else(|| model::Error::not_found(model::Kind::Gateway, &id))?;
-    let rec = store.get::<Gateway>(&scope, &id).await?;
+    let kind = <R::Body as store::Body>::KIND;
+    let scope = read_scope(&ctx).ok_or_else(|| model::Error::not_found(kind, &id))?;
+    let rec = store.get::<R::Body>(&scope, &id).await?;
     Ok(Json(
-        json!({"router": query::select_fields(views::router_json(&rec), &fields)}),
-    ))
-}
-
-async fn subnets_list(
-    State(store): State<Store>,
-    Caller(ctx): Caller,
-    headers: HeaderMap,
-    uri: OriginalUri,
-    RawQuery(raw): RawQuery,
-) -> ApiResult<Json<Value>> {
-    let q = query::parse(query::pairs(raw.as_deref()), &views::SUBNET_ATTRS, &[])?;
-    let items = match read_scope(&ctx) {
-        Some(s) => store
-            .list::<Subnet>(&s)
-            .await?
-            .iter()
-            .map(views::subnet_json)
-            .collect(),
-        None => Vec::new(),
-    };
-    Ok(Json(query::render(
-        items,
-        &q,
-        "subnets",
-        &self_url(&headers, &uri),
-    )))
-}
-
-async fn subnet_show(
-    State(store): State<Store>,
-    Caller(ctx): Caller,
-    Path(id): Path<String>,
-    RawQuery(raw): RawQuery,
-) -> ApiResult<Json<Value>> {
-    let fields = query::fields_only(&query::pairs(raw.as_deref()));
-    let scope = read_scope(&ctx).ok_or_else(|| model::Error::not_found(model::Kind::Subnet, &id))?;
-    let rec = store.get::<Subnet>(&scope, &id).await?;
-    Ok(Json(
-        json!({"subnet": query::select_fields(views::subnet_json(&rec), &fields)}),
+        json!({ R::SINGULAR: query::select_fields(R::json(&rec), &fields) }),
     ))
 }
 
