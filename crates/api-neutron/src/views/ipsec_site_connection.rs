@@ -131,17 +131,7 @@ impl View for Connections {
             vpnservice_id: m.str_of("vpnservice_id").unwrap_or_default(),
             ikepolicy_id: m.str_of("ikepolicy_id").unwrap_or_default(),
             ipsecpolicy_id: m.str_of("ipsecpolicy_id").unwrap_or_default(),
-            peer_address: String::new(),
-            peer_id: String::new(),
-            local_id: String::new(),
-            psk: Psk::default(),
-            initiator: Initiator::BiDirectional,
-            dpd: DpdSettings::default(),
-            mtu: 1500,
-            admin_state_up: true,
-            peer_cidrs: Vec::new(),
-            local_ep_group_id: None,
-            peer_ep_group_id: None,
+            // Neutron's defaults for the rest; `conn_apply` sets what was given.
             ..Connection::default()
         };
         conn_apply(&mut c, m);
