@@ -23,6 +23,8 @@
 //! [`Rules::check`] of `PeerEndpoint`, then the cascade re-derives and checks
 //! every session that uses it).
 
+#![warn(missing_docs, unreachable_pub)]
+
 pub mod peer;
 pub mod rules;
 
@@ -37,7 +39,9 @@ use store::{Body, NewMeta, Scope, Store, Tx, WriteCtx};
 /// Result of a write: the record and the generation it committed as.
 #[derive(Debug, Clone)]
 pub struct Written<T> {
+    /// The object as committed (for a delete: as it was before).
     pub record: T,
+    /// The write's global generation; nodes that realized it carry the change.
     pub generation: i64,
 }
 
@@ -96,6 +100,8 @@ pub struct App {
 }
 
 impl App {
+    /// The application over `store`; `node_timeout` is the silence after
+    /// which a node's reports no longer count.
     pub fn new(store: Store, node_timeout: Duration) -> App {
         App { store, node_timeout }
     }

@@ -21,13 +21,22 @@ pub enum KeystoneError {
     Unauthorized,
     /// Keystone's `AccountLocked`.
     #[error("The account is locked for user: {user_id}.")]
-    AccountLocked { user_id: String },
+    AccountLocked {
+        /// The locked user's id.
+        user_id: String,
+    },
     /// Too many failures from the caller's address (`Retry-After`, seconds).
     #[error("Too many failed authentication attempts from this address. Retry later.")]
-    Throttled { retry_after: u64 },
+    Throttled {
+        /// Seconds until the address's window ends.
+        retry_after: u64,
+    },
     /// Every password-hashing thread stayed busy (`Retry-After`, seconds).
     #[error("The server is too busy checking passwords to check this one now. Retry later.")]
-    Busy { retry_after: u64 },
+    Busy {
+        /// Seconds to wait before retrying.
+        retry_after: u64,
+    },
     /// Keystone's `ValidationError`: a malformed request body.
     #[error("{0}")]
     Validation(&'static str),

@@ -157,6 +157,7 @@ impl Hasher {
         }
     }
 
+    /// The pool's counters.
     pub fn stats(&self) -> &HashStats {
         &self.stats
     }
@@ -301,6 +302,8 @@ fn digest(s: &str) -> [u8; 32] {
 }
 
 impl VerifiedCache {
+    /// An empty cache keeping each verification for `ttl`, at most `cap`
+    /// entries, under a fresh random HMAC key.
     pub fn new(ttl: Duration, cap: usize) -> VerifiedCache {
         let mut key = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut key);
@@ -370,10 +373,12 @@ impl VerifiedCache {
         }
     }
 
+    /// Entries held, expired ones included until they are evicted.
     pub fn len(&self) -> usize {
         self.entries.lock().map_or(0, |m| m.len())
     }
 
+    /// Whether no entry is held.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -397,6 +402,8 @@ pub struct Lockout {
 }
 
 impl Lockout {
+    /// Locks a user after `attempts` consecutive failures (0: never) for
+    /// `duration` after the last one; tracks at most `cap` users.
     pub fn new(attempts: u32, duration: Duration, cap: usize) -> Lockout {
         Lockout {
             attempts,
@@ -461,6 +468,8 @@ pub struct Throttle {
 }
 
 impl Throttle {
+    /// Refuses an address after `failures` failures (0: never) within one
+    /// `window`; tracks at most `cap` addresses.
     pub fn new(failures: u32, window: Duration, cap: usize) -> Throttle {
         Throttle {
             failures,

@@ -284,6 +284,8 @@ pub enum TokenAction {
 }
 
 impl TokenAction {
+    /// The Keystone policy rule the action is checked under, named in a
+    /// Forbidden answer.
     pub fn policy(self) -> &'static str {
         match self {
             TokenAction::Validate => "identity:validate_token",

@@ -12,6 +12,8 @@
 //! verifications, per-user lock-out, per-address throttling), because a check is
 //! the one thing an unauthenticated caller can make expensive.
 
+#![warn(missing_docs, unreachable_pub)]
+
 pub mod error;
 pub mod guard;
 pub mod keystone;
@@ -40,19 +42,26 @@ pub use password::{hash_password, verify_password};
 
 /// The fixed domain every user and project belongs to.
 pub const DEFAULT_DOMAIN_ID: &str = "default";
+/// That domain's name, as clients send it (`user_domain_name`; any case).
 pub const DEFAULT_DOMAIN_NAME: &str = "Default";
 
 /// The caller of a request, once authenticated.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthContext {
+    /// The user's id.
     pub user_id: String,
+    /// The user's name; the actor recorded on the caller's writes.
     pub user_name: String,
+    /// The project the token (or the basic-auth login) is scoped to.
     pub project_id: String,
+    /// That project's name.
     pub project_name: String,
+    /// The user's roles on that project, sorted (`admin`, `member`, `reader`).
     pub roles: Vec<String>,
 }
 
 impl AuthContext {
+    /// Whether the caller holds `admin`, which sees and changes every project.
     pub fn is_admin(&self) -> bool {
         self.roles.iter().any(|r| r == "admin")
     }
@@ -81,10 +90,16 @@ impl AuthContext {
 /// A freshly issued token.
 #[derive(Debug, Clone)]
 pub struct Issued {
+    /// The token itself, handed to the client once (`X-Subject-Token`); the
+    /// store keeps only its hash.
     pub token: String,
+    /// Whom it authenticates, scoped to which project.
     pub ctx: AuthContext,
+    /// Keystone's `audit_ids` entry for the token.
     pub audit_id: String,
+    /// Epoch milliseconds.
     pub issued_at: i64,
+    /// Epoch milliseconds; `issued_at` plus the configured token lifetime.
     pub expires_at: i64,
 }
 
@@ -93,7 +108,9 @@ pub struct Issued {
 pub struct IdentityConfig {
     /// Base URL clients reach this server at (used in the catalog).
     pub public_url: String,
+    /// How long an issued token is valid.
     pub token_ttl: Duration,
+    /// The region the catalog's endpoints are in.
     pub region: String,
     /// Bounds on password authentication.
     pub limits: AuthLimits,
@@ -119,13 +136,23 @@ pub enum AuthError {
     Unauthenticated,
     /// Too many consecutive failures (Keystone's `AccountLocked`).
     #[error("the account is locked for user: {user_id}")]
-    Locked { user_id: String },
+    Locked {
+        /// The locked user's id.
+        user_id: String,
+    },
     /// Too many failures from the caller's address; retry after the window.
     #[error("too many failed authentications from this address")]
-    Throttled { retry_after: Duration },
+    Throttled {
+        /// Until the address's window ends.
+        retry_after: Duration,
+    },
     /// Every hashing thread stayed busy for the whole wait.
     #[error("password checks are saturated")]
-    Busy { retry_after: Duration },
+    Busy {
+        /// How long to wait before retrying (the hashing wait, at least 1 s).
+        retry_after: Duration,
+    },
+    /// The store failed while checking.
     #[error(transparent)]
     Other(Error),
 }
@@ -159,6 +186,7 @@ impl AuthError {
 pub struct Peer(pub Option<IpAddr>);
 
 impl Peer {
+    /// The throttling key of the connection's address in `ext`.
     pub fn from_extensions(ext: &Extensions) -> Peer {
         Peer(
             ext.get::<ConnectInfo<SocketAddr>>()
@@ -211,6 +239,7 @@ pub struct Identity {
 const CACHE_TTL: Duration = Duration::from_secs(5);
 
 impl Identity {
+    /// The identity service over `store`; starts the password-hashing threads.
     pub fn new(store: Store, cfg: IdentityConfig) -> Identity {
         let l = &cfg.limits;
         let guard = Guard {
@@ -228,6 +257,7 @@ impl Identity {
         }
     }
 
+    /// The configuration it was started with.
     pub fn config(&self) -> &IdentityConfig {
         &self.cfg
     }

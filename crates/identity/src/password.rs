@@ -6,6 +6,7 @@ use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng};
 use model::{Error, Result};
 
+/// Hashes a new password: Argon2id, default parameters, random salt, as a PHC string.
 pub fn hash_password(password: &str) -> Result<String> {
     let salt = SaltString::generate(&mut OsRng);
     Argon2::default()
@@ -17,6 +18,8 @@ pub fn hash_password(password: &str) -> Result<String> {
         })
 }
 
+/// Whether `password` matches the PHC string `hash`, computed on the calling
+/// thread; a malformed hash matches nothing.
 pub fn verify_password(password: &str, hash: &str) -> bool {
     match PasswordHash::new(hash) {
         Ok(parsed) => Argon2::default()

@@ -16,9 +16,11 @@ use crate::{DEFAULT_DOMAIN_ID, DEFAULT_DOMAIN_NAME};
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(as = keystone::VersionDocument)]
 pub struct VersionDocument {
+    /// The one version this server speaks.
     pub version: Version,
 }
 
+/// An Identity API version and where it is.
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(as = keystone::Version)]
 pub struct Version {
@@ -26,23 +28,32 @@ pub struct Version {
     pub id: &'static str,
     /// `stable`.
     pub status: &'static str,
+    /// When that version was last changed (Keystone's date for it).
     pub updated: &'static str,
+    /// `self`: this version's base URL.
     pub links: Vec<Link>,
+    /// The media type of the API's bodies.
     #[serde(rename = "media-types")]
     pub media_types: Vec<MediaType>,
 }
 
+/// A link of a version document.
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(as = keystone::Link)]
 pub struct Link {
+    /// `self`.
     pub rel: &'static str,
+    /// Absolute URL, as the client addressed this server.
     pub href: String,
 }
 
+/// A media type the API speaks.
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(as = keystone::MediaType)]
 pub struct MediaType {
+    /// `application/json`.
     pub base: &'static str,
+    /// Keystone's vendor type for v3.
     #[serde(rename = "type")]
     pub media_type: &'static str,
 }
@@ -52,29 +63,41 @@ pub struct MediaType {
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(as = keystone::TokenResponse)]
 pub struct TokenResponse {
+    /// What the token grants.
     pub token: Token,
 }
 
+/// A token's grant: who, for which project, with which roles, until when.
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(as = keystone::Token)]
 pub struct Token {
     /// `["password"]`.
     pub methods: Vec<&'static str>,
+    /// The authenticated user.
     pub user: TokenUser,
+    /// Random ids that name the token in logs without revealing it.
     pub audit_ids: Vec<String>,
     /// ISO 8601 with microseconds, UTC (`2024-01-01T00:00:00.000000Z`).
     pub expires_at: String,
+    /// When it was issued, same format.
     pub issued_at: String,
+    /// The project the token is scoped to.
     pub project: TokenProject,
+    /// Always false: tokens are project-scoped.
     pub is_domain: bool,
+    /// The user's roles on that project.
     pub roles: Vec<Role>,
+    /// Where this cloud's services are.
     pub catalog: Vec<CatalogEntry>,
 }
 
+/// A Keystone domain (vpnaas has one, `Default`).
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(as = keystone::Domain)]
 pub struct Domain {
+    /// `default`.
     pub id: &'static str,
+    /// `Default`.
     pub name: &'static str,
 }
 
@@ -86,29 +109,40 @@ impl Domain {
     };
 }
 
+/// The user a token was issued to.
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(as = keystone::TokenUser)]
 pub struct TokenUser {
+    /// User id.
     pub id: String,
+    /// User name.
     pub name: String,
+    /// Its domain.
     pub domain: Domain,
     /// Always null: vpnaas passwords do not expire.
     #[schema(required = true)]
     pub password_expires_at: Option<String>,
 }
 
+/// The project a token is scoped to.
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(as = keystone::TokenProject)]
 pub struct TokenProject {
+    /// Project id (the `project_id` of what the token may see).
     pub id: String,
+    /// Project name.
     pub name: String,
+    /// Its domain.
     pub domain: Domain,
 }
 
+/// A role on the token's project (`admin`, `member`, `reader`, `service`).
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(as = keystone::Role)]
 pub struct Role {
+    /// Role id (vpnaas names roles by their name).
     pub id: String,
+    /// Role name.
     pub name: String,
 }
 
@@ -117,20 +151,30 @@ pub struct Role {
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(as = keystone::CatalogEntry)]
 pub struct CatalogEntry {
+    /// `network` or `identity`.
     #[serde(rename = "type")]
     pub service_type: &'static str,
+    /// `neutron` or `keystone`.
     pub name: &'static str,
+    /// A stable id of the service.
     pub id: &'static str,
+    /// Where to reach it, per interface.
     pub endpoints: Vec<Endpoint>,
 }
 
+/// One endpoint of a catalog service.
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(as = keystone::Endpoint)]
 pub struct Endpoint {
+    /// A stable id of the endpoint.
     pub id: &'static str,
+    /// `public`, `internal` or `admin` (all the same URL here).
     pub interface: &'static str,
+    /// The region name (`--region`, default `RegionOne`).
     pub region: String,
+    /// The region id (same as its name).
     pub region_id: String,
+    /// The service's base URL (this server's public URL).
     pub url: String,
 }
 
@@ -139,9 +183,11 @@ pub struct Endpoint {
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(as = keystone::Error)]
 pub struct ErrorBody {
+    /// What went wrong.
     pub error: ErrorDetail,
 }
 
+/// The body of Keystone's error envelope.
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(as = keystone::ErrorDetail)]
 pub struct ErrorDetail {
@@ -149,6 +195,7 @@ pub struct ErrorDetail {
     pub code: u16,
     /// The status's reason phrase.
     pub title: String,
+    /// Keystone's message for this refusal.
     pub message: String,
 }
 
@@ -160,28 +207,37 @@ pub struct ErrorDetail {
 #[derive(Debug, ToSchema)]
 #[schema(as = keystone::AuthRequest)]
 pub struct AuthRequest {
+    /// Who and for what.
     pub auth: Auth,
 }
 
+/// The identity to prove and the scope asked for.
 #[derive(Debug, ToSchema)]
 #[schema(as = keystone::Auth)]
 pub struct Auth {
+    /// How the caller proves who it is.
     pub identity: AuthIdentity,
+    /// The project the token is for (default: the user's default project).
     pub scope: Option<AuthScope>,
 }
 
+/// The authentication methods of a request and their credentials.
 #[derive(Debug, ToSchema)]
 #[schema(as = keystone::AuthIdentity)]
 pub struct AuthIdentity {
     /// `password` or `token`.
     pub methods: Vec<String>,
+    /// The credentials of the `password` method.
     pub password: Option<PasswordMethod>,
+    /// The credentials of the `token` method.
     pub token: Option<TokenMethod>,
 }
 
+/// The `password` method's credentials.
 #[derive(Debug, ToSchema)]
 #[schema(as = keystone::PasswordMethod)]
 pub struct PasswordMethod {
+    /// The user and its password.
     pub user: PasswordUser,
 }
 
@@ -189,21 +245,29 @@ pub struct PasswordMethod {
 #[derive(Debug, ToSchema)]
 #[schema(as = keystone::PasswordUser)]
 pub struct PasswordUser {
+    /// User id (or give `name`).
     pub id: Option<String>,
+    /// User name (with `domain`).
     pub name: Option<String>,
+    /// The user's password.
     pub password: String,
+    /// The user's domain (`Default`).
     pub domain: Option<DomainRef>,
 }
 
+/// The `token` method's credentials: a valid token, for a new one.
 #[derive(Debug, ToSchema)]
 #[schema(as = keystone::TokenMethod)]
 pub struct TokenMethod {
+    /// The existing token.
     pub id: String,
 }
 
+/// The scope a token is asked for.
 #[derive(Debug, ToSchema)]
 #[schema(as = keystone::AuthScope)]
 pub struct AuthScope {
+    /// The project.
     pub project: Option<ProjectRef>,
 }
 
@@ -211,14 +275,20 @@ pub struct AuthScope {
 #[derive(Debug, ToSchema)]
 #[schema(as = keystone::ProjectRef)]
 pub struct ProjectRef {
+    /// Project id (or give `name`).
     pub id: Option<String>,
+    /// Project name (with `domain`).
     pub name: Option<String>,
+    /// The project's domain (`Default`).
     pub domain: Option<DomainRef>,
 }
 
+/// A domain by id or name (only `default` / `Default` exists).
 #[derive(Debug, ToSchema)]
 #[schema(as = keystone::DomainRef)]
 pub struct DomainRef {
+    /// Domain id.
     pub id: Option<String>,
+    /// Domain name.
     pub name: Option<String>,
 }

@@ -9,11 +9,11 @@ use serde::{Deserialize, Serialize};
 
 /// Declares a string-valued enum with its canonical wire spelling.
 macro_rules! string_enum {
-    ($(#[doc = $doc:literal])* $name:ident { $($variant:ident = $s:literal),+ $(,)? }) => {
+    ($(#[doc = $doc:literal])* $name:ident { $($(#[$vm:meta])* $variant:ident = $s:literal),+ $(,)? }) => {
         $(#[doc = $doc])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
         pub enum $name {
-            $(#[serde(rename = $s)] $variant),+
+            $($(#[$vm])* #[serde(rename = $s)] $variant),+
         }
         impl $name {
             /// Every value, in declaration order.
@@ -63,11 +63,17 @@ pub(crate) use string_enum;
 string_enum!(
     /// Integrity (PRF/digest) algorithm.
     AuthAlgorithm {
+        /// HMAC-SHA-1; Neutron's default.
         Sha1 = "sha1",
+        /// HMAC-SHA-256.
         Sha256 = "sha256",
+        /// HMAC-SHA-384.
         Sha384 = "sha384",
+        /// HMAC-SHA-512.
         Sha512 = "sha512",
+        /// AES-XCBC-MAC (RFC 3566).
         AesXcbc = "aes-xcbc",
+        /// AES-CMAC (RFC 4494).
         AesCmac = "aes-cmac",
     }
 );
@@ -75,30 +81,55 @@ string_enum!(
 string_enum!(
     /// Encryption algorithm, including the AEAD (CCM/GCM) and CTR variants.
     EncryptionAlgorithm {
+        /// Triple DES in CBC mode; legacy peers only.
         TripleDes = "3des",
+        /// AES-128 in CBC mode; Neutron's default.
         Aes128 = "aes-128",
+        /// AES-192 in CBC mode.
         Aes192 = "aes-192",
+        /// AES-256 in CBC mode.
         Aes256 = "aes-256",
+        /// AES-128 in CCM mode with a 8-byte ICV (AEAD).
         Aes128Ccm8 = "aes-128-ccm-8",
+        /// AES-192 in CCM mode with a 8-byte ICV (AEAD).
         Aes192Ccm8 = "aes-192-ccm-8",
+        /// AES-256 in CCM mode with a 8-byte ICV (AEAD).
         Aes256Ccm8 = "aes-256-ccm-8",
+        /// AES-128 in CCM mode with a 12-byte ICV (AEAD).
         Aes128Ccm12 = "aes-128-ccm-12",
+        /// AES-192 in CCM mode with a 12-byte ICV (AEAD).
         Aes192Ccm12 = "aes-192-ccm-12",
+        /// AES-256 in CCM mode with a 12-byte ICV (AEAD).
         Aes256Ccm12 = "aes-256-ccm-12",
+        /// AES-128 in CCM mode with a 16-byte ICV (AEAD).
         Aes128Ccm16 = "aes-128-ccm-16",
+        /// AES-192 in CCM mode with a 16-byte ICV (AEAD).
         Aes192Ccm16 = "aes-192-ccm-16",
+        /// AES-256 in CCM mode with a 16-byte ICV (AEAD).
         Aes256Ccm16 = "aes-256-ccm-16",
+        /// AES-128 in GCM mode with a 8-byte ICV (AEAD).
         Aes128Gcm8 = "aes-128-gcm-8",
+        /// AES-192 in GCM mode with a 8-byte ICV (AEAD).
         Aes192Gcm8 = "aes-192-gcm-8",
+        /// AES-256 in GCM mode with a 8-byte ICV (AEAD).
         Aes256Gcm8 = "aes-256-gcm-8",
+        /// AES-128 in GCM mode with a 12-byte ICV (AEAD).
         Aes128Gcm12 = "aes-128-gcm-12",
+        /// AES-192 in GCM mode with a 12-byte ICV (AEAD).
         Aes192Gcm12 = "aes-192-gcm-12",
+        /// AES-256 in GCM mode with a 12-byte ICV (AEAD).
         Aes256Gcm12 = "aes-256-gcm-12",
+        /// AES-128 in GCM mode with a 16-byte ICV (AEAD).
         Aes128Gcm16 = "aes-128-gcm-16",
+        /// AES-192 in GCM mode with a 16-byte ICV (AEAD).
         Aes192Gcm16 = "aes-192-gcm-16",
+        /// AES-256 in GCM mode with a 16-byte ICV (AEAD).
         Aes256Gcm16 = "aes-256-gcm-16",
+        /// AES-128 in counter mode; needs an integrity algorithm.
         Aes128Ctr = "aes-128-ctr",
+        /// AES-192 in counter mode; needs an integrity algorithm.
         Aes192Ctr = "aes-192-ctr",
+        /// AES-256 in counter mode; needs an integrity algorithm.
         Aes256Ctr = "aes-256-ctr",
     }
 );
@@ -114,25 +145,45 @@ impl EncryptionAlgorithm {
 string_enum!(
     /// Diffie-Hellman group used for IKE and PFS.
     DhGroup {
+        /// 1024-bit MODP.
         Group2 = "group2",
+        /// 1536-bit MODP; Neutron's default.
         Group5 = "group5",
+        /// 2048-bit MODP; NSX's default.
         Group14 = "group14",
+        /// 3072-bit MODP.
         Group15 = "group15",
+        /// 4096-bit MODP.
         Group16 = "group16",
+        /// 6144-bit MODP.
         Group17 = "group17",
+        /// 8192-bit MODP.
         Group18 = "group18",
+        /// 256-bit random ECP (NIST P-256).
         Group19 = "group19",
+        /// 384-bit random ECP (NIST P-384).
         Group20 = "group20",
+        /// 521-bit random ECP (NIST P-521).
         Group21 = "group21",
+        /// 1024-bit MODP with a 160-bit prime-order subgroup (RFC 5114).
         Group22 = "group22",
+        /// 2048-bit MODP with a 224-bit prime-order subgroup (RFC 5114).
         Group23 = "group23",
+        /// 2048-bit MODP with a 256-bit prime-order subgroup (RFC 5114).
         Group24 = "group24",
+        /// 192-bit random ECP (NIST P-192).
         Group25 = "group25",
+        /// 224-bit random ECP (NIST P-224).
         Group26 = "group26",
+        /// Brainpool P-224 (brainpoolP224r1).
         Group27 = "group27",
+        /// Brainpool P-256 (brainpoolP256r1).
         Group28 = "group28",
+        /// Brainpool P-384 (brainpoolP384r1).
         Group29 = "group29",
+        /// Brainpool P-512 (brainpoolP512r1).
         Group30 = "group30",
+        /// Curve25519 (RFC 8031).
         Group31 = "group31",
     }
 );
@@ -146,36 +197,68 @@ impl DhGroup {
 
 string_enum!(
     /// IKE phase-1 negotiation mode (IKEv1 only).
-    Phase1Mode { Main = "main", Aggressive = "aggressive" }
+    Phase1Mode {
+        /// Six messages; the identities are encrypted.
+        Main = "main",
+        /// Three messages; the identities travel in the clear.
+        Aggressive = "aggressive",
+    }
 );
 
 string_enum!(
     /// IKE protocol version. `Flex` (NSX `IKE_FLEX`) accepts either version as a
     /// responder and initiates with IKEv2 (strongSwan `version = 0`).
-    IkeVersion { V1 = "v1", V2 = "v2", Flex = "flex" }
+    IkeVersion {
+        /// IKEv1 (RFC 2409); Neutron's default.
+        V1 = "v1",
+        /// IKEv2 (RFC 7296).
+        V2 = "v2",
+        /// Either version as responder, IKEv2 as initiator.
+        Flex = "flex",
+    }
 );
 
 string_enum!(
     /// IPsec transform protocol.
-    TransformProtocol { Esp = "esp", Ah = "ah", AhEsp = "ah-esp" }
+    TransformProtocol {
+        /// ESP: encryption and integrity of the payload.
+        Esp = "esp",
+        /// AH: integrity only, including the outer IP header.
+        Ah = "ah",
+        /// AH and ESP together; Neutron accepts the value, validation refuses
+        /// it ([`crate::Violation::IpsecUnsupported`]).
+        AhEsp = "ah-esp",
+    }
 );
 
 string_enum!(
     /// IPsec encapsulation mode.
-    EncapsulationMode { Tunnel = "tunnel", Transport = "transport" }
+    EncapsulationMode {
+        /// The whole inner packet is carried behind a new IP header (site-to-site).
+        Tunnel = "tunnel",
+        /// Only the payload is protected; the original IP header stays.
+        Transport = "transport",
+    }
 );
 
 string_enum!(
     /// Lifetime units; only seconds exist.
-    LifetimeUnits { Seconds = "seconds" }
+    LifetimeUnits {
+        /// The lifetime value counts seconds.
+        Seconds = "seconds",
+    }
 );
 
 string_enum!(
     /// Who starts the IKE negotiation. `OnDemand` (NSX `ON_DEMAND`) initiates when
     /// matching traffic appears (strongSwan `start_action = trap`).
     Initiator {
+        /// This side initiates (the agent starts it) and also accepts the peer's
+        /// initiation.
         BiDirectional = "bi-directional",
+        /// This side only answers; the peer must initiate.
         ResponseOnly = "response-only",
+        /// charon installs trap policies and negotiates when traffic first matches.
         OnDemand = "on-demand",
     }
 );
@@ -183,10 +266,16 @@ string_enum!(
 string_enum!(
     /// What to do when dead peer detection declares the peer dead.
     DpdAction {
+        /// Close the SAs and stay down.
         Clear = "clear",
+        /// No dead peer detection.
         Disabled = "disabled",
+        /// Close the SAs and renegotiate when traffic for the peer appears
+        /// (strongSwan `trap`); Neutron's default.
         Hold = "hold",
+        /// Close the SAs and renegotiate at once.
         Restart = "restart",
+        /// Close the SAs and wait for the peer to re-establish them.
         RestartByPeer = "restart-by-peer",
     }
 );
@@ -194,10 +283,15 @@ string_enum!(
 string_enum!(
     /// Endpoint group type.
     EndpointType {
+        /// Endpoints are prefixes (the peer side of a connection).
         Cidr = "cidr",
+        /// Endpoints are Neutron network ids; accepted, not usable by a connection.
         Network = "network",
+        /// Endpoints are Neutron router ids; accepted, not usable by a connection.
         Router = "router",
+        /// Endpoints are subnet ids (the local side of a connection).
         Subnet = "subnet",
+        /// Endpoints are VLAN ids; accepted, not usable by a connection.
         Vlan = "vlan",
     }
 );
@@ -205,12 +299,23 @@ string_enum!(
 string_enum!(
     /// Operational status as Neutron reports it.
     Status {
+        /// A live node has realized the last change (a connection: with its CHILD SA
+        /// installed).
         Active = "ACTIVE",
+        /// Disabled, carried by no live node, or (a connection) realized but not
+        /// established.
         Down = "DOWN",
+        /// In Neutron's value set; vpnaas never derives it.
         Build = "BUILD",
+        /// A node failed to apply the connection.
         Error = "ERROR",
+        /// No node has realized the object since it was created; Neutron refuses
+        /// updates meanwhile.
         PendingCreate = "PENDING_CREATE",
+        /// No node has realized the object's last update; Neutron refuses updates
+        /// meanwhile.
         PendingUpdate = "PENDING_UPDATE",
+        /// In Neutron's value set; vpnaas deletes at once and never derives it.
         PendingDelete = "PENDING_DELETE",
     }
 );

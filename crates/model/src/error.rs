@@ -11,14 +11,24 @@ use std::fmt;
 /// Kinds of stored objects; used in errors and in the store's generic tables.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Kind {
+    /// Phase-1 parameters: a Neutron IKE policy or an NSX IKE profile.
     IkePolicy,
+    /// Phase-2 parameters: a Neutron IPsec policy or an NSX tunnel profile.
     IpsecPolicy,
+    /// The IPsec endpoint on one gateway (Neutron vpnservice, NSX IPSec VPN service).
     VpnService,
+    /// A Neutron endpoint group: local subnets or peer CIDRs.
     EndpointGroup,
+    /// A site-to-site connection (Neutron ipsec-site-connection, NSX session).
     Connection,
+    /// A gateway with its external addresses (Neutron router, NSX logical
+    /// router), registered with `vpnaas gateway`.
     Gateway,
+    /// An internal subnet on a gateway, registered with `vpnaas subnet`.
     Subnet,
+    /// A Keystone project: the owner of resources.
     Project,
+    /// A Keystone user.
     User,
     /// NSX dead-peer-detection profile.
     DpdProfile,
@@ -90,12 +100,16 @@ impl fmt::Display for Kind {
 /// Which side(s) of a connection an endpoint-group rule is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Side {
+    /// This gateway's side (the subnet endpoint group).
     Local,
+    /// The peer's side (the CIDR endpoint group).
     Peer,
+    /// Both sides at once.
     Both,
 }
 
 impl Side {
+    /// The side as error messages word it.
     pub fn as_str(self) -> &'static str {
         match self {
             Side::Local => "local",
@@ -111,72 +125,130 @@ impl Side {
 pub enum Violation {
     /// A single attribute failed a value check.
     Field {
+        /// The attribute, as the checking code names it (NSX rules use NSX's
+        /// spelling, e.g. `sa_life_time`).
         field: String,
+        /// What is wrong with its value, fit for the client.
         reason: String,
     },
+    /// The DPD timeout is not longer than the DPD interval.
     DpdTimeoutNotAboveInterval,
+    /// The MTU is below the minimum of the traffic's IP version (68 for IPv4,
+    /// 1280 for IPv6); 0 is never refused.
     MtuTooSmall {
+        /// The MTU asked for, in bytes.
         mtu: u32,
+        /// The IP version (4 or 6) of the protected traffic.
         ip_version: u8,
     },
+    /// A `peer_cidrs` entry is not a CIDR.
     PeerCidrInvalid {
+        /// The entry as given.
         cidr: String,
     },
+    /// A legacy-mode connection's `peer_cidrs` mix IPv4 and IPv6.
     MixedPeerCidrVersions,
+    /// One side's prefixes mix IPv4 and IPv6.
     MixedEndpointVersions {
+        /// The endpoint group's id, or which side of an NSX session's policy
+        /// rules (`policy_rules sources` / `policy_rules destinations`).
         group: String,
     },
+    /// The local and the peer traffic (or a bypass rule's sources and
+    /// destinations) are of different IP versions.
     MixedConnectionVersions,
+    /// A connection on a service with a subnet (legacy mode) has no `peer_cidrs`.
     MissingPeerCidrs,
+    /// A connection on a service with a subnet (legacy mode) names endpoint groups.
     EndpointGroupWithSubnetService {
+        /// Which group(s) it named.
         side: Side,
     },
+    /// A connection on a service without a subnet has `peer_cidrs`; it must
+    /// name endpoint groups instead.
     PeerCidrsWithEndpointGroups,
+    /// A connection on a service without a subnet lacks an endpoint group.
     MissingEndpointGroup {
+        /// Which group(s) it lacks.
         side: Side,
     },
+    /// An endpoint group of the wrong type: the local one must be `subnet`,
+    /// the peer one `cidr`.
     WrongEndpointGroupType {
+        /// The side the group was given for.
         side: Side,
+        /// The group's endpoint type.
         actual: String,
+        /// The endpoint type that side needs.
         expected: String,
     },
+    /// A subnet (the service's, or in the local endpoint group) is on another
+    /// gateway than the service.
     SubnetNotOnRouter {
+        /// The subnet's id.
         subnet: String,
+        /// The service's gateway id.
         router: String,
     },
+    /// A VPN service's gateway has no external address at all.
     RouterNotExternal {
+        /// The gateway's id.
         router: String,
     },
+    /// The gateway has no external address of the peer address's IP version.
     NoExternalAddress {
+        /// The gateway's id.
         router: String,
+        /// The peer address's IP version (4 or 6).
         ip_version: u8,
     },
+    /// The peer address is neither an IP nor a DNS name that resolves (within
+    /// the lookup timeout).
     PeerAddressUnresolved {
+        /// The address as given.
         address: String,
     },
+    /// An endpoint group's endpoint is malformed or repeated.
     InvalidEndpoint {
+        /// The endpoint as given.
         endpoint: String,
+        /// The group's endpoint type.
         group_type: String,
+        /// Neutron's wording of the fault (e.g. "Invalid CIDR").
         why: String,
     },
+    /// An endpoint group has no endpoints.
     MissingEndpoints {
+        /// The group's name (or "endpoint group" when it has none).
         group: String,
     },
+    /// A `subnet` endpoint names no known subnet.
     SubnetNotFound {
+        /// The subnet id as given.
         subnet: String,
     },
+    /// A value the API accepts but vpnaas cannot realize (today only
+    /// `transform_protocol` `ah-esp`).
     IpsecUnsupported {
+        /// The resource as Neutron's message words it (`IPsec Policy`).
         resource: String,
+        /// The attribute.
         key: String,
+        /// Its refused value.
         value: String,
     },
+    /// Neutron refuses to update an object whose status is `PENDING_*`.
     StateInvalidToUpdate {
+        /// The object's current status.
         state: String,
+        /// The object's id.
         id: String,
     },
     /// Realization state asked for a connection whose service is disabled.
     ServiceDisabled {
+        /// The service's id.
         service: String,
+        /// The connection's id.
         connection: String,
     },
 }
@@ -184,68 +256,110 @@ pub enum Violation {
 /// Errors of the model, store and realization layers.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// No object of `kind` with that id is visible to the caller.
     #[error("{kind} {id} not found")]
-    NotFound { kind: Kind, id: String },
+    NotFound {
+        /// The kind looked up.
+        kind: Kind,
+        /// The id looked up.
+        id: String,
+    },
     /// A request id (NSX `x-nsx-requestid`, asked for in a realization-state
     /// query) that no acknowledged write carries.
     #[error("request {request_id} not found")]
-    RequestNotFound { request_id: String },
+    RequestNotFound {
+        /// The request id asked for.
+        request_id: String,
+    },
     /// The object is referenced by another and can't be changed or deleted.
     #[error("{kind} {id} is in use")]
-    InUse { kind: Kind, id: String },
+    InUse {
+        /// The referenced object's kind.
+        kind: Kind,
+        /// The referenced object's id.
+        id: String,
+    },
     /// A unique key is taken: the id (or name, certificate, ...) `value` of `key`.
     #[error("{kind} with {key} {value} already exists")]
     AlreadyExists {
+        /// The kind of the existing object.
         kind: Kind,
+        /// Which unique key collided (`id`, `name`, ...).
         key: &'static str,
+        /// The taken value.
         value: String,
     },
     /// A lookup by name found more than one object.
     #[error("more than one {kind} is named {name}; use its id")]
-    AmbiguousName { kind: Kind, name: String },
+    AmbiguousName {
+        /// The kind looked up.
+        kind: Kind,
+        /// The name that matched several objects.
+        name: String,
+    },
     /// A system-owned object (an NSX default profile) can't be changed or deleted.
     #[error("{kind} {id} is system owned")]
-    SystemOwned { kind: Kind, id: String },
+    SystemOwned {
+        /// The object's kind.
+        kind: Kind,
+        /// The object's id (one of the fixed `model::nsx::DEFAULT_*_ID`s).
+        id: String,
+    },
     /// Something valid in the API that vpnaas does not implement; the text says
     /// what, in words fit for the client (e.g. "authentication_mode CERTIFICATE
     /// is not supported by this server; use PSK").
     #[error("not supported: {0}")]
     Unsupported(String),
+    /// The request breaks a domain rule; the violation says which.
     #[error("invalid request: {0:?}")]
     Invalid(Violation),
     /// Optimistic concurrency: the caller's revision is not the current one.
     #[error("{kind} {id}: revision {given:?} is not the current revision {current}")]
     StaleRevision {
+        /// The object's kind.
         kind: Kind,
+        /// The object's id.
         id: String,
+        /// The revision the caller sent.
         given: Option<i64>,
+        /// The object's revision now.
         current: i64,
     },
     /// An object the write refers to vanished between its checks and the
     /// commit (a concurrent delete); retrying gives the ordinary answer.
     #[error("referenced object {id} does not exist")]
-    ReferenceGone { id: String },
+    ReferenceGone {
+        /// The vanished object's id.
+        id: String,
+    },
+    /// The credentials (token, password, project scope) authenticate no one.
     #[error("authentication required")]
     Unauthenticated,
     /// Storage or other infrastructure failure; the message is for logs only.
     #[error("internal error: {context}")]
     Internal {
+        /// What was being done when it failed.
         context: String,
+        /// The underlying failure, when there is one.
         #[source]
         source: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
 }
 
 impl Error {
+    /// [`Error::NotFound`] for `kind` `id`.
     pub fn not_found(kind: Kind, id: impl Into<String>) -> Error {
         Error::NotFound { kind, id: id.into() }
     }
+    /// [`Error::InUse`] for `kind` `id`.
     pub fn in_use(kind: Kind, id: impl Into<String>) -> Error {
         Error::InUse { kind, id: id.into() }
     }
+    /// [`Error::SystemOwned`] for `kind` `id`.
     pub fn system_owned(kind: Kind, id: impl Into<String>) -> Error {
         Error::SystemOwned { kind, id: id.into() }
     }
+    /// [`Error::AlreadyExists`]: `value` of unique key `key` is taken.
     pub fn already_exists(kind: Kind, key: &'static str, value: impl Into<String>) -> Error {
         Error::AlreadyExists {
             kind,
@@ -253,12 +367,14 @@ impl Error {
             value: value.into(),
         }
     }
+    /// [`Violation::Field`]: one attribute failed a value check.
     pub fn field(field: impl Into<String>, reason: impl Into<String>) -> Error {
         Error::Invalid(Violation::Field {
             field: field.into(),
             reason: reason.into(),
         })
     }
+    /// [`Error::Internal`] with `source` kept as the error's source.
     pub fn internal(
         context: impl Into<String>,
         source: impl std::error::Error + Send + Sync + 'static,
@@ -417,6 +533,7 @@ impl From<Violation> for Error {
     }
 }
 
+/// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[cfg(test)]

@@ -25,13 +25,19 @@ pub fn yes() -> bool {
 
 /// Ids of the system-owned defaults. Fixed, so every database has the same ones
 /// and they survive re-creation; UUIDs, so Neutron's UUID checks accept them.
+/// The default IKE profile ([`ike_profile_defaults`]).
 pub const DEFAULT_IKE_PROFILE_ID: &str = "8b8f4f83-4e0e-4a53-a6c8-5f2b7a1d0e01";
+/// The default tunnel profile ([`tunnel_profile_defaults`]).
 pub const DEFAULT_TUNNEL_PROFILE_ID: &str = "8b8f4f83-4e0e-4a53-a6c8-5f2b7a1d0e02";
+/// The default DPD profile ([`DpdProfile::default`]).
 pub const DEFAULT_DPD_PROFILE_ID: &str = "8b8f4f83-4e0e-4a53-a6c8-5f2b7a1d0e03";
 /// The hidden [`SystemDefaults`] object that references the three defaults.
 pub const DEFAULTS_HOLDER_ID: &str = "8b8f4f83-4e0e-4a53-a6c8-5f2b7a1d0e00";
+/// NSX Manager's display name of the default IKE profile, which clients look up.
 pub const DEFAULT_IKE_PROFILE_NAME: &str = "nsx-default-l3vpn-ike-profile";
+/// NSX Manager's display name of the default tunnel profile.
 pub const DEFAULT_TUNNEL_PROFILE_NAME: &str = "nsx-default-l3vpn-tunnel-profile";
+/// NSX Manager's display name of the default DPD profile.
 pub const DEFAULT_DPD_PROFILE_NAME: &str = "nsx-default-l3vpn-dpd-profile";
 /// The actor recorded on system-made objects (`_create_user`).
 pub const SYSTEM_USER: &str = "system";
@@ -44,26 +50,41 @@ pub fn is_system_owned(id: &str) -> bool {
     )
 }
 
-/// Limits NSX documents (and vmware-nsxlib enforces client-side).
+// Limits NSX documents (and vmware-nsxlib enforces client-side).
+
+/// IKE profile `sa_life_time`, seconds (6 hours to 365 days).
 pub const IKE_LIFETIME: std::ops::RangeInclusive<u32> = 21_600..=31_536_000;
+/// Tunnel profile `sa_life_time`, seconds (15 minutes to 365 days).
 pub const IPSEC_LIFETIME: std::ops::RangeInclusive<u32> = 900..=31_536_000;
+/// DPD probe interval in periodic mode, seconds.
 pub const DPD_PERIODIC_INTERVAL: std::ops::RangeInclusive<u32> = 3..=360;
+/// DPD probe interval in on-demand mode, seconds.
 pub const DPD_ON_DEMAND_INTERVAL: std::ops::RangeInclusive<u32> = 1..=10;
+/// DPD retries before the peer is declared dead.
 pub const DPD_RETRY_COUNT: std::ops::RangeInclusive<u32> = 1..=100;
+/// Longest pre-shared key of a peer endpoint, in characters.
 pub const PSK_MAX_LEN: usize = 128;
+/// TCP MSS clamping `max_segment_size`, bytes.
 pub const MSS: std::ops::RangeInclusive<u32> = 108..=8860;
 
 /// A user's label on an object.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct Tag {
+    /// What the tag is about (e.g. `os-project-id`); may be empty.
     #[serde(default)]
     pub scope: String,
+    /// The label itself.
     pub tag: String,
 }
 
 string_enum!(
     /// DF bit of tunnelled packets: copied from the inner packet or cleared.
-    DfPolicy { Copy = "copy", Clear = "clear" }
+    DfPolicy {
+        /// The outer header takes the inner packet's DF bit; NSX's default.
+        Copy = "copy",
+        /// The outer header never has DF set.
+        Clear = "clear",
+    }
 );
 
 // string_enum! can't put `#[default]` on a variant, so no derive.
@@ -77,10 +98,15 @@ impl Default for DfPolicy {
 string_enum!(
     /// IKE daemon log level of a VPN service.
     IkeLogLevel {
+        /// Everything, including negotiation details.
         Debug = "debug",
+        /// Normal operation; NSX's default.
         Info = "info",
+        /// Warnings and worse.
         Warn = "warn",
+        /// Errors and worse.
         Error = "error",
+        /// Emergencies only.
         Emergency = "emergency",
     }
 );
@@ -95,20 +121,34 @@ impl Default for IkeLogLevel {
 
 string_enum!(
     /// What a policy rule does with matching traffic.
-    RuleAction { Protect = "protect", Bypass = "bypass" }
+    RuleAction {
+        /// Send through the tunnel.
+        Protect = "protect",
+        /// Never encrypt (a VPN service's bypass rules).
+        Bypass = "bypass",
+    }
 );
 
 string_enum!(
     /// When DPD probes are sent: periodically, or only when traffic is waiting.
-    DpdProbeMode { Periodic = "periodic", OnDemand = "on-demand" }
+    DpdProbeMode {
+        /// Probe every `probe_interval` seconds.
+        Periodic = "periodic",
+        /// Probe after `probe_interval` idle seconds when traffic is waiting.
+        OnDemand = "on-demand",
+    }
 );
 
 string_enum!(
     /// Which TCP handshakes get their MSS clamped.
     MssDirection {
+        /// No clamping.
         None = "none",
+        /// Connections the peer's side opens.
         InboundConnection = "inbound-connection",
+        /// Connections this side opens.
         OutboundConnection = "outbound-connection",
+        /// Connections in either direction.
         Both = "both",
     }
 );
@@ -116,29 +156,43 @@ string_enum!(
 /// One policy rule: traffic from `sources` (local) to `destinations` (peer).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PolicyRule {
+    /// The rule's id within its list: the client's, or the next number after
+    /// 1000 that the API assigned.
     pub id: String,
+    /// Local prefixes.
     pub sources: Vec<IpNet>,
+    /// Peer prefixes.
     pub destinations: Vec<IpNet>,
+    /// Protect (a session's rules) or bypass (a service's).
     pub action: RuleAction,
+    /// False: the rule contributes no traffic selector.
     pub enabled: bool,
+    /// NSX's per-rule logging flag; stored and shown, not realized.
     pub logged: bool,
 }
 
 /// A route-based session's virtual tunnel interface addresses.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TunnelPort {
+    /// The port's id, as the client gave it.
     pub tunnel_port_id: String,
+    /// The interface's addresses; at least one.
     pub ip_subnets: Vec<TunnelSubnet>,
 }
 
+/// Addresses of a tunnel port sharing one prefix length.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TunnelSubnet {
+    /// The interface addresses; at least one.
     pub ip_addresses: Vec<IpAddr>,
+    /// 1..=32 for IPv4, 1..=128 for IPv6.
     pub prefix_length: u8,
 }
 
+/// Clamping of the TCP MSS of connections through a session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TcpMssClamping {
+    /// Which connections' handshakes are clamped.
     pub direction: MssDirection,
     /// None: derived from the path MTU.
     pub max_segment_size: Option<u32>,
@@ -148,11 +202,15 @@ pub struct TcpMssClamping {
 /// [`DpdSettings`] from [`DpdProfile::settings`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DpdProfile {
+    /// False: sessions using the profile run without DPD.
     pub enabled: bool,
+    /// When probes are sent.
     pub probe_mode: DpdProbeMode,
     /// Seconds between probes (periodic) or idle seconds before a probe (on demand).
     pub probe_interval: u32,
+    /// Unanswered retries after the first probe before the peer is dead.
     pub retry_count: u32,
+    /// The client's labels.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<Tag>,
 }
@@ -191,16 +249,24 @@ impl DpdProfile {
 /// The local side of NSX sessions: an address and identity on a VPN service.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LocalEndpoint {
+    /// The VPN service the endpoint belongs to.
     pub vpnservice_id: String,
+    /// The address tunnels terminate on (copied into each session's
+    /// `local_address`).
     pub local_address: IpAddr,
     /// IKE identity; empty means the local address.
     pub local_id: String,
+    /// NSX certificate id for certificate authentication; stored and shown,
+    /// not realized (only PSK authentication is supported).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub certificate_id: Option<String>,
+    /// NSX ids of trusted CA certificates; stored and shown, not realized.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub trust_ca_ids: Vec<String>,
+    /// NSX ids of CRLs; stored and shown, not realized.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub trust_crl_ids: Vec<String>,
+    /// The client's labels.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<Tag>,
 }
@@ -211,14 +277,20 @@ pub struct LocalEndpoint {
 pub struct PeerEndpoint {
     /// An IP literal.
     pub peer_address: String,
+    /// The peer's IKE identity.
     pub peer_id: String,
     /// Held encrypted by the store; never serialized into the document column.
     #[serde(skip)]
     pub psk: Psk,
+    /// Who starts the negotiation (NSX `connection_initiation_mode`).
     pub initiator: Initiator,
+    /// The IKE profile.
     pub ikepolicy_id: String,
+    /// The tunnel profile.
     pub ipsecpolicy_id: String,
+    /// The DPD profile.
     pub dpd_profile_id: String,
+    /// The client's labels.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<Tag>,
 }
@@ -227,6 +299,7 @@ pub struct PeerEndpoint {
 /// database's own in-use rule keeps every API from changing or deleting them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct SystemDefaults {
+    /// The ids of the default profiles it references.
     pub ids: Vec<String>,
 }
 

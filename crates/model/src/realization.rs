@@ -18,35 +18,50 @@ use crate::resources::{DpdSettings, Psk};
 /// The desired configuration of one node: every tunnel its gateway carries.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct NodeConfig {
+    /// The node this configuration is for.
     pub node_id: String,
+    /// The node's gateway; every tunnel belongs to one of its services.
     pub gateway_id: String,
     /// The global generation this snapshot was taken at: it contains every
     /// change with a generation ≤ this value. The agent reports it back as its
     /// realized generation once applied.
     pub generation: i64,
+    /// The gateway's connections, disabled ones too (see [`Tunnel::enabled`]).
     pub tunnels: Vec<Tunnel>,
 }
 
 /// IKE (phase 1) proposal.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct IkeProposal {
+    /// IKE version to speak.
     pub version: IkeVersion,
+    /// Encryption algorithms, in order of preference.
     pub encryption: Vec<EncryptionAlgorithm>,
+    /// Integrity/PRF algorithms, in order of preference.
     pub integrity: Vec<AuthAlgorithm>,
+    /// DH groups, in order of preference.
     pub dh_groups: Vec<DhGroup>,
+    /// Hard lifetime of the IKE SA.
     pub lifetime_seconds: u32,
+    /// IKEv1 aggressive mode instead of main mode.
     pub aggressive: bool,
 }
 
 /// IPsec (phase 2, CHILD SA) proposal.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ChildProposal {
+    /// ESP or AH.
     pub protocol: TransformProtocol,
+    /// Tunnel or transport mode.
     pub mode: EncapsulationMode,
+    /// Encryption algorithms, in order of preference.
     pub encryption: Vec<EncryptionAlgorithm>,
+    /// Integrity algorithms, in order of preference; empty when the ciphers
+    /// are AEAD only.
     pub integrity: Vec<AuthAlgorithm>,
     /// Empty: no perfect forward secrecy.
     pub pfs_groups: Vec<DhGroup>,
+    /// Hard lifetime of each CHILD SA.
     pub lifetime_seconds: u32,
 }
 
@@ -55,26 +70,39 @@ pub struct ChildProposal {
 pub struct Tunnel {
     /// The canonical connection id (Neutron ipsec-site-connection / NSX session).
     pub id: String,
+    /// The connection's name, for logs.
     pub name: String,
     /// False when the connection or its service is administratively down: the
     /// agent must not carry it (unload it).
     pub enabled: bool,
+    /// The address this side's IKE and ESP packets use: the connection's own
+    /// or the gateway's external address of the peer's IP version.
     #[schema(value_type = String)]
     pub local_address: IpAddr,
     /// IKE identity of this side (defaults to `local_address`).
     pub local_id: String,
+    /// The peer's public IP.
     #[schema(value_type = String)]
     pub peer_address: IpAddr,
+    /// The peer's IKE identity.
     pub peer_id: String,
+    /// The pre-shared key, in the clear (the node API is authenticated).
     pub psk: Psk,
+    /// Phase 1.
     pub ike: IkeProposal,
+    /// Phase 2.
     pub child: ChildProposal,
+    /// Local traffic selectors: network addresses, no duplicates.
     #[schema(value_type = Vec<String>)]
     pub local_ts: Vec<IpNet>,
+    /// Remote traffic selectors: network addresses, no duplicates.
     #[schema(value_type = Vec<String>)]
     pub remote_ts: Vec<IpNet>,
+    /// Dead peer detection.
     pub dpd: DpdSettings,
+    /// Who starts the negotiation.
     pub initiator: Initiator,
+    /// The connection's MTU in bytes; carried, not rendered.
     pub mtu: u32,
     /// Generation of the last change to anything this tunnel is made of.
     pub generation: i64,
@@ -84,27 +112,36 @@ pub struct Tunnel {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum IkeState {
+    /// An IKE SA is up.
     Established,
+    /// Negotiation is under way.
     Connecting,
+    /// No IKE SA, and none being negotiated.
     Down,
 }
 
 /// Runtime state of one tunnel on one node.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TunnelStatus {
+    /// The tunnel's (connection's) id.
     pub id: String,
+    /// State of the tunnel's IKE SA.
     pub ike_state: IkeState,
     /// CHILD SAs installed for this connection.
     pub child_sas_installed: u32,
     /// CHILD SAs expected (one per traffic-selector pair).
     #[serde(default)]
     pub child_sas_expected: u32,
+    /// Bytes received over the installed CHILD SAs (charon's counters).
     #[serde(default)]
     pub bytes_in: u64,
+    /// Bytes sent over the installed CHILD SAs.
     #[serde(default)]
     pub bytes_out: u64,
+    /// Packets received over the installed CHILD SAs.
     #[serde(default)]
     pub packets_in: u64,
+    /// Packets sent over the installed CHILD SAs.
     #[serde(default)]
     pub packets_out: u64,
     /// Why the tunnel is not up, when known (e.g. an authentication failure).
@@ -115,7 +152,9 @@ pub struct TunnelStatus {
 /// A tunnel the node could not apply.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Failure {
+    /// The tunnel's (connection's) id.
     pub entity_id: String,
+    /// What charon (or rendering) said, for operators.
     pub message: String,
 }
 
@@ -125,10 +164,13 @@ pub struct Failure {
 pub struct NodeReport {
     /// Every change with a generation ≤ this is applied (None: nothing applied yet).
     pub realized_generation: Option<i64>,
+    /// Tunnels the node could not apply.
     #[serde(default)]
     pub failures: Vec<Failure>,
+    /// Runtime state of every enabled tunnel.
     #[serde(default)]
     pub tunnels: Vec<TunnelStatus>,
+    /// The agent's name and version (e.g. `vpnaas-agent 0.1.0`).
     #[serde(default)]
     pub agent: Option<String>,
 }

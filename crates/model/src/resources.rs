@@ -13,9 +13,14 @@ use crate::nsx::{DfPolicy, IkeLogLevel, PolicyRule, Tag, TcpMssClamping, TunnelP
 /// Metadata every stored object has.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Meta {
+    /// A UUID the store generates, unless the writer chose the id (NSX's
+    /// system defaults, the operator's commands).
     pub id: String,
+    /// The owning Keystone project.
     pub project_id: String,
+    /// Free-form name (NSX `display_name`); not unique, may be empty.
     pub name: String,
+    /// Free-form description; may be empty.
     pub description: String,
     /// Starts at 0, +1 on every update (NSX `_revision`).
     pub revision: i64,
@@ -23,26 +28,35 @@ pub struct Meta {
     pub generation: i64,
     /// Epoch milliseconds.
     pub created_at: i64,
+    /// Epoch milliseconds of the last update (`created_at` until then).
     pub updated_at: i64,
+    /// The actor of the creating write: the user name, or `system` /
+    /// `vpnaas-admin` for objects the server or the operator made.
     pub created_by: String,
+    /// The actor of the last update, as `created_by`.
     pub updated_by: String,
 }
 
 /// A stored object: metadata plus its kind-specific body.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Record<T> {
+    /// What every kind has.
     pub meta: Meta,
+    /// The kind-specific part.
     pub body: T,
 }
 
 /// SA lifetime. Only seconds exist as a unit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Lifetime {
+    /// Always seconds; kept because Neutron shows it.
     pub units: LifetimeUnits,
+    /// The SA's hard lifetime, in `units`; rekeying starts before it ends.
     pub value: u32,
 }
 
 impl Lifetime {
+    /// A lifetime of `value` seconds.
     pub const fn seconds(value: u32) -> Lifetime {
         Lifetime {
             units: LifetimeUnits::Seconds,
@@ -58,10 +72,15 @@ impl Lifetime {
 /// fields; use [`IkePolicy::encryption_algorithms`] and friends for the whole list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IkePolicy {
+    /// The primary integrity/PRF algorithm.
     pub auth_algorithm: AuthAlgorithm,
+    /// The primary encryption algorithm.
     pub encryption_algorithm: EncryptionAlgorithm,
+    /// Main or aggressive mode; only IKEv1 uses it.
     pub phase1_negotiation_mode: Phase1Mode,
+    /// Lifetime of the IKE SA.
     pub lifetime: Lifetime,
+    /// Which IKE version to speak.
     pub ike_version: IkeVersion,
     /// The (primary) Diffie-Hellman group of the IKE SA.
     pub pfs: DhGroup,
@@ -74,6 +93,7 @@ pub struct IkePolicy {
     /// DH groups offered after `pfs`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub extra_dh_groups: Vec<DhGroup>,
+    /// NSX tags; Neutron neither shows nor sets them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<Tag>,
 }
@@ -154,15 +174,22 @@ impl Default for IkePolicy {
 /// Phase 2 (CHILD SA) parameters. Lists work as in [`IkePolicy`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IpsecPolicy {
+    /// ESP or AH (AH+ESP is refused by validation).
     pub transform_protocol: TransformProtocol,
+    /// The primary integrity algorithm (see `auth_implicit`).
     pub auth_algorithm: AuthAlgorithm,
+    /// The primary encryption algorithm.
     pub encryption_algorithm: EncryptionAlgorithm,
+    /// Tunnel or transport mode.
     pub encapsulation_mode: EncapsulationMode,
+    /// Lifetime of each CHILD SA.
     pub lifetime: Lifetime,
     /// The (primary) PFS group.
     pub pfs: DhGroup,
+    /// Encryption algorithms offered after `encryption_algorithm`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub extra_encryption_algorithms: Vec<EncryptionAlgorithm>,
+    /// Integrity algorithms offered after `auth_algorithm`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub extra_auth_algorithms: Vec<AuthAlgorithm>,
     /// No integrity algorithm was chosen (NSX: empty `digest_algorithms`): the
@@ -180,6 +207,7 @@ pub struct IpsecPolicy {
     /// What happens to the DF bit of tunnelled packets.
     #[serde(default)]
     pub df_policy: DfPolicy,
+    /// NSX tags; Neutron neither shows nor sets them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<Tag>,
 }
@@ -241,6 +269,7 @@ impl IpsecPolicy {
 }
 
 impl Default for IpsecPolicy {
+    /// Neutron's documented defaults.
     fn default() -> Self {
         IpsecPolicy {
             transform_protocol: TransformProtocol::Esp,
@@ -264,11 +293,14 @@ impl Default for IpsecPolicy {
 /// services live, with the public addresses tunnels terminate on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Gateway {
+    /// The public IPv4 address IPv4 tunnels terminate on, if any.
     pub external_v4: Option<Ipv4Addr>,
+    /// The public IPv6 address IPv6 tunnels terminate on, if any.
     pub external_v6: Option<Ipv6Addr>,
 }
 
 impl Gateway {
+    /// Whether the gateway has any external address (a VPN service needs one).
     pub fn has_external(&self) -> bool {
         self.external_v4.is_some() || self.external_v6.is_some()
     }
@@ -277,11 +309,14 @@ impl Gateway {
 /// An internal subnet attached to a gateway.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Subnet {
+    /// The gateway the subnet is attached to.
     pub gateway_id: String,
+    /// The subnet's prefix.
     pub cidr: IpNet,
 }
 
 impl Subnet {
+    /// The IP version (4 or 6) of its prefix.
     pub fn ip_version(&self) -> u8 {
         ip_version(&self.cidr)
     }
@@ -298,10 +333,13 @@ pub fn ip_version(net: &IpNet) -> u8 {
 /// A VPN service: the IPsec endpoint on one gateway.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VpnService {
+    /// The gateway the service lives on (Neutron's name for it).
     pub router_id: String,
     /// Legacy mode: the local side is this one subnet and connections use peer_cidrs.
     pub subnet_id: Option<String>,
+    /// Neutron's service flavor; always None, since a flavor is refused.
     pub flavor_id: Option<String>,
+    /// False: every connection of the service is taken down on the nodes.
     pub admin_state_up: bool,
     /// IKE daemon log level on the gateway nodes (NSX `ike_log_level`).
     #[serde(default)]
@@ -312,11 +350,13 @@ pub struct VpnService {
     /// Traffic that must never be encrypted (NSX `bypass_rules`, action bypass).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub bypass_rules: Vec<PolicyRule>,
+    /// NSX tags; Neutron neither shows nor sets them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<Tag>,
 }
 
 impl Default for VpnService {
+    /// Enabled, HA sync on, INFO logging; the gateway id is empty until filled in.
     fn default() -> Self {
         VpnService {
             router_id: String::new(),
@@ -334,19 +374,27 @@ impl Default for VpnService {
 /// A named list of local subnets or remote CIDRs (or other endpoint kinds).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EndpointGroup {
+    /// What the endpoints are (subnet ids, CIDRs, ...).
     pub endpoint_type: EndpointType,
+    /// The endpoints as given, in order; validation makes them unique and of
+    /// the group's type.
     pub endpoints: Vec<String>,
 }
 
 /// Dead peer detection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DpdSettings {
+    /// What to do once the peer is declared dead.
     pub action: DpdAction,
+    /// Seconds between liveness checks.
     pub interval: u32,
+    /// Seconds without an answer after which the peer is dead; must exceed
+    /// `interval`.
     pub timeout: u32,
 }
 
 impl Default for DpdSettings {
+    /// Neutron's defaults: hold, every 30 s, dead after 120 s.
     fn default() -> Self {
         DpdSettings {
             action: DpdAction::Hold,
@@ -360,7 +408,10 @@ impl Default for DpdSettings {
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(transparent)]
 #[schema(value_type = String)]
-pub struct Psk(pub String);
+pub struct Psk(
+    /// The key in the clear; read it with [`Psk::expose`].
+    pub String,
+);
 
 impl std::fmt::Debug for Psk {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -369,6 +420,7 @@ impl std::fmt::Debug for Psk {
 }
 
 impl Psk {
+    /// The key in the clear, for the store's cipher and the agent's `load-shared`.
     pub fn expose(&self) -> &str {
         &self.0
     }
@@ -385,21 +437,36 @@ impl Psk {
 /// profile changes, so renderers never need to look the endpoints up.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Connection {
+    /// The VPN service (and so the gateway) that carries the connection.
     pub vpnservice_id: String,
+    /// The IKE policy (phase 1).
     pub ikepolicy_id: String,
+    /// The IPsec policy (phase 2).
     pub ipsecpolicy_id: String,
+    /// The peer's public IP. A DNS name given to Neutron is resolved before the
+    /// write and stored as the IP it resolved to.
     pub peer_address: String,
+    /// The peer's IKE identity.
     pub peer_id: String,
+    /// This side's IKE identity; empty means the local address.
     pub local_id: String,
     /// Held encrypted by the store; never serialized into the document column.
     #[serde(skip)]
     pub psk: Psk,
+    /// Who starts the negotiation.
     pub initiator: Initiator,
+    /// Dead peer detection.
     pub dpd: DpdSettings,
+    /// Bytes; at least 68 (IPv4) or 1280 (IPv6) unless 0. Stored and shown,
+    /// not rendered (charon has no per-connection MTU).
     pub mtu: u32,
+    /// False: the nodes unload the tunnel.
     pub admin_state_up: bool,
+    /// Legacy mode (service with a subnet): the peer's prefixes.
     pub peer_cidrs: Vec<IpNet>,
+    /// The local endpoint group (type subnet), when the service has no subnet.
     pub local_ep_group_id: Option<String>,
+    /// The peer endpoint group (type cidr), when the service has no subnet.
     pub peer_ep_group_id: Option<String>,
     /// NSX local endpoint this connection was made from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -418,10 +485,13 @@ pub struct Connection {
     /// into virtual tunnel interfaces described by `tunnel_ports`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub route_based: bool,
+    /// The virtual tunnel interfaces of a route-based session.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tunnel_ports: Vec<TunnelPort>,
+    /// NSX TCP MSS clamping; None: not configured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tcp_mss_clamping: Option<TcpMssClamping>,
+    /// NSX tags; Neutron neither shows nor sets them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<Tag>,
 }

@@ -40,7 +40,9 @@ pub trait TrafficRefs {
 /// node configuration and the NSX view's render context).
 #[derive(Debug, Clone, Copy)]
 pub struct LoadedRefs<'a> {
+    /// Subnets by id.
     pub subnets: &'a HashMap<String, Record<Subnet>>,
+    /// Endpoint groups by id.
     pub groups: &'a HashMap<String, Record<EndpointGroup>>,
 }
 

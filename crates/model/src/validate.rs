@@ -113,12 +113,17 @@ pub fn vpn_service(
 
 /// Everything a connection refers to, loaded by the store.
 pub struct ConnectionRefs<'a> {
+    /// The connection's VPN service.
     pub service: &'a Record<VpnService>,
+    /// The service's gateway.
     pub gateway: &'a Record<Gateway>,
+    /// The connection's IPsec policy.
     pub ipsec_policy: &'a Record<IpsecPolicy>,
     /// The legacy service subnet, when the service has one.
     pub service_subnet: Option<&'a Record<Subnet>>,
+    /// The local endpoint group, when the connection names one.
     pub local_group: Option<&'a Record<EndpointGroup>>,
+    /// The peer endpoint group, when the connection names one.
     pub peer_group: Option<&'a Record<EndpointGroup>>,
     /// The subnets named by `local_group` (type subnet), in its order.
     pub local_group_subnets: Vec<&'a Record<Subnet>>,

@@ -39,8 +39,12 @@ use model::{Error, Result};
 use sqlx::Executor;
 use sqlx::any::AnyPoolOptions;
 
+/// The one database type every query is written against (SQLite or PostgreSQL
+/// underneath).
 pub type Db = sqlx::Any;
+/// A connection pool over [`Db`].
 pub type Pool = sqlx::AnyPool;
+/// A result row over [`Db`].
 pub type Row = sqlx::any::AnyRow;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -137,6 +141,7 @@ fn url_without_password(u: &str) -> Option<String> {
 /// The pools of one store, and which engine they talk to.
 #[derive(Clone)]
 pub struct Pools {
+    /// Read-only connections (reads and snapshots).
     pub read: Pool,
     /// Durable writes.
     pub write: Pool,
@@ -206,6 +211,8 @@ async fn pool(url: &str, max: u32, setup: &'static str, what: &'static str) -> R
 }
 
 impl Pools {
+    /// Connects (creating a SQLite file with mode 0600), runs the migrations
+    /// and opens the read, write and soft-state pools with their settings.
     pub async fn open(db: &Database) -> Result<Pools> {
         sqlx::any::install_default_drivers();
         let (url, write_setup, soft_setup, read_setup, postgres) = match db {

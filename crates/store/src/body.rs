@@ -27,6 +27,7 @@ pub fn decode<T: Body>(doc: &str) -> Result<T> {
 /// A kind the store can keep: its tag, what it references (so the database
 /// refuses to delete what is in use) and its secret (encrypted at rest).
 pub trait Body: Serialize + DeserializeOwned + Clone + Send + Sync + Unpin + 'static {
+    /// The `kind` column of this type's rows.
     const KIND: Kind;
     /// Ids of the objects this one uses (kept in `resource_refs`).
     fn refs(&self) -> Vec<String> {
@@ -35,9 +36,12 @@ pub trait Body: Serialize + DeserializeOwned + Clone + Send + Sync + Unpin + 'st
     /// Adds the ids of the objects readers load with this one (a connection's
     /// service and policies, a service's gateway) to `keys`, by kind.
     fn read_keys(&self, _keys: &mut Keys) {}
+    /// The secret kept encrypted in the `secret` column instead of the
+    /// document (a pre-shared key), if this kind has one.
     fn secret(&self) -> Option<&str> {
         None
     }
+    /// Puts the decrypted secret back into a body read from its row.
     fn set_secret(&mut self, _secret: String) {}
 }
 

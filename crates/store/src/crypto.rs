@@ -10,6 +10,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use model::{Error, Result};
 
+/// The store's key for secrets at rest; its `Debug` never shows the key.
 #[derive(Clone)]
 pub struct Cipher {
     aead: Aes256Gcm,
@@ -55,6 +56,7 @@ impl Cipher {
         }
     }
 
+    /// Encrypts `plaintext` for the object `owner_id`: base64 of nonce + ciphertext.
     pub fn encrypt(&self, plaintext: &str, owner_id: &str) -> Result<String> {
         let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
         let ct = self
@@ -75,6 +77,8 @@ impl Cipher {
         Ok(B64.encode(out))
     }
 
+    /// Decrypts what [`Cipher::encrypt`] made for `owner_id`; fails on another
+    /// key, another owner or a damaged value.
     pub fn decrypt(&self, stored: &str, owner_id: &str) -> Result<String> {
         let fail = || Error::Internal {
             context: format!("decrypt secret of {owner_id} (wrong key file?)"),

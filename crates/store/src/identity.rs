@@ -6,29 +6,45 @@ use sqlx::Row;
 
 use crate::{Store, db_err, now_ms};
 
+/// A Keystone project: what owns resources and what a token is scoped to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Project {
+    /// 32 lower-case hex digits (a UUID without dashes), as Keystone's ids.
     pub id: String,
+    /// Unique.
     pub name: String,
+    /// Free-form; may be empty.
     pub description: String,
+    /// False: no token can be scoped to it.
     pub enabled: bool,
 }
 
+/// A Keystone user.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
+    /// 32 lower-case hex digits (a UUID without dashes), as Keystone's ids.
     pub id: String,
+    /// Unique; what clients log in with.
     pub name: String,
+    /// Argon2id PHC string, made and checked by the `identity` crate.
     pub password_hash: String,
+    /// False: the user can't authenticate.
     pub enabled: bool,
 }
 
 /// A stored token (by hash) with what it grants.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenRow {
+    /// Whose token it is.
     pub user_id: String,
+    /// The project it is scoped to.
     pub project_id: String,
+    /// Keystone's `audit_ids` entry: a random id that names the token in logs
+    /// without revealing it.
     pub audit_id: String,
+    /// Epoch milliseconds.
     pub issued_at: i64,
+    /// Epoch milliseconds; the token is refused from then on.
     pub expires_at: i64,
 }
 
@@ -37,6 +53,7 @@ fn new_id() -> String {
 }
 
 impl Store {
+    /// Creates an enabled project; a taken name is [`Error::AlreadyExists`].
     pub async fn project_create(&self, name: &str, description: &str) -> Result<Project> {
         let p = Project {
             id: new_id(),
@@ -86,6 +103,7 @@ impl Store {
             .ok_or_else(|| Error::not_found(Kind::Project, id_or_name))
     }
 
+    /// Every project, by name.
     pub async fn project_list(&self) -> Result<Vec<Project>> {
         let rows = sqlx::query("SELECT id, name, description, CASE WHEN enabled THEN 1 ELSE 0 END AS enabled FROM projects ORDER BY name")
             .fetch_all(self.read_pool())
@@ -94,6 +112,7 @@ impl Store {
         Ok(rows.iter().map(Self::project_from).collect())
     }
 
+    /// Creates an enabled user; a taken name is [`Error::AlreadyExists`].
     pub async fn user_create(&self, name: &str, password_hash: &str) -> Result<User> {
         let u = User {
             id: new_id(),
@@ -120,6 +139,7 @@ impl Store {
         Ok(u)
     }
 
+    /// Replaces a user's password hash and revokes every token of the user.
     pub async fn user_set_password(&self, user_id: &str, password_hash: &str) -> Result<()> {
         sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
             .bind(password_hash)
@@ -166,6 +186,8 @@ impl Store {
         .ok_or_else(|| Error::not_found(Kind::User, id_or_name))
     }
 
+    /// Gives `user_id` the role `role` (`admin`, `member`, `reader`) on a
+    /// project; granting it again changes nothing.
     pub async fn role_grant(&self, user_id: &str, project_id: &str, role: &str) -> Result<()> {
         sqlx::query(
             "INSERT INTO role_assignments (user_id, project_id, role) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
@@ -192,6 +214,7 @@ impl Store {
         Ok(rows.iter().map(|r| r.get::<String, _>(0)).collect())
     }
 
+    /// Stores a token under its hash, pruning expired tokens on the way.
     pub async fn token_insert(&self, token_hash: &str, row: &TokenRow) -> Result<()> {
         let now = now_ms();
         // Expired tokens are pruned on the way; the index makes this cheap.
@@ -216,6 +239,7 @@ impl Store {
         Ok(())
     }
 
+    /// The token stored under `token_hash`, expired or not.
     pub async fn token_get(&self, token_hash: &str) -> Result<Option<TokenRow>> {
         let row = sqlx::query(
             "SELECT user_id, project_id, audit_id, issued_at, expires_at FROM tokens WHERE token_hash = $1",
@@ -233,6 +257,7 @@ impl Store {
         }))
     }
 
+    /// Revokes a token; whether there was one to revoke.
     pub async fn token_delete(&self, token_hash: &str) -> Result<bool> {
         let done = sqlx::query("DELETE FROM tokens WHERE token_hash = $1")
             .bind(token_hash)

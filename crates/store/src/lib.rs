@@ -17,6 +17,8 @@
 //! - SQLite specifics (pragmas, the single-writer pool) live in [`backend`]; the
 //!   SQL elsewhere is portable, with `$n` placeholders, so PostgreSQL can follow.
 
+#![warn(missing_docs, unreachable_pub)]
+
 pub mod backend;
 pub mod body;
 pub mod crypto;
@@ -36,11 +38,14 @@ pub use tx::Tx;
 /// Who may see what: everything (admin) or one project's objects.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Scope {
+    /// Every project's objects (an admin caller, the server itself).
     All,
+    /// Only the objects of this project id.
     Project(String),
 }
 
 impl Scope {
+    /// Whether an object of `project_id` is visible in this scope.
     pub fn allows(&self, project_id: &str) -> bool {
         match self {
             Scope::All => true,
@@ -52,11 +57,16 @@ impl Scope {
 /// Identifies one API write: its request id (returned as `x-nsx-requestid`) and actor.
 #[derive(Debug, Clone)]
 pub struct WriteCtx {
+    /// Logged with the write's generation, so a realization-state query by
+    /// request id finds it.
     pub request_id: uuid::Uuid,
+    /// Recorded as `created_by` / `updated_by`: the user name, or a fixed name
+    /// for the server's and the operator's own writes.
     pub actor: String,
 }
 
 impl WriteCtx {
+    /// A write by `actor` under a fresh request id.
     pub fn new(actor: impl Into<String>) -> WriteCtx {
         WriteCtx {
             request_id: uuid::Uuid::new_v4(),
@@ -68,9 +78,13 @@ impl WriteCtx {
 /// Fields common to every new object.
 #[derive(Debug, Clone)]
 pub struct NewMeta {
+    /// The id to create the object under; None: a new UUID.
     pub id: Option<String>,
+    /// The owning project.
     pub project_id: String,
+    /// Free-form name; may be empty.
     pub name: String,
+    /// Free-form description; may be empty.
     pub description: String,
 }
 

@@ -10,12 +10,16 @@ use crate::{Store, db_err, now_ms};
 /// A registered transport node.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Node {
+    /// A UUID made at registration.
     pub id: String,
+    /// The operator's name for it.
     pub name: String,
+    /// The gateway whose tunnels the node carries.
     pub gateway_id: String,
     /// Lowercase hex SHA-256 of the node's client certificate (DER), when it
     /// authenticates by mutual TLS.
     pub cert_sha256: Option<String>,
+    /// Epoch milliseconds of registration.
     pub created_at: i64,
 }
 
@@ -31,12 +35,15 @@ pub struct NodeCredentials {
 /// The latest report of a node.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeState {
+    /// The node reporting.
     pub node: Node,
     /// None: the node never reported.
     pub realized_generation: Option<i64>,
     /// Epoch ms of the last report (0: never).
     pub last_seen: i64,
+    /// The tunnels the last report said failed to apply.
     pub failures: Vec<Failure>,
+    /// The runtime state of each tunnel in the last report.
     pub tunnels: Vec<TunnelStatus>,
 }
 
@@ -148,6 +155,7 @@ impl Store {
         Ok(node)
     }
 
+    /// Unregisters a node; its reports go with it.
     pub async fn node_delete(&self, id: &str) -> Result<()> {
         let done = sqlx::query("DELETE FROM nodes WHERE id = $1")
             .bind(id)

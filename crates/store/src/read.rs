@@ -281,11 +281,17 @@ impl Snapshot {
 /// Ids of the objects a batch of records references, by kind.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Keys {
+    /// VPN service ids.
     pub services: BTreeSet<String>,
+    /// Gateway ids.
     pub gateways: BTreeSet<String>,
+    /// Endpoint group ids.
     pub groups: BTreeSet<String>,
+    /// Subnet ids.
     pub subnets: BTreeSet<String>,
+    /// IKE policy ids.
     pub ike: BTreeSet<String>,
+    /// IPsec policy ids.
     pub ipsec: BTreeSet<String>,
 }
 
@@ -320,11 +326,18 @@ pub struct Need {
 /// configuration are filled from it).
 #[derive(Debug, Default)]
 pub struct Refs {
+    /// VPN services by id.
     pub services: HashMap<String, Record<VpnService>>,
+    /// Gateways by id (when [`Need::gateways`]).
     pub gateways: HashMap<String, Record<Gateway>>,
+    /// Endpoint groups by id (when [`Need::traffic`]).
     pub groups: HashMap<String, Record<EndpointGroup>>,
+    /// Subnets by id: a legacy service's subnet and the endpoint groups'
+    /// subnets (when [`Need::traffic`]).
     pub subnets: HashMap<String, Record<Subnet>>,
+    /// IKE policies by id (when [`Need::policies`]).
     pub ike: HashMap<String, Record<IkePolicy>>,
+    /// IPsec policies by id (when [`Need::policies`]).
     pub ipsec: HashMap<String, Record<IpsecPolicy>>,
     /// The nodes (with their latest reports) of the gateways whose status was
     /// loaded, and nothing else.

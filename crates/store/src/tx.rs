@@ -8,6 +8,8 @@ use crate::backend::Db;
 use crate::nodes::{NodeState, SELECT_NODE_STATE, state_from};
 use crate::{Body, Cipher, NewMeta, Scope, Store, WriteCtx, db_err, now_ms};
 
+/// One write transaction: begun by [`Store::begin`], ended by [`Tx::commit`]
+/// (dropped without it, it rolls back, its generation included).
 pub struct Tx<'c> {
     tx: sqlx::Transaction<'c, Db>,
     /// This process's turn to write (see `backend::Pools::gate`); released
