@@ -19,16 +19,29 @@ use tokio::sync::watch;
 /// A failed node API call.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
+    /// The request got no HTTP answer (server unreachable, TLS refused, timeout).
     #[error("node API request to {url} failed")]
     Transport {
+        /// The URL asked.
         url: String,
+        /// What reqwest said.
         #[source]
         source: reqwest::Error,
     },
+    /// The server answered with an error status.
     #[error("node API answered {status} to {url}: {body}")]
-    Status { url: String, status: u16, body: String },
+    Status {
+        /// The URL asked.
+        url: String,
+        /// The HTTP status code.
+        status: u16,
+        /// The answer's body, as the server sent it.
+        body: String,
+    },
+    /// The node id has characters that can't go into the URL path as they are.
     #[error("invalid node id {0:?}: only letters, digits, '-', '_' and '.' are allowed")]
     NodeId(String),
+    /// `--server` names no URL.
     #[error("no server URL given")]
     NoServer,
 }
@@ -117,6 +130,7 @@ impl NodeApi {
         }
     }
 
+    /// The node this client speaks for.
     pub fn node_id(&self) -> &str {
         &self.node_id
     }
@@ -220,6 +234,7 @@ pub struct Backoff {
 }
 
 impl Backoff {
+    /// Starts at `min`.
     pub fn new(min: Duration, max: Duration) -> Backoff {
         Backoff { min, max, next: min }
     }
@@ -231,6 +246,7 @@ impl Backoff {
         d.mul_f64(rand::thread_rng().gen_range(0.8..1.2))
     }
 
+    /// Back to `min`, after a success.
     pub fn reset(&mut self) {
         self.next = self.min;
     }

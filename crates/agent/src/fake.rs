@@ -16,14 +16,23 @@ use crate::vici::{ChildSa, Connector, IkeSa, Initiated, Vici, ViciError};
 /// One VICI call, as recorded.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Call {
+    /// `load-conn` of the named connection.
     LoadConn(String),
+    /// `unload-conn` of the named connection.
     UnloadConn(String),
+    /// `load-shared` of the shared key with this id.
     LoadShared(String),
+    /// `unload-shared` of the shared key with this id.
     UnloadShared(String),
+    /// `terminate` of the named connection's IKE_SAs.
     Terminate(String),
+    /// `initiate` of (connection, CHILD_SA).
     Initiate(String, String),
+    /// `list-sas` of one connection, or of all (None).
     ListSas(Option<String>),
+    /// `get-conns`.
     GetConns,
+    /// `get-shared`.
     GetShared,
 }
 
@@ -37,9 +46,13 @@ impl Call {
 /// The fake daemon's state.
 #[derive(Debug, Default)]
 pub struct FakeCharon {
+    /// Loaded connections by name, as `load-conn` sent them.
     pub conns: BTreeMap<String, Section>,
+    /// Loaded shared keys by id, as `load-shared` sent them.
     pub shared: BTreeMap<String, Section>,
+    /// IKE_SAs by connection name.
     pub sas: BTreeMap<String, IkeSa>,
+    /// Every call so far, in order.
     pub calls: Vec<Call>,
     /// `load-conn` of these names fails with this message.
     pub refuse_conn: BTreeMap<String, String>,
@@ -62,6 +75,7 @@ impl Default for Fake {
 }
 
 impl Fake {
+    /// A running charon with nothing loaded.
     pub fn new() -> Fake {
         Fake(Arc::new(Mutex::new(FakeCharon {
             running: true,
@@ -69,6 +83,7 @@ impl Fake {
         })))
     }
 
+    /// The daemon's state, for a test to inspect or change.
     pub fn state(&self) -> MutexGuard<'_, FakeCharon> {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -234,11 +249,14 @@ impl Vici for FakeVici {
 
 /// Wraps a real session and records every call (for the benchmark's call counts).
 pub struct Recorder<V> {
+    /// The session every call goes on to.
     pub inner: V,
+    /// Every call so far, in order.
     pub calls: Arc<Mutex<Vec<Call>>>,
 }
 
 impl<V> Recorder<V> {
+    /// Records the calls made on `inner`.
     pub fn new(inner: V) -> Recorder<V> {
         Recorder {
             inner,

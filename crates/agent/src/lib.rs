@@ -19,6 +19,8 @@
 //! - [`tls`]: HTTPS to the server (CA, client certificate) and the rule that
 //!   refuses plain HTTP to anything but loopback.
 
+#![warn(missing_docs, unreachable_pub)]
+
 pub mod api;
 pub mod fake;
 pub mod message;
@@ -41,16 +43,24 @@ pub use render::EspMode;
 /// What can stop the agent from starting.
 #[derive(Debug, thiserror::Error)]
 pub enum AgentError {
+    /// The arguments are incomplete, inconsistent or unusable (a bad certificate,
+    /// an unsupported URL scheme); the text says which.
     #[error("invalid agent arguments: {0}")]
     Invalid(String),
+    /// A file the arguments name (token, nodes file, certificate, key, CA) can't be read.
     #[error("cannot read {path}")]
     File {
+        /// The file.
         path: PathBuf,
+        /// Why.
         #[source]
         source: std::io::Error,
     },
+    /// reqwest could not build the HTTP client (e.g. its TLS backend failed to
+    /// initialize).
     #[error("cannot build the HTTP client")]
     Http(#[source] reqwest::Error),
+    /// The node API client refused its settings (node id, server list).
     #[error("node API client")]
     Api(#[source] api::ApiError),
 }

@@ -21,8 +21,11 @@ use serde::{Serialize, Serializer};
 /// One value in a section.
 #[derive(Clone, PartialEq, Eq)]
 pub enum Value {
+    /// `key = value`.
     Str(String),
+    /// `key = [a, b]`.
     List(Vec<String>),
+    /// `key { ... }`.
     Section(Section),
     /// Sent to charon, never printed.
     Secret(Psk),
@@ -46,6 +49,7 @@ pub struct Section {
 }
 
 impl Section {
+    /// An empty section.
     pub fn new() -> Section {
         Section::default()
     }
@@ -108,10 +112,12 @@ impl Section {
         }
     }
 
+    /// The entries, in the order they were appended.
     pub fn entries(&self) -> impl Iterator<Item = (&str, &Value)> {
         self.entries.iter().map(|(k, v)| (k.as_str(), v))
     }
 
+    /// Whether the section has no entry.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }

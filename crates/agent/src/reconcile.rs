@@ -40,6 +40,7 @@ use crate::vici::{IkeSa, Initiated, Vici, ViciError};
 /// Reconciler settings.
 #[derive(Debug, Clone)]
 pub struct Settings {
+    /// Which ESP data path charon uses (decides `encap`).
     pub esp: EspMode,
     /// How long one `initiate` may take before the agent moves on (charon goes on
     /// trying in the background).
@@ -48,6 +49,7 @@ pub struct Settings {
     pub terminate_timeout: Duration,
     /// First retry delay after a failed initiation; doubles up to `retry_max`.
     pub retry_min: Duration,
+    /// Longest delay between initiation retries.
     pub retry_max: Duration,
     /// Reported as the agent's version string.
     pub agent: String,
@@ -70,7 +72,9 @@ impl Default for Settings {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("refusing configuration generation {offered}: generation {accepted} is already accepted")]
 pub struct Stale {
+    /// The generation of the refused snapshot.
     pub offered: i64,
+    /// The generation of the snapshot already accepted.
     pub accepted: i64,
 }
 
@@ -133,6 +137,7 @@ pub struct Reconciler {
 }
 
 impl Reconciler {
+    /// A reconciler that knows nothing yet: its first pass sweeps what charon has.
     pub fn new(settings: Settings) -> Reconciler {
         Reconciler {
             settings,
@@ -148,6 +153,7 @@ impl Reconciler {
         }
     }
 
+    /// The settings it was made with.
     pub fn settings(&self) -> &Settings {
         &self.settings
     }

@@ -61,10 +61,14 @@ pub struct Rendered {
 /// A tunnel that can't be expressed as a strongSwan configuration.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RenderError {
+    /// The proposal (`IKE` or `ESP`) lists no encryption algorithm.
     #[error("the {0} proposal has no encryption algorithm")]
     NoEncryption(&'static str),
+    /// The proposal (`IKE`, `ESP` or `AH`) has a non-AEAD cipher, or is AH, and
+    /// lists no integrity algorithm.
     #[error("the {0} proposal has no integrity algorithm for a non-AEAD cipher")]
     NoIntegrity(&'static str),
+    /// The IKE proposal lists no DH group (IKE always needs one).
     #[error("the IKE proposal has no Diffie-Hellman group")]
     NoDhGroup,
 }

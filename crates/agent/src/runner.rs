@@ -24,6 +24,7 @@ pub struct LoopSettings {
     pub status_interval: Duration,
     /// First and longest delay between attempts to reach charon.
     pub reconnect_min: Duration,
+    /// Longest delay between attempts to reach charon.
     pub reconnect_max: Duration,
 }
 
@@ -40,12 +41,16 @@ impl Default for LoopSettings {
 /// One node's agent: a reconciler, a way to reach charon, and the channels to the
 /// config poller and the reporter.
 pub struct Agent<C: Connector> {
+    /// Opens (and re-opens) the VICI session.
     pub connector: C,
+    /// The node's desired and applied state.
     pub reconciler: Reconciler,
+    /// Loop timing.
     pub settings: LoopSettings,
 }
 
 impl<C: Connector> Agent<C> {
+    /// An agent over `connector`, not yet running.
     pub fn new(connector: C, reconciler: Reconciler, settings: LoopSettings) -> Agent<C> {
         Agent {
             connector,

@@ -22,7 +22,9 @@ use crate::render::expected_children;
 /// One line of the nodes file, as printed by `vpnaas node add`.
 #[derive(Clone, Deserialize)]
 pub struct NodeCredentials {
+    /// The node id.
     pub id: String,
+    /// The node's bearer token.
     pub token: String,
 }
 
@@ -45,9 +47,14 @@ pub fn read_nodes_file(path: &Path) -> Result<Vec<NodeCredentials>, AgentError> 
 /// Simulation settings.
 #[derive(Debug, Clone)]
 pub struct SimSettings {
+    /// How long applying one snapshot takes (`--sim-delay-ms`).
     pub delay: Duration,
+    /// Probability (0..=1) that a tunnel fails to apply, per node, tunnel and
+    /// generation (`--sim-failure-rate`).
     pub failure_rate: f64,
+    /// Report at least this often (`--heartbeat`).
     pub heartbeat: Duration,
+    /// Long-poll wait (`--wait`).
     pub wait: Duration,
 }
 

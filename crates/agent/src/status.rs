@@ -43,6 +43,8 @@ pub fn child_installed(state: &str) -> bool {
 /// What is known about a tunnel besides its SAs.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Context<'a> {
+    /// CHILD_SAs the tunnel should have: one in IKEv2, one per traffic-selector
+    /// pair in IKEv1.
     pub expected: u32,
     /// Why it could not be applied.
     pub failure: Option<&'a str>,

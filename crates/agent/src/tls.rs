@@ -27,12 +27,14 @@ pub struct TlsSettings {
     pub ca_file: Option<PathBuf>,
     /// PEM files of the client certificate (chain) and its private key.
     pub client_cert: Option<PathBuf>,
+    /// PEM file of the client certificate's private key.
     pub client_key: Option<PathBuf>,
     /// Allow `http://` to a non-loopback server.
     pub insecure_plain_http: bool,
 }
 
 impl TlsSettings {
+    /// Whether the node authenticates with a client certificate.
     pub fn has_client_cert(&self) -> bool {
         self.client_cert.is_some()
     }

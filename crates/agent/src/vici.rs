@@ -18,14 +18,18 @@ pub enum ViciError {
     /// The socket could not be opened (charon not running, wrong path).
     #[error("cannot connect to charon's VICI socket {path}")]
     Connect {
+        /// The socket path.
         path: String,
+        /// Why it could not be opened.
         #[source]
         source: std::io::Error,
     },
     /// The session broke (charon exited or restarted) or got out of step.
     #[error("VICI session lost during {command}")]
     Session {
+        /// The VICI command under way.
         command: &'static str,
+        /// rsvici's error, when it gave one.
         #[source]
         source: Option<rsvici::Error>,
     },
@@ -33,12 +37,19 @@ pub enum ViciError {
     /// (VICI has no request ids, a late answer would be taken for the next one).
     #[error("charon did not answer {command} within {timeout:?}")]
     Timeout {
+        /// The VICI command under way.
         command: &'static str,
+        /// How long it was given.
         timeout: Duration,
     },
     /// charon answered `success = no`: a per-object failure, the session is fine.
     #[error("{command} failed: {message}")]
-    Failed { command: &'static str, message: String },
+    Failed {
+        /// The refused VICI command.
+        command: &'static str,
+        /// charon's `errmsg`.
+        message: String,
+    },
 }
 
 impl ViciError {
@@ -65,6 +76,7 @@ pub struct IkeSa {
     /// charon's IKE_SA state: CREATED, CONNECTING, ESTABLISHED, PASSIVE, REKEYING,
     /// REKEYED, DELETING, DESTROYING.
     pub state: String,
+    /// Its CHILD_SAs.
     pub children: Vec<ChildSa>,
 }
 
@@ -76,9 +88,13 @@ pub struct ChildSa {
     /// CREATED, ROUTED, INSTALLING, INSTALLED, UPDATING, REKEYING, REKEYED,
     /// RETRYING, DELETING, DELETED, DESTROYING.
     pub state: String,
+    /// Bytes received (charon's `bytes-in`).
     pub bytes_in: u64,
+    /// Bytes sent (`bytes-out`).
     pub bytes_out: u64,
+    /// Packets received (`packets-in`).
     pub packets_in: u64,
+    /// Packets sent (`packets-out`).
     pub packets_out: u64,
 }
 
@@ -133,7 +149,9 @@ pub trait Vici: Send {
 
 /// Opens VICI sessions (again after charon restarts).
 pub trait Connector: Send {
+    /// The session type it opens.
     type Session: Vici;
+    /// Opens a new session.
     fn connect(&mut self) -> impl Future<Output = Result<Self::Session, ViciError>> + Send;
 }
 
@@ -181,12 +199,14 @@ pub mod charon {
     /// Connects to charon's VICI socket.
     #[derive(Debug, Clone)]
     pub struct CharonConnector {
+        /// charon's VICI socket (`--vici`).
         pub path: PathBuf,
         /// Longest wait for any plain command.
         pub call_timeout: Duration,
     }
 
     impl CharonConnector {
+        /// A connector to the socket at `path`, with a 10 s call timeout.
         pub fn new(path: impl Into<PathBuf>) -> CharonConnector {
             CharonConnector {
                 path: path.into(),
