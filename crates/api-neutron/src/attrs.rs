@@ -114,10 +114,10 @@ impl Attr {
     }
 }
 
-pub const NAME_LEN: usize = 255;
+pub(crate) const NAME_LEN: usize = 255;
 
 /// The attributes every VPN resource has, in Neutron's order.
-pub const fn common(sortable: bool) -> [Attr; 5] {
+pub(crate) const fn common(sortable: bool) -> [Attr; 5] {
     let id = Attr::new("id").ro().check(Check::Uuid);
     let tenant = Attr::new("tenant_id")
         .post_only()
@@ -141,7 +141,7 @@ pub const fn common(sortable: bool) -> [Attr; 5] {
 }
 
 /// Renders a JSON value the way Python's `'%s' % value` would, for messages.
-pub fn py(v: &Value) -> String {
+pub(crate) fn py(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
         Value::Null => "None".into(),
@@ -167,7 +167,7 @@ fn py_repr(v: &Value) -> String {
 }
 
 /// `convert_to_int`: Python's `int()` on a JSON value.
-pub fn to_int(v: &Value) -> Option<i64> {
+pub(crate) fn to_int(v: &Value) -> Option<i64> {
     match v {
         Value::Number(n) => n.as_i64().or_else(|| {
             n.as_f64()
@@ -181,7 +181,7 @@ pub fn to_int(v: &Value) -> Option<i64> {
 }
 
 /// `convert_to_boolean`.
-pub fn to_bool(v: &Value) -> Option<bool> {
+pub(crate) fn to_bool(v: &Value) -> Option<bool> {
     match v {
         Value::Bool(b) => Some(*b),
         Value::String(s) => match s.to_ascii_lowercase().as_str() {
@@ -278,7 +278,7 @@ fn check_dict(v: &Value, keys: &[(&str, ValueCheck<'_>)]) -> Option<String> {
 }
 
 /// `validate_subnet` on one entry of a subnet list.
-pub fn check_subnet(v: &Value) -> Option<String> {
+pub(crate) fn check_subnet(v: &Value) -> Option<String> {
     let Value::String(s) = v else {
         return Some(format!("'{}' is not a valid IP subnet", py(v)));
     };
@@ -295,8 +295,8 @@ pub fn check_subnet(v: &Value) -> Option<String> {
     }
 }
 
-pub const LIFETIME_UNITS: &[&str] = &["seconds"];
-pub const DPD_ACTIONS: &[&str] = &["clear", "disabled", "hold", "restart", "restart-by-peer"];
+pub(crate) const LIFETIME_UNITS: &[&str] = &["seconds"];
+pub(crate) const DPD_ACTIONS: &[&str] = &["clear", "disabled", "hold", "restart", "restart-by-peer"];
 
 fn validate(attr: &Attr, v: &Value) -> Option<String> {
     match attr.check {
@@ -363,7 +363,7 @@ fn too_big(x: &Value) -> Option<String> {
 
 /// Which kind of write the body is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Op {
+pub(crate) enum Op {
     Create,
     Update,
 }
@@ -371,7 +371,12 @@ pub enum Op {
 /// Parses and checks a request body for `resource` (the singular key) against
 /// `attrs`, exactly in Neutron's order. For a create, returns every POST
 /// attribute (defaults filled); for an update, only the ones given.
-pub fn prepare_body(raw: &[u8], resource: &str, attrs: &[Attr], op: Op) -> ApiResult<Map<String, Value>> {
+pub(crate) fn prepare_body(
+    raw: &[u8],
+    resource: &str,
+    attrs: &[Attr],
+    op: Op,
+) -> ApiResult<Map<String, Value>> {
     if raw.iter().all(|b| b.is_ascii_whitespace()) {
         return Err(ApiError::BadRequest("Resource body required".into()));
     }
@@ -486,7 +491,7 @@ pub fn prepare_body(raw: &[u8], resource: &str, attrs: &[Attr], op: Op) -> ApiRe
 }
 
 /// Typed getters for checked attribute maps.
-pub trait Get {
+pub(crate) trait Get {
     fn str_of(&self, k: &str) -> Option<String>;
     fn bool_of(&self, k: &str) -> Option<bool>;
     fn int_of(&self, k: &str) -> Option<i64>;

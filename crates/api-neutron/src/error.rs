@@ -13,6 +13,7 @@ use crate::wire::{ErrorBody, ErrorDetail};
 /// Everything a Neutron handler can fail with.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
+    /// A store or validation failure, mapped to Neutron's exception per kind.
     #[error(transparent)]
     Model(#[from] Error),
     /// A request-shape error (webob `HTTPBadRequest`).
@@ -24,14 +25,21 @@ pub enum ApiError {
     /// The caller's role does not allow the action (oslo.policy).
     #[error("policy does not allow {0}")]
     Policy(String),
+    /// A path no route matches.
     #[error("no such resource")]
     NoRoute,
+    /// A body over the server's size limit.
     #[error("request body too large")]
     TooLarge,
     /// neutron-lib's `BadRequest`: "Bad {resource} request: {msg}." (e.g. a
     /// `limit` that is not a number).
     #[error("bad {resource} request: {msg}")]
-    BadRequestFor { resource: &'static str, msg: String },
+    BadRequestFor {
+        /// The resource the request was about (`ikepolicy`, ...).
+        resource: &'static str,
+        /// What was wrong with it.
+        msg: String,
+    },
     /// `GET /v2.0/extensions/{alias}` of an alias this server does not have.
     #[error("no extension {0}")]
     ExtensionNotFound(String),
@@ -45,11 +53,16 @@ pub enum ApiError {
 /// neutron-server, behind keystonemiddleware, sends).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Answer {
+    /// A `NeutronError` body with this status.
     Neutron {
+        /// The HTTP status.
         status: StatusCode,
+        /// Neutron's exception name (the envelope's `type`).
         kind: &'static str,
+        /// The envelope's `message`.
         message: String,
     },
+    /// Keystone-style 401: missing or invalid credentials.
     Unauthorized,
 }
 
@@ -390,6 +403,7 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// What Neutron handlers and converters return.
 pub type ApiResult<T> = Result<T, ApiError>;
 
 #[cfg(test)]

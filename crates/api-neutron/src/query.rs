@@ -10,11 +10,11 @@ use crate::attrs::{Attr, Conv, to_bool, to_int};
 use crate::error::{ApiError, ApiResult};
 
 /// Most items in one list response (Neutron's `pagination_max_limit`).
-pub const MAX_PAGE: usize = 10_000;
+pub(crate) const MAX_PAGE: usize = 10_000;
 
 /// A parsed collection query.
 #[derive(Debug, Default)]
-pub struct Query {
+pub(crate) struct Query {
     pub fields: Vec<String>,
     pub filters: Vec<(String, Vec<Value>)>,
     pub sort: Vec<(String, bool)>,
@@ -26,13 +26,13 @@ pub struct Query {
 }
 
 /// Splits a raw query string into ordered pairs.
-pub fn pairs(raw: Option<&str>) -> Vec<(String, String)> {
+pub(crate) fn pairs(raw: Option<&str>) -> Vec<(String, String)> {
     raw.map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect())
         .unwrap_or_default()
 }
 
 /// Only `fields` (used by member GET).
-pub fn fields_only(raw: &[(String, String)]) -> Vec<String> {
+pub(crate) fn fields_only(raw: &[(String, String)]) -> Vec<String> {
     raw.iter()
         .filter(|(k, v)| k == "fields" && !v.is_empty())
         .map(|(_, v)| v.clone())
@@ -55,7 +55,11 @@ fn convert_filter(attr: &Attr, v: &str) -> ApiResult<Value> {
 
 /// Parses and checks the query against a resource's attribute map.
 /// `aliases` maps extra filter names onto attributes (e.g. `endpoint_type` → `type`).
-pub fn parse(raw: Vec<(String, String)>, attrs: &[Attr], aliases: &[(&str, &str)]) -> ApiResult<Query> {
+pub(crate) fn parse(
+    raw: Vec<(String, String)>,
+    attrs: &[Attr],
+    aliases: &[(&str, &str)],
+) -> ApiResult<Query> {
     let mut q = Query {
         fields: fields_only(&raw),
         ..Query::default()
@@ -174,7 +178,7 @@ fn matches(item: &Map<String, Value>, name: &str, wanted: &[Value]) -> bool {
 
 /// Applies filters, sorting, pagination and field selection; returns the
 /// collection document (`{plural: [...], plural_links: [...]}`).
-pub fn render(items: Vec<Map<String, Value>>, q: &Query, plural: &str, self_url: &str) -> Value {
+pub(crate) fn render(items: Vec<Map<String, Value>>, q: &Query, plural: &str, self_url: &str) -> Value {
     let mut items: Vec<Map<String, Value>> = items
         .into_iter()
         .filter(|i| q.filters.iter().all(|(n, w)| matches(i, n, w)))
@@ -243,7 +247,7 @@ pub fn render(items: Vec<Map<String, Value>>, q: &Query, plural: &str, self_url:
 }
 
 /// Keeps only the requested fields (`tenant_id` and `project_id` travel together).
-pub fn select_fields(item: Map<String, Value>, fields: &[String]) -> Map<String, Value> {
+pub(crate) fn select_fields(item: Map<String, Value>, fields: &[String]) -> Map<String, Value> {
     if fields.is_empty() {
         return item;
     }

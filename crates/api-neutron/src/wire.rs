@@ -44,10 +44,13 @@ fn common(m: &Meta) -> (String, String, String, String, String) {
     )
 }
 
+/// A policy's SA lifetime.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[schema(as = neutron::Lifetime)]
 pub struct Lifetime {
+    /// Only `seconds`.
     pub units: LifetimeUnits,
+    /// In `units`.
     pub value: u32,
 }
 
@@ -60,20 +63,31 @@ impl From<&model::Lifetime> for Lifetime {
     }
 }
 
+/// An IKE policy as Neutron renders it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[schema(as = neutron::IkePolicy)]
 pub struct IkePolicy {
+    /// UUID, assigned by the server.
     pub id: String,
     /// Always the same as `project_id` (Neutron's older name for it).
     pub tenant_id: String,
+    /// The project owning the object.
     pub project_id: String,
+    /// Display name; need not be unique.
     pub name: String,
+    /// Free text.
     pub description: String,
+    /// Integrity/PRF algorithm.
     pub auth_algorithm: AuthAlgorithm,
+    /// Cipher.
     pub encryption_algorithm: EncryptionAlgorithm,
+    /// `main` or `aggressive` (IKEv1 only).
     pub phase1_negotiation_mode: Phase1Mode,
+    /// IKE SA lifetime.
     pub lifetime: Lifetime,
+    /// `v1` or `v2`.
     pub ike_version: IkeVersion,
+    /// Diffie-Hellman group.
     pub pfs: DhGroup,
 }
 
@@ -97,20 +111,31 @@ impl From<&Record<model::IkePolicy>> for IkePolicy {
     }
 }
 
+/// An IPsec policy as Neutron renders it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[schema(as = neutron::IpsecPolicy)]
 pub struct IpsecPolicy {
+    /// UUID, assigned by the server.
     pub id: String,
     /// Always the same as `project_id`.
     pub tenant_id: String,
+    /// The project owning the object.
     pub project_id: String,
+    /// Display name; need not be unique.
     pub name: String,
+    /// Free text.
     pub description: String,
+    /// `esp`, `ah` or `ah-esp`.
     pub transform_protocol: TransformProtocol,
+    /// Integrity algorithm.
     pub auth_algorithm: AuthAlgorithm,
+    /// Cipher.
     pub encryption_algorithm: EncryptionAlgorithm,
+    /// `tunnel` or `transport`.
     pub encapsulation_mode: EncapsulationMode,
+    /// CHILD SA lifetime.
     pub lifetime: Lifetime,
+    /// Perfect forward secrecy group.
     pub pfs: DhGroup,
 }
 
@@ -134,14 +159,19 @@ impl From<&Record<model::IpsecPolicy>> for IpsecPolicy {
     }
 }
 
+/// A VPN service as Neutron renders it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[schema(as = neutron::VpnService)]
 pub struct VpnService {
+    /// UUID, assigned by the server.
     pub id: String,
     /// Always the same as `project_id`.
     pub tenant_id: String,
+    /// The project owning the object.
     pub project_id: String,
+    /// Display name; need not be unique.
     pub name: String,
+    /// Free text.
     pub description: String,
     /// The legacy local subnet (connections then name `peer_cidrs`).
     #[schema(required = true)]
@@ -151,6 +181,7 @@ pub struct VpnService {
     /// Always null: the flavors plugin is not loaded.
     #[schema(required = true)]
     pub flavor_id: Option<String>,
+    /// False: the service's tunnels are taken down (status DOWN).
     pub admin_state_up: bool,
     /// The gateway's external IPv4 address.
     #[schema(required = true)]
@@ -189,15 +220,21 @@ impl VpnService {
     }
 }
 
+/// An endpoint group as Neutron renders it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[schema(as = neutron::EndpointGroup)]
 pub struct EndpointGroup {
+    /// UUID, assigned by the server.
     pub id: String,
     /// Always the same as `project_id`.
     pub tenant_id: String,
+    /// The project owning the object.
     pub project_id: String,
+    /// Display name; need not be unique.
     pub name: String,
+    /// Free text.
     pub description: String,
+    /// `subnet` or `cidr`: what `endpoints` holds.
     #[serde(rename = "type")]
     pub endpoint_type: EndpointType,
     /// Subnet ids (`subnet`) or CIDRs (`cidr`), as given.
@@ -224,6 +261,7 @@ impl From<&Record<model::EndpointGroup>> for EndpointGroup {
 #[serde(rename_all = "lowercase")]
 #[schema(as = neutron::RouteMode)]
 pub enum RouteMode {
+    /// The only mode.
     Static,
 }
 
@@ -232,12 +270,15 @@ pub enum RouteMode {
 #[serde(rename_all = "lowercase")]
 #[schema(as = neutron::AuthMode)]
 pub enum AuthMode {
+    /// The only mode.
     Psk,
 }
 
+/// Dead peer detection settings.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[schema(as = neutron::Dpd)]
 pub struct Dpd {
+    /// What to do with a dead peer (`hold`, `clear`, `restart`, ...).
     pub action: DpdAction,
     /// Seconds between probes.
     pub interval: u32,
@@ -245,34 +286,54 @@ pub struct Dpd {
     pub timeout: u32,
 }
 
+/// An IPsec site connection as Neutron renders it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[schema(as = neutron::IpsecSiteConnection)]
 pub struct IpsecSiteConnection {
+    /// UUID, assigned by the server.
     pub id: String,
     /// Always the same as `project_id`.
     pub tenant_id: String,
+    /// The project owning the object.
     pub project_id: String,
+    /// Display name; need not be unique.
     pub name: String,
+    /// Free text.
     pub description: String,
+    /// The peer's public address (IP or FQDN).
     pub peer_address: String,
+    /// The peer's IKE identity.
     pub peer_id: String,
+    /// Our IKE identity; empty: the local address.
     pub local_id: String,
+    /// Always `static`.
     pub route_mode: RouteMode,
+    /// Bytes.
     pub mtu: u32,
+    /// Always `psk`.
     pub auth_mode: AuthMode,
+    /// The pre-shared key, as given.
     pub psk: String,
+    /// `bi-directional` or `response-only`.
     pub initiator: Initiator,
+    /// Dead peer detection.
     pub dpd: Dpd,
+    /// False: the tunnel is taken down (status DOWN).
     pub admin_state_up: bool,
     /// Derived from what the gateway's nodes report, never stored.
     pub status: Status,
+    /// The service (and so gateway) the connection belongs to.
     pub vpnservice_id: String,
+    /// The IKE policy used.
     pub ikepolicy_id: String,
+    /// The IPsec policy used.
     pub ipsecpolicy_id: String,
     /// The peer's subnets (legacy form, with the service's `subnet_id`).
     pub peer_cidrs: Vec<String>,
+    /// Local subnets (endpoint-group form, with `peer_ep_group_id`).
     #[schema(required = true)]
     pub local_ep_group_id: Option<String>,
+    /// Peer CIDRs (endpoint-group form, with `local_ep_group_id`).
     #[schema(required = true)]
     pub peer_ep_group_id: Option<String>,
 }
@@ -315,22 +376,27 @@ impl IpsecSiteConnection {
 
 // ------------------------------------------------ routers and subnets (read-only)
 
+/// One external address of a router.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[schema(as = neutron::FixedIp)]
 pub struct FixedIp {
     /// Always null: gateways have no Neutron subnets on their external side.
     #[schema(required = true)]
     pub subnet_id: Option<String>,
+    /// The address.
     pub ip_address: String,
 }
 
+/// A router's external side.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[schema(as = neutron::ExternalGatewayInfo)]
 pub struct ExternalGatewayInfo {
     /// Always null.
     #[schema(required = true)]
     pub network_id: Option<String>,
+    /// Always false.
     pub enable_snat: bool,
+    /// The gateway's external addresses.
     pub external_fixed_ips: Vec<FixedIp>,
 }
 
@@ -338,11 +404,15 @@ pub struct ExternalGatewayInfo {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[schema(as = neutron::Router)]
 pub struct Router {
+    /// UUID, assigned by the server.
     pub id: String,
     /// Always the same as `project_id`.
     pub tenant_id: String,
+    /// The project owning the object.
     pub project_id: String,
+    /// Display name; need not be unique.
     pub name: String,
+    /// Free text.
     pub description: String,
     /// Always `ACTIVE`.
     pub status: Status,
@@ -389,12 +459,17 @@ impl From<&Record<Gateway>> for Router {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[schema(as = neutron::Subnet)]
 pub struct Subnet {
+    /// UUID, assigned by the server.
     pub id: String,
     /// Always the same as `project_id`.
     pub tenant_id: String,
+    /// The project owning the object.
     pub project_id: String,
+    /// Display name; need not be unique.
     pub name: String,
+    /// Free text.
     pub description: String,
+    /// The subnet's prefix.
     pub cidr: String,
     /// 4 or 6.
     pub ip_version: u8,
@@ -427,10 +502,13 @@ impl From<&Record<model::Subnet>> for Subnet {
 
 // --------------------------------------------------------- discovery documents
 
+/// A link of a discovery document.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[schema(as = neutron::Link)]
 pub struct Link {
+    /// Always `self`.
     pub rel: String,
+    /// Absolute URL.
     pub href: String,
 }
 
@@ -438,9 +516,11 @@ pub struct Link {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[schema(as = neutron::Versions)]
 pub struct Versions {
+    /// The one version, v2.0.
     pub versions: Vec<ApiVersion>,
 }
 
+/// One API version.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[schema(as = neutron::ApiVersion)]
 pub struct ApiVersion {
@@ -448,6 +528,7 @@ pub struct ApiVersion {
     pub status: &'static str,
     /// `v2.0`.
     pub id: &'static str,
+    /// Its `self` link.
     pub links: Vec<Link>,
 }
 
@@ -455,23 +536,33 @@ pub struct ApiVersion {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[schema(as = neutron::Resources)]
 pub struct Resources {
+    /// One per collection.
     pub resources: Vec<ResourceLink>,
 }
 
+/// One collection of `/v2.0`.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[schema(as = neutron::ResourceLink)]
 pub struct ResourceLink {
+    /// Singular name.
     pub name: &'static str,
+    /// URL segment.
     pub collection: &'static str,
+    /// Its `self` link.
     pub links: Vec<Link>,
 }
 
+/// One API extension this server implements.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[schema(as = neutron::Extension)]
 pub struct Extension {
+    /// The key clients look extensions up by.
     pub alias: &'static str,
+    /// Human-readable title.
     pub name: &'static str,
+    /// What the extension adds.
     pub description: &'static str,
+    /// Timestamp of the extension's last change (RFC 3339).
     pub updated: &'static str,
     /// Always empty.
     pub links: Vec<Link>,
@@ -481,6 +572,7 @@ pub struct Extension {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[schema(as = neutron::Extensions)]
 pub struct Extensions {
+    /// Every extension this server has.
     pub extensions: Vec<Extension>,
 }
 
@@ -488,6 +580,7 @@ pub struct Extensions {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[schema(as = neutron::ExtensionDocument)]
 pub struct ExtensionDocument {
+    /// The extension asked for.
     pub extension: Extension,
 }
 
@@ -497,16 +590,19 @@ pub struct ExtensionDocument {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[schema(as = neutron::Error)]
 pub struct ErrorBody {
+    /// What went wrong.
     #[serde(rename = "NeutronError")]
     pub neutron_error: ErrorDetail,
 }
 
+/// The inside of Neutron's error envelope.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[schema(as = neutron::ErrorDetail)]
 pub struct ErrorDetail {
     /// Neutron's exception name (`IKEPolicyNotFound`, `HTTPBadRequest`, ...).
     #[serde(rename = "type")]
     pub kind: String,
+    /// Human-readable, as neutron-server words it.
     pub message: String,
     /// Always empty.
     pub detail: String,

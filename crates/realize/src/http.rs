@@ -33,6 +33,7 @@ use crate::Realizer;
 /// Longest long-poll a node may ask for.
 pub const MAX_WAIT: Duration = Duration::from_secs(120);
 
+/// The node API's routes, for any server state a [`Realizer`] can be taken from.
 pub fn router<S>() -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
@@ -43,8 +44,9 @@ where
         .route("/internal/v1/nodes/{id}/report", post(report))
 }
 
-/// The security scheme names of a node's two credentials.
+/// Security scheme name of the node's bearer token.
 pub const TOKEN_SCHEME: &str = "node_token";
+/// Security scheme name of the node's registered client certificate.
 pub const CERT_SCHEME: &str = "node_certificate";
 
 #[derive(OpenApi)]
@@ -88,8 +90,10 @@ pub enum NodeApiError {
     /// Neither a bearer token nor a verified client certificate.
     #[error("node token or client certificate required")]
     NoCredentials,
+    /// A well-formed bearer token no node was issued.
     #[error("unknown node token")]
     UnknownToken,
+    /// A verified client certificate no node was registered with.
     #[error("client certificate not registered for any node")]
     UnknownCertificate,
     /// An authenticated node asking about another node's path.
@@ -104,6 +108,7 @@ pub enum NodeApiError {
 }
 
 impl NodeApiError {
+    /// The HTTP status this failure is answered with.
     pub fn status(&self) -> StatusCode {
         match self {
             NodeApiError::MalformedToken
@@ -136,14 +141,17 @@ impl IntoResponse for NodeApiError {
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(as = node::Error)]
 pub struct ErrorBody {
+    /// What went wrong.
     pub error: ErrorDetail,
 }
 
+/// The inside of the node API's error envelope.
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(as = node::ErrorDetail)]
 pub struct ErrorDetail {
     /// The HTTP status again.
     pub code: u16,
+    /// For the node's operator: the failure, and for a bad report the parse error.
     pub message: String,
 }
 
@@ -236,6 +244,7 @@ fn own(node: &Node, id: &str) -> Result<(), NodeApiError> {
     }
 }
 
+/// The long-poll parameters of `GET .../config`.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ConfigQuery {

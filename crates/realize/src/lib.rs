@@ -1,3 +1,5 @@
+#![warn(missing_docs, unreachable_pub)]
+
 //! Realization: turning desired state into what each gateway node must carry,
 //! and turning what nodes report back into states an operator can read.
 //!
@@ -45,7 +47,9 @@ impl Default for RealizeConfig {
 /// The realization engine: cheap to clone.
 #[derive(Clone)]
 pub struct Realizer {
+    /// Desired state and the nodes' reports.
     pub store: Store,
+    /// Shared by every clone.
     pub cfg: std::sync::Arc<RealizeConfig>,
     /// Set when the server shuts down: waiting long-polls answer at once
     /// ("nothing new"), so agents reconnect to the next server promptly.
@@ -136,6 +140,7 @@ fn tunnel(
 }
 
 impl Realizer {
+    /// An engine over `store`, not stopping.
     pub fn new(store: Store, cfg: RealizeConfig) -> Realizer {
         Realizer {
             store,

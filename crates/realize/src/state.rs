@@ -16,13 +16,18 @@ use store::nodes::NodeState;
 /// the overall state is the maximum (unknown > failed > in_progress > in_sync).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum RealizationState {
+    /// Every change up to the generation asked about is applied.
     InSync,
+    /// The node answers but has not applied that generation yet.
     InProgress,
+    /// The node reported a failure applying this object.
     Failed,
+    /// The node has not reported within the node timeout.
     Unknown,
 }
 
 impl RealizationState {
+    /// NSX's wire spelling (`in_sync`, `in_progress`, `failed`, `unknown`).
     pub fn as_str(self) -> &'static str {
         match self {
             RealizationState::InSync => "in_sync",
@@ -36,16 +41,22 @@ impl RealizationState {
 /// One node's line of a session state.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeDetail {
+    /// The node's id (NSX's transport node id).
     pub node_id: String,
+    /// The name the node was added with.
     pub node_name: String,
+    /// This node's state alone.
     pub state: RealizationState,
+    /// NSX-style `CCP Id:..., Message:...` text; `None` when in sync.
     pub failure_message: Option<String>,
 }
 
 /// A session's realization state across its span.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionState {
+    /// The worst state of any node.
     pub state: RealizationState,
+    /// Why the session is not in sync, across nodes; `None` when in sync.
     pub failure_message: Option<String>,
     /// Empty when no node answered at all.
     pub details: Vec<NodeDetail>,
@@ -142,15 +153,25 @@ pub struct SessionStatus {
     pub session_status: &'static str,
     /// UP, DOWN or NEGOTIATING.
     pub ike_session_state: &'static str,
+    /// Why the tunnel is not up, as the reporting node tells it, or why no node reports it.
     pub fail_reason: Option<String>,
+    /// The node whose report this is; `None` when no live node reports the session.
     pub transport_node_id: Option<String>,
+    /// CHILD SAs the tunnel should have: one per traffic-selector pair, at least 1.
     pub total_tunnels: u32,
+    /// CHILD SAs installed, at most `total_tunnels`.
     pub negotiated_tunnels: u32,
+    /// `total_tunnels - negotiated_tunnels`.
     pub failed_tunnels: u32,
+    /// Bytes received over the tunnel, as the node's last report counted them.
     pub bytes_in: u64,
+    /// Bytes sent over the tunnel, as the node's last report counted them.
     pub bytes_out: u64,
+    /// Packets received over the tunnel, as the node's last report counted them.
     pub packets_in: u64,
+    /// Packets sent over the tunnel, as the node's last report counted them.
     pub packets_out: u64,
+    /// When the reporting node last reported (Unix milliseconds); now when none did.
     pub last_update_ms: i64,
 }
 
@@ -214,6 +235,8 @@ pub struct StatusIndex {
 }
 
 impl StatusIndex {
+    /// An index over `nodes`, judged live against `now_ms` (Unix milliseconds)
+    /// and `timeout`; `gateway_generations` holds each gateway's last-change generation.
     pub fn new(
         nodes: Vec<NodeState>,
         gateway_generations: HashMap<String, i64>,

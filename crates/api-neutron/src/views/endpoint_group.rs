@@ -2,6 +2,7 @@
 
 use super::*;
 
+/// `/v2.0/vpn/endpoint-groups`.
 pub struct EndpointGroups;
 
 static GROUP_ATTRS: LazyLock<Vec<Attr>> = LazyLock::new(|| {

@@ -2,6 +2,7 @@
 
 use super::*;
 
+/// `/v2.0/vpn/ikepolicies`.
 pub struct IkePolicies;
 
 static IKE_ATTRS: LazyLock<Vec<Attr>> = LazyLock::new(|| {

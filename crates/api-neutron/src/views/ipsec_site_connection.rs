@@ -2,6 +2,7 @@
 
 use super::*;
 
+/// `/v2.0/vpn/ipsec-site-connections`.
 pub struct Connections;
 
 static CONN_ATTRS: LazyLock<Vec<Attr>> = LazyLock::new(|| {

@@ -2,6 +2,7 @@
 
 use super::*;
 
+/// `/v2.0/vpn/ipsecpolicies`.
 pub struct IpsecPolicies;
 
 static IPSEC_ATTRS: LazyLock<Vec<Attr>> = LazyLock::new(|| {

@@ -34,8 +34,11 @@ pub use self::vpnservice::*;
 /// What rendering needs besides the record itself.
 #[derive(Default)]
 pub struct ViewCtx {
+    /// The gateways the rendered records reference, by id.
     pub gateways: HashMap<String, Record<Gateway>>,
+    /// The VPN services the rendered records reference, by id.
     pub services: HashMap<String, Record<VpnService>>,
+    /// Derived statuses of the rendered records.
     pub status: StatusView,
 }
 
@@ -43,11 +46,15 @@ type Obj = Map<String, Value>;
 
 /// One Neutron resource over one canonical kind.
 pub trait View: Send + Sync + 'static {
+    /// The canonical body stored for this resource.
     type Body: app::Rules;
+    /// The JSON key of one object (`ikepolicy`).
     const SINGULAR: &'static str;
+    /// The JSON key and URL segment of the collection (`ikepolicies`).
     const PLURAL: &'static str;
     /// Policy rule suffix (`create_<rule>`).
     const RULE: &'static str;
+    /// Older attribute names accepted on input, as (alias, attribute).
     const ALIASES: &'static [(&'static str, &'static str)] = &[];
     /// Whether a PENDING_* status blocks updates.
     const STATEFUL: bool = false;
@@ -58,12 +65,15 @@ pub trait View: Send + Sync + 'static {
     /// The typed response body of one object.
     type Wire: serde::Serialize + utoipa::ToSchema;
 
+    /// The resource's attributes: conversion, checks, filterability.
     fn attrs() -> &'static [Attr];
+    /// The typed response body of `rec`.
     fn wire(rec: &Record<Self::Body>, ctx: &ViewCtx) -> Self::Wire;
     /// [`View::wire`] as a JSON object, for `fields`, filters and sorting.
     fn render(rec: &Record<Self::Body>, ctx: &ViewCtx) -> Obj {
         to_obj(&Self::wire(rec, ctx))
     }
+    /// The canonical body from a request's attributes, converted and checked.
     fn build(m: &Obj) -> ApiResult<Self::Body>;
     /// What must hold of the current object for an update (Neutron refuses
     /// changing an in-use policy, or a service or connection while pending).

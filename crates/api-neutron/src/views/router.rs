@@ -2,6 +2,7 @@
 
 use super::*;
 
+/// Attributes of `/v2.0/routers`, for `fields`, filters and sorting.
 pub static ROUTER_ATTRS: LazyLock<Vec<Attr>> = LazyLock::new(|| {
     let mut v = common(true).to_vec();
     v.extend([
@@ -12,10 +13,12 @@ pub static ROUTER_ATTRS: LazyLock<Vec<Attr>> = LazyLock::new(|| {
     v
 });
 
+/// A gateway as a Neutron router object.
 pub fn router_json(rec: &Record<Gateway>) -> Obj {
     to_obj(&wire::Router::from(rec))
 }
 
+/// Attributes of `/v2.0/subnets`, for `fields`, filters and sorting.
 pub static SUBNET_ATTRS: LazyLock<Vec<Attr>> = LazyLock::new(|| {
     let mut v = common(true).to_vec();
     v.extend([
@@ -26,6 +29,7 @@ pub static SUBNET_ATTRS: LazyLock<Vec<Attr>> = LazyLock::new(|| {
     v
 });
 
+/// A gateway subnet as a Neutron subnet object.
 pub fn subnet_json(rec: &Record<Subnet>) -> Obj {
     to_obj(&wire::Subnet::from(rec))
 }

@@ -2,6 +2,7 @@
 
 use super::*;
 
+/// `/v2.0/vpn/vpnservices`.
 pub struct VpnServices;
 
 static SERVICE_ATTRS: LazyLock<Vec<Attr>> = LazyLock::new(|| {
