@@ -330,10 +330,10 @@ pub struct IpsecSiteConnection {
     pub ipsecpolicy_id: String,
     /// The peer's subnets (legacy form, with the service's `subnet_id`).
     pub peer_cidrs: Vec<String>,
-    /// Local subnets (endpoint-group form, with `peer_ep_group_id`).
+    /// The endpoint group of local subnets (endpoint-group form, with `peer_ep_group_id`).
     #[schema(required = true)]
     pub local_ep_group_id: Option<String>,
-    /// Peer CIDRs (endpoint-group form, with `local_ep_group_id`).
+    /// The endpoint group of peer CIDRs (endpoint-group form, with `local_ep_group_id`).
     #[schema(required = true)]
     pub peer_ep_group_id: Option<String>,
 }
@@ -544,9 +544,9 @@ pub struct Resources {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[schema(as = neutron::ResourceLink)]
 pub struct ResourceLink {
-    /// Singular name.
+    /// The resource, singular (`ikepolicy`).
     pub name: &'static str,
-    /// URL segment.
+    /// The last segment of the collection's path (`ikepolicies`).
     pub collection: &'static str,
     /// Its `self` link.
     pub links: Vec<Link>,
@@ -562,7 +562,7 @@ pub struct Extension {
     pub name: &'static str,
     /// What the extension adds.
     pub description: &'static str,
-    /// Timestamp of the extension's last change (RFC 3339).
+    /// When the extension last changed (ISO 8601).
     pub updated: &'static str,
     /// Always empty.
     pub links: Vec<Link>,

@@ -50,11 +50,11 @@ pub trait View: Send + Sync + 'static {
     type Body: app::Rules;
     /// The JSON key of one object (`ikepolicy`).
     const SINGULAR: &'static str;
-    /// The JSON key and URL segment of the collection (`ikepolicies`).
+    /// The JSON key of the collection (`ikepolicies`).
     const PLURAL: &'static str;
     /// Policy rule suffix (`create_<rule>`).
     const RULE: &'static str;
-    /// Older attribute names accepted on input, as (alias, attribute).
+    /// Extra filter names, as (alias, attribute): `endpoint_type` for `type`.
     const ALIASES: &'static [(&'static str, &'static str)] = &[];
     /// Whether a PENDING_* status blocks updates.
     const STATEFUL: bool = false;
