@@ -77,8 +77,9 @@ impl<S: tracing::Subscriber> Layer<S> for Recorder {
         } else {
             f.statement
         };
-        // A pool opening a connection sets it up; that is no read.
-        if !sql.starts_with("PRAGMA") {
+        // A pool opening a connection sets it up (SQLite pragmas, PostgreSQL
+        // session settings) whenever it happens to open one; that is no read.
+        if !sql.starts_with("PRAGMA") && !sql.starts_with("SET ") {
             LOG.lock().unwrap().push(Statement { sql, rows: f.rows });
         }
     }
