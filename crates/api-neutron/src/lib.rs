@@ -34,6 +34,7 @@ use store::{NewMeta, Scope, Store, WriteCtx};
 
 use crate::attrs::{Get, Op, prepare_body};
 use crate::error::{ApiError, ApiResult};
+use crate::query::Collection;
 use crate::views::{
     Connections, EndpointGroups, IkePolicies, IpsecPolicies, ReadOnly, Routers, Subnets, View, ViewCtx,
     VpnServices,
@@ -182,30 +183,108 @@ async fn list<V: View>(
     headers: HeaderMap,
     uri: OriginalUri,
     RawQuery(raw): RawQuery,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let q = query::parse(query::pairs(raw.as_deref()), V::attrs(), V::ALIASES)?;
+    let self_url = self_url(&headers, &uri);
+    let Some(scope) = read_scope(&ctx) else {
+        return Ok(Json(query::render(Vec::new(), &q, V::PLURAL, &self_url)).into_response());
+    };
     let keys = q
         .filters
         .iter()
         .map(|(n, _)| n.as_str())
         .chain(q.sort.iter().map(|(k, _)| k.as_str()));
-    let (records, vctx) = match read_scope(&ctx) {
-        None => (Vec::new(), ViewCtx::default()),
-        Some(scope) if shows_derived::<V>(&q.fields, keys) => {
+    let derived = shows_derived::<V>(&q.fields, keys);
+    let Some(page) = query::sql_page(&q) else {
+        // Filters or sort keys on attributes that are not columns: filter and
+        // sort the rendered collection in memory, as the VPN plugin does.
+        let (records, vctx) = if derived {
             let mut snap = store.snapshot().await?;
             let records = snap.list_in::<V::Body>(&scope).await?;
             let vctx = view_ctx_in::<V>(&realizer, &mut snap, &records).await?;
             (records, vctx)
-        }
-        Some(scope) => (store.list::<V::Body>(&scope).await?, ViewCtx::default()),
+        } else {
+            (store.list::<V::Body>(&scope).await?, ViewCtx::default())
+        };
+        let items = records.iter().map(|r| V::render(r, &vctx)).collect();
+        return Ok(Json(query::render(items, &q, V::PLURAL, &self_url)).into_response());
     };
-    let items = records.iter().map(|r| V::render(r, &vctx)).collect();
-    Ok(Json(query::render(
-        items,
-        &q,
-        V::PLURAL,
-        &self_url(&headers, &uri),
-    )))
+    // One page read in SQL; the references of its records only.
+    let limit = query::page_limit(&q);
+    if query::meta_only(&q.fields) {
+        let mut metas = store
+            .page_meta(<V::Body as store::Body>::KIND, &scope, &page)
+            .await?;
+        let limit = cut_to_page(&mut metas, limit, q.page_reverse);
+        let ends = metas
+            .first()
+            .zip(metas.last())
+            .map(|(f, l)| (f.id.as_str(), l.id.as_str()));
+        let links = query::links(&q, limit, ends, metas.len(), &self_url);
+        let items = metas.iter().map(|m| query::meta_obj(m, &q.fields)).collect();
+        return Ok(Json(Collection {
+            plural: V::PLURAL,
+            items,
+            links,
+        })
+        .into_response());
+    }
+    let (records, vctx, limit) = if derived {
+        let mut snap = store.snapshot().await?;
+        let mut records = snap.page::<V::Body>(&scope, &page).await?;
+        let limit = cut_to_page(&mut records, limit, q.page_reverse);
+        let vctx = view_ctx_in::<V>(&realizer, &mut snap, &records).await?;
+        (records, vctx, limit)
+    } else {
+        let mut records = store.page::<V::Body>(&scope, &page).await?;
+        let limit = cut_to_page(&mut records, limit, q.page_reverse);
+        (records, ViewCtx::default(), limit)
+    };
+    let ends = records
+        .first()
+        .zip(records.last())
+        .map(|(f, l)| (f.meta.id.as_str(), l.meta.id.as_str()));
+    let links = query::links(&q, limit, ends, records.len(), &self_url);
+    Ok(if q.fields.is_empty() {
+        // Straight from the typed bodies, no JSON object in between.
+        let items = records.iter().map(|r| V::wire(r, &vctx)).collect();
+        Json(Collection {
+            plural: V::PLURAL,
+            items,
+            links,
+        })
+        .into_response()
+    } else {
+        let items = records
+            .iter()
+            .map(|r| query::select_fields(V::render(r, &vctx), &q.fields))
+            .collect();
+        Json(Collection {
+            plural: V::PLURAL,
+            items,
+            links,
+        })
+        .into_response()
+    })
+}
+
+/// Cuts a page read without a limit (one row more than [`query::MAX_PAGE`]
+/// asked for) to the bound, and says the page size its links follow: the
+/// query's limit, the bound when the collection was longer, else none.
+fn cut_to_page<I>(items: &mut Vec<I>, limit: Option<usize>, reverse: bool) -> Option<usize> {
+    if limit.is_some() {
+        return limit;
+    }
+    if items.len() <= query::MAX_PAGE {
+        return None;
+    }
+    if reverse {
+        // The rows before the marker, oldest first: the extra one is the oldest.
+        items.drain(..items.len() - query::MAX_PAGE);
+    } else {
+        items.truncate(query::MAX_PAGE);
+    }
+    Some(query::MAX_PAGE)
 }
 
 async fn get_visible<V: View>(store: &Store, ctx: &AuthContext, id: &str) -> ApiResult<Record<V::Body>> {
@@ -321,7 +400,7 @@ async fn ro_list<R: ReadOnly>(
     headers: HeaderMap,
     uri: OriginalUri,
     RawQuery(raw): RawQuery,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Collection<Map<String, Value>>>> {
     let q = query::parse(query::pairs(raw.as_deref()), R::attrs(), &[])?;
     let items = match read_scope(&ctx) {
         Some(s) => store.list::<R::Body>(&s).await?.iter().map(R::json).collect(),

@@ -4,7 +4,9 @@
 
 use std::cmp::Ordering;
 
+use model::Meta;
 use serde_json::{Map, Value, json};
+use store::page::{Column, PageQuery};
 
 use crate::attrs::{Attr, Conv, to_bool, to_int};
 use crate::error::{ApiError, ApiResult};
@@ -176,9 +178,131 @@ fn matches(item: &Map<String, Value>, name: &str, wanted: &[Value]) -> bool {
     })
 }
 
-/// Applies filters, sorting, pagination and field selection; returns the
-/// collection document (`{plural: [...], plural_links: [...]}`).
-pub(crate) fn render(items: Vec<Map<String, Value>>, q: &Query, plural: &str, self_url: &str) -> Value {
+/// A collection document: `{plural: [...], plural_links: [...]}` (the links
+/// only when there are any), serialized straight from its items, typed wire
+/// bodies or pruned objects alike.
+pub(crate) struct Collection<I> {
+    /// The collection's JSON key (`ikepolicies`).
+    pub plural: &'static str,
+    /// The page, in order.
+    pub items: Vec<I>,
+    /// `next` / `previous` links, when paginated.
+    pub links: Vec<Value>,
+}
+
+impl<I: serde::Serialize> serde::Serialize for Collection<I> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(if self.links.is_empty() { 1 } else { 2 }))?;
+        m.serialize_entry(self.plural, &self.items)?;
+        if !self.links.is_empty() {
+            m.serialize_entry(&format!("{}_links", self.plural), &self.links)?;
+        }
+        m.end()
+    }
+}
+
+/// The page size a query asks for: its `limit`, lowered to Neutron's
+/// `pagination_max_limit`; `None` for the whole collection (which still comes
+/// in pages of [`MAX_PAGE`] when longer than that).
+pub(crate) fn page_limit(q: &Query) -> Option<usize> {
+    q.limit.map(|l| l.min(MAX_PAGE))
+}
+
+/// The `next` / `previous` links of a page of `len` items cut with `limit`
+/// (none without a limit), from the ids of its first and last item.
+pub(crate) fn links(
+    q: &Query,
+    limit: Option<usize>,
+    ends: Option<(&str, &str)>,
+    len: usize,
+    self_url: &str,
+) -> Vec<Value> {
+    let mut links = Vec::new();
+    if let (Some(limit), Some((first, last))) = (limit, ends) {
+        let full = len >= limit;
+        if full || q.page_reverse {
+            links.push(json!({"rel": "next", "href": link(self_url, &q.raw, last, false)}));
+        }
+        if full || !q.page_reverse {
+            links.push(json!({"rel": "previous", "href": link(self_url, &q.raw, first, true)}));
+        }
+    }
+    links
+}
+
+/// The metadata column a Neutron attribute is stored in, if any: what the
+/// store can filter and sort on in SQL.
+fn column(name: &str) -> Option<Column> {
+    Some(match name {
+        "id" => Column::Id,
+        "tenant_id" | "project_id" => Column::ProjectId,
+        "name" => Column::Name,
+        "description" => Column::Description,
+        _ => return None,
+    })
+}
+
+/// The query as one page read in SQL, when everything it filters and sorts on
+/// is a metadata column; `None` sends it down the in-memory path.
+pub(crate) fn sql_page(q: &Query) -> Option<PageQuery> {
+    let mut filters = Vec::new();
+    for (name, values) in &q.filters {
+        let values = values
+            .iter()
+            .map(|v| v.as_str().map(str::to_string))
+            .collect::<Option<Vec<_>>>()?;
+        filters.push((column(name)?, values));
+    }
+    let sort = q
+        .sort
+        .iter()
+        .map(|(k, asc)| column(k).map(|c| (c, *asc)))
+        .collect::<Option<Vec<_>>>()?;
+    Some(PageQuery {
+        filters,
+        sort,
+        // One more than the bound without a limit: whether the collection is
+        // longer than a page.
+        limit: page_limit(q).unwrap_or(MAX_PAGE + 1),
+        marker: q.marker.clone(),
+        reverse: q.page_reverse,
+    })
+}
+
+/// Whether an answer shows metadata columns only (`fields=id&fields=name`):
+/// then no body need be decoded.
+pub(crate) fn meta_only(fields: &[String]) -> bool {
+    !fields.is_empty() && fields.iter().all(|f| column(f).is_some())
+}
+
+/// The requested metadata fields of one object, as every view renders them.
+pub(crate) fn meta_obj(meta: &Meta, fields: &[String]) -> Map<String, Value> {
+    let mut m = Map::new();
+    for f in fields {
+        let (key, value) = match column(f) {
+            Some(Column::Id) => ("id", &meta.id),
+            Some(Column::Name) => ("name", &meta.name),
+            Some(Column::Description) => ("description", &meta.description),
+            Some(Column::ProjectId) => {
+                m.insert("tenant_id".into(), Value::from(meta.project_id.as_str()));
+                ("project_id", &meta.project_id)
+            }
+            _ => continue,
+        };
+        m.insert(key.into(), Value::from(value.as_str()));
+    }
+    m
+}
+
+/// The in-memory path: applies filters, sorting, pagination and field
+/// selection to every rendered object of the collection.
+pub(crate) fn render(
+    items: Vec<Map<String, Value>>,
+    q: &Query,
+    plural: &'static str,
+    self_url: &str,
+) -> Collection<Map<String, Value>> {
     let mut items: Vec<Map<String, Value>> = items
         .into_iter()
         .filter(|i| q.filters.iter().all(|(n, w)| matches(i, n, w)))
@@ -195,11 +319,11 @@ pub(crate) fn render(items: Vec<Map<String, Value>>, q: &Query, plural: &str, se
             Ordering::Equal
         });
     }
-    let mut links = Vec::new();
+    let mut links_out = Vec::new();
     // Neutron's `pagination_max_limit`: a larger `limit` is lowered to it, and a
     // collection longer than it comes in pages of it, with a `next` link.
-    let limit = match q.limit {
-        Some(l) => Some(l.min(MAX_PAGE)),
+    let limit = match page_limit(q) {
+        Some(l) => Some(l),
         None if items.len() > MAX_PAGE => Some(MAX_PAGE),
         None => None,
     };
@@ -223,27 +347,21 @@ pub(crate) fn render(items: Vec<Map<String, Value>>, q: &Query, plural: &str, se
             }
         };
         let id_of = |i: &Map<String, Value>| i.get("id").and_then(Value::as_str).unwrap_or("").to_string();
-        if let (Some(first), Some(last)) = (page.first(), page.last()) {
-            let full = page.len() >= limit;
-            if full || q.page_reverse {
-                links.push(json!({"rel": "next", "href": link(self_url, &q.raw, &id_of(last), false)}));
-            }
-            if full || !q.page_reverse {
-                links.push(json!({"rel": "previous", "href": link(self_url, &q.raw, &id_of(first), true)}));
-            }
-        }
+        let ends = page.first().zip(page.last()).map(|(f, l)| (id_of(f), id_of(l)));
+        links_out = links(
+            q,
+            Some(limit),
+            ends.as_ref().map(|(f, l)| (f.as_str(), l.as_str())),
+            page.len(),
+            self_url,
+        );
         items = page;
     }
-    let items: Vec<Value> = items
-        .into_iter()
-        .map(|i| Value::Object(select_fields(i, &q.fields)))
-        .collect();
-    let mut doc = Map::new();
-    doc.insert(plural.to_string(), Value::Array(items));
-    if !links.is_empty() {
-        doc.insert(format!("{plural}_links"), Value::Array(links));
+    Collection {
+        plural,
+        items: items.into_iter().map(|i| select_fields(i, &q.fields)).collect(),
+        links: links_out,
     }
-    Value::Object(doc)
 }
 
 /// Keeps only the requested fields (`tenant_id` and `project_id` travel together).
@@ -302,7 +420,7 @@ mod tests {
 
     fn run(qs: &str) -> Value {
         let q = parse(pairs(Some(qs)), &attrs(), &[]).unwrap();
-        render(items(), &q, "xs", "http://h/v2.0/xs")
+        serde_json::to_value(render(items(), &q, "xs", "http://h/v2.0/xs")).unwrap()
     }
 
     #[test]
@@ -378,20 +496,21 @@ mod tests {
             })
             .collect();
         let q = parse(pairs(Some("")), &attrs(), &[]).unwrap();
-        let v = render(many.clone(), &q, "xs", "http://h/v2.0/xs");
+        let v = serde_json::to_value(render(many.clone(), &q, "xs", "http://h/v2.0/xs")).unwrap();
         assert_eq!(v["xs"].as_array().unwrap().len(), MAX_PAGE);
         let next = v["xs_links"][0]["href"].as_str().unwrap();
         assert!(next.contains(&format!("marker=id{:06}", MAX_PAGE - 1)), "{next}");
         let q = parse(pairs(Some("limit=50000")), &attrs(), &[]).unwrap();
-        let v = render(many.clone(), &q, "xs", "http://h/v2.0/xs");
+        let v = serde_json::to_value(render(many.clone(), &q, "xs", "http://h/v2.0/xs")).unwrap();
         assert_eq!(v["xs"].as_array().unwrap().len(), MAX_PAGE);
         // A collection within the bound comes whole, without links, as before.
-        let v = render(
+        let v = serde_json::to_value(render(
             many[..10].to_vec(),
             &parse(pairs(None), &attrs(), &[]).unwrap(),
             "xs",
             "u",
-        );
+        ))
+        .unwrap();
         assert_eq!(v["xs"].as_array().unwrap().len(), 10);
         assert!(v.get("xs_links").is_none());
     }

@@ -24,6 +24,7 @@ pub mod body;
 pub mod crypto;
 pub mod identity;
 pub mod nodes;
+pub mod page;
 pub mod read;
 pub mod testing;
 mod tx;
@@ -31,7 +32,7 @@ mod tx;
 pub use backend::Database;
 pub use body::Body;
 pub use crypto::Cipher;
-use model::{Error, Meta, Record, Result};
+use model::{Error, Kind, Meta, Record, Result};
 use sqlx::Row;
 pub use tx::Tx;
 
@@ -205,6 +206,16 @@ impl Store {
         list_with(&self.db.read, &self.cipher, scope).await
     }
 
+    /// One page of a kind visible to `scope`, read in SQL ([`page`]).
+    pub async fn page<T: Body>(&self, scope: &Scope, q: &page::PageQuery) -> Result<Vec<Record<T>>> {
+        page::page_with(&self.db.read, &self.cipher, scope, q, self.db.is_postgres()).await
+    }
+
+    /// [`Store::page`] of metadata only: no body decoded, no secret decrypted.
+    pub async fn page_meta(&self, kind: Kind, scope: &Scope, q: &page::PageQuery) -> Result<Vec<Meta>> {
+        page::page_meta_with(&self.db.read, kind, scope, q, self.db.is_postgres()).await
+    }
+
     /// Finds an object by id, or else by its (unique) name, within `scope`.
     pub async fn find<T: Body>(&self, scope: &Scope, id_or_name: &str) -> Result<Record<T>> {
         if let Ok(rec) = self.get::<T>(scope, id_or_name).await {
@@ -329,7 +340,18 @@ where
 }
 
 pub(crate) fn decode_row<T: Body>(row: &backend::Row, cipher: &Cipher) -> Result<Record<T>> {
-    let meta = Meta {
+    let meta = meta_from(row);
+    let body: &str = row.get("body");
+    let mut body: T = body::decode(body)?;
+    if let Some(secret) = row.get::<Option<String>, _>("secret") {
+        body.set_secret(cipher.decrypt(&secret, &meta.id)?);
+    }
+    Ok(Record { meta, body })
+}
+
+/// The metadata columns of a `resources` row.
+pub(crate) fn meta_from(row: &backend::Row) -> Meta {
+    Meta {
         id: row.get("id"),
         project_id: row.get("project_id"),
         name: row.get("name"),
@@ -340,11 +362,5 @@ pub(crate) fn decode_row<T: Body>(row: &backend::Row, cipher: &Cipher) -> Result
         updated_at: row.get("updated_at"),
         created_by: row.get("created_by"),
         updated_by: row.get("updated_by"),
-    };
-    let body: &str = row.get("body");
-    let mut body: T = body::decode(body)?;
-    if let Some(secret) = row.get::<Option<String>, _>("secret") {
-        body.set_secret(cipher.decrypt(&secret, &meta.id)?);
     }
-    Ok(Record { meta, body })
 }

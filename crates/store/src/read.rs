@@ -48,6 +48,7 @@ impl Store {
             tx,
             cipher: self.cipher().clone(),
             generation,
+            postgres: self.pools().is_postgres(),
         })
     }
 }
@@ -63,6 +64,7 @@ pub struct Snapshot {
     cipher: Cipher,
     /// The global generation this snapshot contains every change up to.
     pub generation: i64,
+    postgres: bool,
 }
 
 /// The ids of `want` that `have` does not hold.
@@ -96,6 +98,15 @@ impl Snapshot {
     /// Every object of a kind visible to `scope`, oldest first.
     pub async fn list_in<T: Body>(&mut self, scope: &Scope) -> Result<Vec<Record<T>>> {
         crate::list_with(&mut *self.tx, &self.cipher, scope).await
+    }
+
+    /// One page of a kind visible to `scope`, read in SQL ([`crate::page`]).
+    pub async fn page<T: Body>(
+        &mut self,
+        scope: &Scope,
+        q: &crate::page::PageQuery,
+    ) -> Result<Vec<Record<T>>> {
+        crate::page::page_with(&mut *self.tx, &self.cipher, scope, q, self.postgres).await
     }
 
     /// Every object of a kind (all projects), oldest first.

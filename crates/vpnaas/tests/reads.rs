@@ -5,7 +5,8 @@
 //! The property: a `show` reads the object and what it references by key, so
 //! its statements and the rows they return do not change when other
 //! services, gateways and nodes are added; a list issues the same number of
-//! statements however many rows it renders. A whole-table read of services,
+//! statements however many rows it renders, and a page (`limit`) reads its
+//! rows only. A whole-table read of services,
 //! gateways or node states would grow with every site added below.
 //!
 //! A test binary of its own, with one test: the statement log is
@@ -127,6 +128,7 @@ struct Costs {
     nsx_show: Vec<Statement>,
     list_fields: Vec<Statement>,
     list: Vec<Statement>,
+    list_page: Vec<Statement>,
 }
 
 async fn costs(s: &TestServer, conn: &str, n: usize) -> Costs {
@@ -160,11 +162,22 @@ async fn costs(s: &TestServer, conn: &str, n: usize) -> Costs {
         assert!(all.iter().all(|c| c["status"] == "ACTIVE"), "{v}");
     })
     .await;
+    let list_page = record(async {
+        let v = s
+            .neutron(Method::GET, &format!("{CONN}?limit=2"), None)
+            .await
+            .expect(200);
+        let page = v["ipsec_site_connections"].as_array().unwrap();
+        assert_eq!(page.len(), 2);
+        assert!(page.iter().all(|c| c["status"] == "ACTIVE"), "{v}");
+    })
+    .await;
     Costs {
         show,
         nsx_show,
         list_fields,
         list,
+        list_page,
     }
 }
 
@@ -217,4 +230,18 @@ async fn reads_are_bounded_by_what_they_render() {
     // Names only: no references at all.
     assert_eq!(small.list_fields.len(), large.list_fields.len());
     assert_eq!(rows(&large.list_fields) - rows(&small.list_fields), 6);
+    // A page (`limit=2`) is read in SQL: the same statements and the same rows
+    // at 2 and at 8 connections.
+    assert_eq!(
+        small.list_page.len(),
+        large.list_page.len(),
+        "{:#?}",
+        large.list_page
+    );
+    assert_eq!(
+        rows(&small.list_page),
+        rows(&large.list_page),
+        "{:#?}",
+        large.list_page
+    );
 }
