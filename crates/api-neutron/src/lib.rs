@@ -195,7 +195,16 @@ async fn list<V: View>(
         .map(|(n, _)| n.as_str())
         .chain(q.sort.iter().map(|(k, _)| k.as_str()));
     let derived = shows_derived::<V>(&q.fields, keys);
-    let Some(page) = query::sql_page(&q) else {
+    let page = query::sql_page(&q);
+    // A large answer (or one read in memory) holds its rows and their JSON until
+    // it is sent: only a few are built at once, so memory stays flat under a
+    // storm of concurrent lists (the others wait their turn, within the
+    // request deadline).
+    let _turn = match &page {
+        Some(p) if p.limit <= SMALL_PAGE => None,
+        _ => Some(LARGE_LISTS.acquire().await.expect("never closed")),
+    };
+    let Some(page) = page else {
         // Filters or sort keys on attributes that are not columns: filter and
         // sort the rendered collection in memory, as the VPN plugin does.
         let (records, vctx) = if derived {
@@ -212,16 +221,22 @@ async fn list<V: View>(
     // One page read in SQL; the references of its records only.
     let limit = query::page_limit(&q);
     if query::meta_only(&q.fields) {
-        let mut metas = store
-            .page_meta(<V::Body as store::Body>::KIND, &scope, &page)
+        let mut rows = store
+            .page_names(<V::Body as store::Body>::KIND, &scope, &page)
             .await?;
-        let limit = cut_to_page(&mut metas, limit, q.page_reverse);
-        let ends = metas
+        let limit = cut_to_page(&mut rows, limit, q.page_reverse);
+        let ends = rows
             .first()
-            .zip(metas.last())
+            .zip(rows.last())
             .map(|(f, l)| (f.id.as_str(), l.id.as_str()));
-        let links = query::links(&q, limit, ends, metas.len(), &self_url);
-        let items = metas.iter().map(|m| query::meta_obj(m, &q.fields)).collect();
+        let links = query::links(&q, limit, ends, rows.len(), &self_url);
+        let items = rows
+            .iter()
+            .map(|row| query::Picked {
+                row,
+                fields: &q.fields,
+            })
+            .collect();
         return Ok(Json(Collection {
             plural: V::PLURAL,
             items,
@@ -267,6 +282,16 @@ async fn list<V: View>(
         .into_response()
     })
 }
+
+/// Pages up to this many rows are built without waiting for a turn.
+const SMALL_PAGE: usize = 1000;
+
+/// Turns to build a larger list answer: two per core (more would not be faster,
+/// only hold more memory).
+static LARGE_LISTS: std::sync::LazyLock<tokio::sync::Semaphore> = std::sync::LazyLock::new(|| {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    tokio::sync::Semaphore::new(2 * cores)
+});
 
 /// Cuts a page read without a limit (one row more than [`query::MAX_PAGE`]
 /// asked for) to the bound, and says the page size its links follow: the

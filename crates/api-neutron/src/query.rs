@@ -4,9 +4,8 @@
 
 use std::cmp::Ordering;
 
-use model::Meta;
 use serde_json::{Map, Value, json};
-use store::page::{Column, PageQuery};
+use store::page::{Column, Names, PageQuery};
 
 use crate::attrs::{Attr, Conv, to_bool, to_int};
 use crate::error::{ApiError, ApiResult};
@@ -276,23 +275,37 @@ pub(crate) fn meta_only(fields: &[String]) -> bool {
     !fields.is_empty() && fields.iter().all(|f| column(f).is_some())
 }
 
-/// The requested metadata fields of one object, as every view renders them.
-pub(crate) fn meta_obj(meta: &Meta, fields: &[String]) -> Map<String, Value> {
-    let mut m = Map::new();
-    for f in fields {
-        let (key, value) = match column(f) {
-            Some(Column::Id) => ("id", &meta.id),
-            Some(Column::Name) => ("name", &meta.name),
-            Some(Column::Description) => ("description", &meta.description),
-            Some(Column::ProjectId) => {
-                m.insert("tenant_id".into(), Value::from(meta.project_id.as_str()));
-                ("project_id", &meta.project_id)
-            }
-            _ => continue,
-        };
-        m.insert(key.into(), Value::from(value.as_str()));
+/// The requested metadata fields of one object, as every view renders them
+/// (`tenant_id` and `project_id` travel together), serialized straight from
+/// the row: keys in the order a JSON object of them has, each once.
+pub(crate) struct Picked<'a> {
+    /// The row.
+    pub row: &'a Names,
+    /// The requested fields (all of them metadata columns, see [`meta_only`]).
+    pub fields: &'a [String],
+}
+
+impl serde::Serialize for Picked<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let want = |c: Column| self.fields.iter().any(|f| column(f) == Some(c));
+        let project = want(Column::ProjectId);
+        let mut m = s.serialize_map(None)?;
+        if want(Column::Description) {
+            m.serialize_entry("description", &self.row.description)?;
+        }
+        if want(Column::Id) {
+            m.serialize_entry("id", &self.row.id)?;
+        }
+        if want(Column::Name) {
+            m.serialize_entry("name", &self.row.name)?;
+        }
+        if project {
+            m.serialize_entry("project_id", &self.row.project_id)?;
+            m.serialize_entry("tenant_id", &self.row.project_id)?;
+        }
+        m.end()
     }
-    m
 }
 
 /// The in-memory path: applies filters, sorting, pagination and field

@@ -211,9 +211,14 @@ impl Store {
         page::page_with(&self.db.read, &self.cipher, scope, q, self.db.is_postgres()).await
     }
 
-    /// [`Store::page`] of metadata only: no body decoded, no secret decrypted.
-    pub async fn page_meta(&self, kind: Kind, scope: &Scope, q: &page::PageQuery) -> Result<Vec<Meta>> {
-        page::page_meta_with(&self.db.read, kind, scope, q, self.db.is_postgres()).await
+    /// [`Store::page`] of [`page::Names`] only: no body decoded, no secret decrypted.
+    pub async fn page_names(
+        &self,
+        kind: Kind,
+        scope: &Scope,
+        q: &page::PageQuery,
+    ) -> Result<Vec<page::Names>> {
+        page::page_names_with(&self.db.read, kind, scope, q, self.db.is_postgres()).await
     }
 
     /// Finds an object by id, or else by its (unique) name, within `scope`.

@@ -18,10 +18,10 @@
 //! Only what lives in columns can be filtered or sorted here ([`Column`]);
 //! callers filter on anything else in memory, over the whole collection.
 
-use model::{Kind, Meta, Record, Result};
+use model::{Kind, Record, Result};
 
 use crate::backend::Db;
-use crate::{Body, Cipher, SELECT_RESOURCE, Scope, db_err, decode_row, meta_from};
+use crate::{Body, Cipher, SELECT_RESOURCE, Scope, db_err, decode_row};
 
 /// The metadata columns a page can be filtered and sorted on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -189,25 +189,46 @@ where
     Ok(out)
 }
 
-/// The columns [`meta_from`] reads.
-const SELECT_META: &str = "SELECT id, project_id, name, description, revision, generation, \
-     created_at, updated_at, created_by, updated_by FROM resources";
+/// The columns of a [`Names`] row.
+const SELECT_NAMES: &str = "SELECT id, project_id, name, description FROM resources";
 
-/// One page of metadata only: no body is decoded and no secret decrypted,
-/// for answers that show nothing else (`fields=id&fields=name`).
-pub(crate) async fn page_meta_with<'e, E>(
+/// What names an object, the columns an answer like `fields=id&fields=name`
+/// shows: read without the body, which is neither decoded nor decrypted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Names {
+    /// The object id.
+    pub id: String,
+    /// The owning project.
+    pub project_id: String,
+    /// The free-form name.
+    pub name: String,
+    /// The free-form description.
+    pub description: String,
+}
+
+/// One page of [`Names`] only.
+pub(crate) async fn page_names_with<'e, E>(
     exec: E,
     kind: Kind,
     scope: &Scope,
     q: &PageQuery,
     postgres: bool,
-) -> Result<Vec<Meta>>
+) -> Result<Vec<Names>>
 where
     E: sqlx::Executor<'e, Database = Db>,
 {
-    let (sql, binds) = statement(SELECT_META, kind, scope, q, postgres);
+    use sqlx::Row;
+    let (sql, binds) = statement(SELECT_NAMES, kind, scope, q, postgres);
     let rows = fetch(exec, &sql, &binds).await?;
-    let mut out: Vec<Meta> = rows.iter().map(meta_from).collect();
+    let mut out: Vec<Names> = rows
+        .iter()
+        .map(|r| Names {
+            id: r.get(0),
+            project_id: r.get(1),
+            name: r.get(2),
+            description: r.get(3),
+        })
+        .collect();
     if q.reverse {
         out.reverse();
     }
@@ -228,7 +249,7 @@ mod tests {
             reverse: false,
         };
         let (sql, binds) = statement(
-            SELECT_META,
+            SELECT_NAMES,
             Kind::IkePolicy,
             &Scope::Project("p".into()),
             &q,
@@ -243,7 +264,7 @@ mod tests {
             "{sql}"
         );
         let (sql, _) = statement(
-            SELECT_META,
+            SELECT_NAMES,
             Kind::IkePolicy,
             &Scope::All,
             &PageQuery {
