@@ -10,6 +10,7 @@
 pub mod enums;
 pub mod error;
 pub mod nsx;
+pub mod openapi;
 pub mod realization;
 pub mod resources;
 pub mod traffic;
