@@ -58,10 +58,14 @@ pub fn openapi() -> OpenApi {
     doc.state_and_status();
     doc.session_and_node();
     doc.schema::<response::ErrorBody>();
-    // Every resource has the common fields merged in.
-    doc.components
-        .schemas
-        .remove(&<response::Managed as ToSchema>::name().into_owned());
+    // Every resource has the common fields (and the profiles their algorithm
+    // lists) merged in.
+    for merged in [
+        <response::Managed as ToSchema>::name(),
+        <response::Algorithms as ToSchema>::name(),
+    ] {
+        doc.components.schemas.remove(&merged.into_owned());
+    }
     doc.components.add_security_scheme(
         BASIC_SCHEME,
         SecurityScheme::Http(
