@@ -14,8 +14,8 @@ use agent::vici::Vici;
 use agent::vici::charon::Charon;
 
 mod support {
-    pub mod netns;
-    pub mod variants;
+    pub(crate) mod netns;
+    pub(crate) mod variants;
 }
 use support::netns::{Site, available};
 use support::variants::variants;

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use agent::render::{EspMode, render};
 
 mod support {
-    pub mod variants;
+    pub(crate) mod variants;
 }
 use support::variants::{base, variants};
 

@@ -1,5 +1,3 @@
-#![warn(missing_docs, unreachable_pub)]
-
 //! The OpenStack Neutron VPNaaS v2.0 API (`/v2.0/vpn/...`), plus the read-only
 //! `/v2.0/routers` and `/v2.0/subnets` views of gateways that clients resolve
 //! names through, and the version/extension documents they probe.

@@ -11,26 +11,25 @@
 //! `<Resource>Fields`, the resource's schema without `required`. Create and
 //! update answer whole objects.
 
+use model::openapi::{
+    add_schema, document, id_param, json_body, json_response, query, query_builder, schema_ref,
+};
 use serde_json::Value;
+use utoipa::ToSchema;
 use utoipa::openapi::path::{
     HttpMethod, OperationBuilder, Parameter, ParameterBuilder, ParameterIn, ParameterStyle,
 };
-use utoipa::openapi::request_body::RequestBodyBuilder;
 use utoipa::openapi::schema::{
     AdditionalProperties, ArrayBuilder, ObjectBuilder, Schema, SchemaFormat, SchemaType, Type,
 };
 use utoipa::openapi::security::SecurityRequirement;
-use utoipa::openapi::{
-    Components, ContentBuilder, OpenApi, OpenApiBuilder, Ref, RefOr, Required, ResponseBuilder,
-};
-use utoipa::{PartialSchema, ToSchema};
+use utoipa::openapi::{Components, OpenApi, RefOr, Required, ResponseBuilder};
 
 use crate::attrs::{Attr, Check, Conv, DPD_ACTIONS, Default as AttrDefault, LIFETIME_UNITS, NAME_LEN};
 use crate::views::{self, Connections, EndpointGroups, IkePolicies, IpsecPolicies, View, VpnServices};
 use crate::wire;
 
 const TAG: &str = "neutron";
-const JSON: &str = "application/json";
 
 /// The OpenAPI description of [`crate::router`].
 pub fn openapi() -> OpenApi {
@@ -44,9 +43,7 @@ pub fn openapi() -> OpenApi {
     doc.read_only::<wire::Subnet>("subnet", "subnets", &views::SUBNET_ATTRS);
     doc.discovery();
     doc.schema::<wire::ErrorBody>();
-    let mut api = OpenApiBuilder::new().components(Some(doc.components)).build();
-    api.paths = doc.paths;
-    api
+    document(doc.paths, doc.components)
 }
 
 #[derive(Default)]
@@ -64,10 +61,6 @@ struct Collection<'a> {
     aliases: &'a [(&'a str, &'a str)],
     /// The component name of the whole object.
     schema: String,
-}
-
-fn schema_ref(name: &str) -> RefOr<Schema> {
-    RefOr::Ref(Ref::from_schema_name(name))
 }
 
 /// `{key: <schema>}`, `key` required.
@@ -182,19 +175,6 @@ fn body_schema(c: &Collection<'_>, create: bool) -> Schema {
     wrapped(c.singular, Schema::from(inner).into())
 }
 
-fn query_builder(name: &str, schema: impl Into<RefOr<Schema>>, description: &str) -> ParameterBuilder {
-    ParameterBuilder::new()
-        .name(name)
-        .parameter_in(ParameterIn::Query)
-        .required(Required::False)
-        .description(Some(description))
-        .schema(Some(schema))
-}
-
-fn query(name: &str, schema: impl Into<RefOr<Schema>>, description: &str) -> Parameter {
-    query_builder(name, schema, description).build()
-}
-
 /// A query parameter that may repeat (`?x=a&x=b`).
 fn repeated(name: &str, item: impl Into<RefOr<Schema>>, description: &str) -> Parameter {
     query_builder(name, array(item), description)
@@ -211,16 +191,6 @@ fn fields_param() -> Parameter {
     )
 }
 
-fn id_param(description: &str) -> Parameter {
-    ParameterBuilder::new()
-        .name("id")
-        .parameter_in(ParameterIn::Path)
-        .required(Required::True)
-        .description(Some(description))
-        .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
-        .build()
-}
-
 /// A filter on one attribute: its converter decides the value's type.
 fn filter_param(name: &str, a: &Attr) -> Parameter {
     let t = match a.conv {
@@ -233,17 +203,6 @@ fn filter_param(name: &str, a: &Attr) -> Parameter {
         ObjectBuilder::new().schema_type(t),
         &format!("Only objects whose `{}` is one of these", a.name),
     )
-}
-
-fn content(schema: impl Into<RefOr<Schema>>) -> utoipa::openapi::Content {
-    ContentBuilder::new().schema(Some(schema)).build()
-}
-
-fn json_response(description: &str, schema: impl Into<RefOr<Schema>>) -> utoipa::openapi::Response {
-    ResponseBuilder::new()
-        .description(description)
-        .content(JSON, content(schema))
-        .build()
 }
 
 /// Adds the error answers `codes` to an operation: the `NeutronError`
@@ -276,12 +235,7 @@ fn operation(id: String, summary: String) -> OperationBuilder {
 impl Doc {
     /// Adds `T`'s schema and every schema it refers to.
     fn schema<T: ToSchema>(&mut self) {
-        let mut all = vec![(
-            <T as ToSchema>::name().into_owned(),
-            <T as PartialSchema>::schema(),
-        )];
-        T::schemas(&mut all);
-        self.components.schemas.extend(all);
+        add_schema::<T>(&mut self.components);
     }
 
     /// `<name>Fields`: `name` without `required` (what `fields=` may answer).
@@ -326,12 +280,7 @@ impl Doc {
         let whole = || wrapped(s, schema_ref(&c.schema));
 
         let create = operation(format!("neutron_{s}_create"), format!("Create a {s}"))
-            .request_body(Some(
-                RequestBodyBuilder::new()
-                    .required(Some(Required::True))
-                    .content(JSON, content(body_schema(&c, true)))
-                    .build(),
-            ))
+            .request_body(Some(json_body(body_schema(&c, true))))
             .response("201", json_response("Created", whole()));
         let create = errors(
             create,
@@ -353,12 +302,7 @@ impl Doc {
 
         let update = operation(format!("neutron_{s}_update"), format!("Update a {s}"))
             .parameter(id_param(&format!("The {s}'s id")))
-            .request_body(Some(
-                RequestBodyBuilder::new()
-                    .required(Some(Required::True))
-                    .content(JSON, content(body_schema(&c, false)))
-                    .build(),
-            ))
+            .request_body(Some(json_body(body_schema(&c, false))))
             .response("200", json_response("Updated", whole()));
         let update = errors(
             update,

@@ -12,7 +12,9 @@ use model::{Error, Kind, Violation};
 
 use crate::response::ErrorBody;
 
+/// The `module_name` of request-shape, authentication and lookup errors.
 pub const MODULE_COMMON: &str = "common-services";
+/// The `module_name` of the VPN's own rules (`error_code` 110xxx, in use).
 pub const MODULE_VPN: &str = "VPN";
 
 /// NSX error codes this API answers with (see the table in the crate doc).
@@ -85,36 +87,56 @@ pub enum NsxError {
     NotFound(String),
     /// A request-shape error about one field (or the body as a whole).
     #[error("invalid {field}: {reason}")]
-    Field { field: String, reason: String },
+    Field {
+        /// The field's name (`parent.child` inside nested objects).
+        field: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// A PUT without `_revision`.
     #[error("revision missing")]
     RevisionMissing,
+    /// A request body over [`crate::MAX_BODY`] bytes.
     #[error("request body too large")]
     TooLarge,
+    /// Missing or wrong credentials (basic auth or session cookie).
     #[error("bad credentials")]
     BadCredentials,
+    /// A write with a session cookie but without its `X-XSRF-TOKEN`.
     #[error("bad XSRF token")]
     BadXsrf,
+    /// Authenticated, but the user is no admin (NSX has no project scope).
     #[error("admin role required")]
     NotAdmin,
+    /// No NSX route at this path (the path given).
     #[error("no such path {0}")]
     NoRoute(String),
     /// Too many failed password checks from the caller's address; retry after
     /// `retry_after` seconds.
     #[error("too many failed password checks")]
-    Throttled { retry_after: u64 },
+    Throttled {
+        /// Seconds until a retry may succeed (`Retry-After`).
+        retry_after: u64,
+    },
     /// Every password-hashing thread stayed busy; retry after `retry_after`
     /// seconds.
     #[error("password checks busy")]
-    Busy { retry_after: u64 },
+    Busy {
+        /// Seconds until a retry may succeed (`Retry-After`).
+        retry_after: u64,
+    },
 }
 
 /// What an error answers: the HTTP status and the envelope's fields.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Answer {
+    /// The HTTP status.
     pub status: StatusCode,
+    /// The envelope's `error_code` (one of [`code`]).
     pub code: i64,
+    /// The envelope's `module_name`.
     pub module: &'static str,
+    /// The envelope's `error_message`.
     pub message: String,
 }
 
@@ -130,6 +152,7 @@ impl Answer {
 }
 
 impl NsxError {
+    /// A request-shape error about `field`.
     pub fn field(field: impl Into<String>, reason: impl Into<String>) -> NsxError {
         NsxError::Field {
             field: field.into(),
@@ -405,6 +428,7 @@ fn stale() -> Answer {
     )
 }
 
+/// What NSX handlers and parsers return.
 pub type NsxResult<T> = Result<T, NsxError>;
 
 #[cfg(test)]

@@ -13,16 +13,15 @@
 //! `included_fields`, so their items are `<Type>Fields`, the schema without
 //! `required`.
 
-use utoipa::openapi::path::{HttpMethod, OperationBuilder, Parameter, ParameterBuilder, ParameterIn};
+use model::openapi::{add_schema, document, id_param, json_body, json_response, query, schema_ref};
+use utoipa::ToSchema;
+use utoipa::openapi::path::{HttpMethod, OperationBuilder};
 use utoipa::openapi::request_body::RequestBodyBuilder;
 use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Schema, Type};
 use utoipa::openapi::security::{
     ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
 };
-use utoipa::openapi::{
-    Components, ContentBuilder, OpenApi, OpenApiBuilder, Ref, RefOr, Required, ResponseBuilder,
-};
-use utoipa::{PartialSchema, ToSchema};
+use utoipa::openapi::{Components, ContentBuilder, OpenApi, RefOr, Required, ResponseBuilder};
 
 use crate::query::MAX_PAGE;
 use crate::resources::{
@@ -31,11 +30,10 @@ use crate::resources::{
 use crate::{PREFIX, response};
 
 const TAG: &str = "nsx";
-const JSON: &str = "application/json";
 /// HTTP basic credentials of an admin user (what vmware-nsxlib sends).
-pub const BASIC_SCHEME: &str = "nsx_basic";
+pub(crate) const BASIC_SCHEME: &str = "nsx_basic";
 /// A `POST /api/session/create` cookie (writes also need its `X-XSRF-TOKEN`).
-pub const SESSION_SCHEME: &str = "nsx_session";
+pub(crate) const SESSION_SCHEME: &str = "nsx_session";
 
 /// Fields the server sets; a body that carries them (a GET echoed back) is fine.
 const READ_ONLY: &[&str] = &[
@@ -60,10 +58,14 @@ pub fn openapi() -> OpenApi {
     doc.state_and_status();
     doc.session_and_node();
     doc.schema::<response::ErrorBody>();
-    // Every resource has the common fields merged in.
-    doc.components
-        .schemas
-        .remove(&<response::Managed as ToSchema>::name().into_owned());
+    // Every resource has the common fields (and the profiles their algorithm
+    // lists) merged in.
+    for merged in [
+        <response::Managed as ToSchema>::name(),
+        <response::Algorithms as ToSchema>::name(),
+    ] {
+        doc.components.schemas.remove(&merged.into_owned());
+    }
     doc.components.add_security_scheme(
         BASIC_SCHEME,
         SecurityScheme::Http(
@@ -80,9 +82,7 @@ pub fn openapi() -> OpenApi {
             "From `POST /api/session/create`; writes also send its `X-XSRF-TOKEN` header",
         ))),
     );
-    let mut api = OpenApiBuilder::new().components(Some(doc.components)).build();
-    api.paths = doc.paths;
-    api
+    document(doc.paths, doc.components)
 }
 
 #[derive(Default)]
@@ -91,46 +91,8 @@ struct Doc {
     components: Components,
 }
 
-fn schema_ref(name: &str) -> RefOr<Schema> {
-    RefOr::Ref(Ref::from_schema_name(name))
-}
-
 fn string() -> ObjectBuilder {
     ObjectBuilder::new().schema_type(Type::String)
-}
-
-fn json_response(description: &str, schema: impl Into<RefOr<Schema>>) -> utoipa::openapi::Response {
-    ResponseBuilder::new()
-        .description(description)
-        .content(JSON, ContentBuilder::new().schema(Some(schema)).build())
-        .build()
-}
-
-fn query(name: &str, schema: impl Into<RefOr<Schema>>, description: &str) -> Parameter {
-    ParameterBuilder::new()
-        .name(name)
-        .parameter_in(ParameterIn::Query)
-        .required(Required::False)
-        .description(Some(description))
-        .schema(Some(schema))
-        .build()
-}
-
-fn id_param(description: &str) -> Parameter {
-    ParameterBuilder::new()
-        .name("id")
-        .parameter_in(ParameterIn::Path)
-        .required(Required::True)
-        .description(Some(description))
-        .schema(Some(string()))
-        .build()
-}
-
-fn body(schema: impl Into<RefOr<Schema>>) -> utoipa::openapi::request_body::RequestBody {
-    RequestBodyBuilder::new()
-        .required(Some(Required::True))
-        .content(JSON, ContentBuilder::new().schema(Some(schema)).build())
-        .build()
 }
 
 /// Adds the error answers `codes` (all in NSX's `ApiError` envelope).
@@ -179,12 +141,7 @@ fn operation(id: String, summary: String) -> OperationBuilder {
 impl Doc {
     /// Adds `T`'s schema and every schema it refers to.
     fn schema<T: ToSchema>(&mut self) {
-        let mut all = vec![(
-            <T as ToSchema>::name().into_owned(),
-            <T as PartialSchema>::schema(),
-        )];
-        T::schemas(&mut all);
-        self.components.schemas.extend(all);
+        add_schema::<T>(&mut self.components);
     }
 
     fn object(&self, name: &str) -> Option<utoipa::openapi::schema::Object> {
@@ -345,7 +302,7 @@ impl Doc {
 
         // create
         let op = operation(format!("nsx_{key}_create"), format!("Create a {t}"))
-            .request_body(Some(body(schema_ref(&fields))))
+            .request_body(Some(json_body(schema_ref(&fields))))
             .response("201", json_response("Created", schema_ref(&name)));
         self.add(
             &path,
@@ -380,7 +337,7 @@ impl Doc {
         // update
         let op = operation(format!("nsx_{key}_update"), format!("Update a {t}"))
             .parameter(id_param("The object's id"))
-            .request_body(Some(body(schema_ref(&update_body))))
+            .request_body(Some(json_body(schema_ref(&update_body))))
             .response("200", json_response("Updated", schema_ref(&name)));
         self.add(
             &member,

@@ -19,11 +19,17 @@ pub const MAX_PAGE: usize = 1000;
 /// A parsed list query.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListQuery {
+    /// Where the page starts (from `cursor`; 0 without one).
     pub offset: usize,
+    /// Objects per page (`page_size`; 0 or absent: [`MAX_PAGE`]).
     pub page_size: usize,
+    /// Only these fields of each object (`included_fields`, comma-separated).
     pub included_fields: Option<Vec<String>>,
+    /// The field to sort by (`sort_by`); absent: creation order.
     pub sort_by: Option<String>,
+    /// Sort order (`sort_ascending`, default true).
     pub sort_ascending: bool,
+    /// `action`, which a show (`show-sensitive-data`) takes.
     pub action: Option<String>,
     /// Filters this resource supports, as given.
     pub filters: Vec<(String, String)>,

@@ -102,23 +102,27 @@ pub fn names_of<E: PartialEq + Copy>(table: Table<E>, list: &[E]) -> Vec<&'stati
 pub struct Managed {
     /// This resource's type name (sessions: policy- or route-based).
     pub resource_type: &'static str,
+    /// The object's id (NSX `id`): the canonical id, shared with Neutron.
     pub id: String,
     /// The name, or the id when it has none.
     pub display_name: String,
     /// Absent when empty.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub description: String,
-    /// Starts at 0, +1 on every update; a PUT must send the current one.
+    /// Revision of the object (NSX `_revision`): starts at 0, +1 on every
+    /// update; checked on update (a PUT must send the current one).
     #[serde(rename = "_revision")]
     pub revision: i64,
-    /// Epoch milliseconds.
+    /// When the object was created (NSX `_create_time`), epoch milliseconds.
     #[serde(rename = "_create_time")]
     pub create_time: i64,
+    /// The user who created it (NSX `_create_user`), through either API.
     #[serde(rename = "_create_user")]
     pub create_user: String,
-    /// Epoch milliseconds.
+    /// When the object last changed (NSX `_last_modified_time`), epoch milliseconds.
     #[serde(rename = "_last_modified_time")]
     pub last_modified_time: i64,
+    /// The user who last changed it (NSX `_last_modified_user`).
     #[serde(rename = "_last_modified_user")]
     pub last_modified_user: String,
     /// The default profiles: they can't be changed or deleted.
@@ -130,6 +134,7 @@ pub struct Managed {
 }
 
 impl Managed {
+    /// The common fields of `meta`'s object, of type `resource_type`.
     pub fn new(meta: &Meta, resource_type: &'static str) -> Managed {
         Managed {
             resource_type,
@@ -151,13 +156,18 @@ impl Managed {
     }
 }
 
+/// An NSX tag: a free-form label on an object, which NSX clients (such as
+/// vmware-nsxlib) use to mark what they own.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[schema(as = nsx::Tag)]
 pub struct TagView {
+    /// What the tag is about (NSX `scope`), e.g. `os-neutron-net-id`.
     pub scope: String,
+    /// The tag's value (NSX `tag`).
     pub tag: String,
 }
 
+/// The NSX view of canonical tags.
 pub fn tags(tags: &[Tag]) -> Vec<TagView> {
     tags.iter()
         .map(|t| TagView {
@@ -167,38 +177,61 @@ pub fn tags(tags: &[Tag]) -> Vec<TagView> {
         .collect()
 }
 
+/// The algorithm lists of an IKE or tunnel profile, flattened into both (their
+/// first three fields after the `ManagedResource` ones). Each lists the
+/// canonical policy's values, primary first, leaving out those NSX has no name
+/// for.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = nsx::IPSecVPNAlgorithms)]
+pub struct Algorithms {
+    /// The ciphers offered (NSX `encryption_algorithms`).
+    #[schema(schema_with = encryption_list)]
+    pub encryption_algorithms: Vec<&'static str>,
+    /// The integrity algorithms offered (NSX `digest_algorithms`); empty only
+    /// on a tunnel profile whose AEAD cipher protects integrity by itself.
+    #[schema(schema_with = digest_list)]
+    pub digest_algorithms: Vec<&'static str>,
+    /// The Diffie-Hellman groups offered (NSX `dh_groups`): of the IKE SA for
+    /// an IKE profile, for PFS for a tunnel profile.
+    #[schema(schema_with = dh_list)]
+    pub dh_groups: Vec<&'static str>,
+}
+
+/// An IKE profile: the phase 1 (IKE SA) parameters a peer endpoint uses; the
+/// NSX view of a Neutron ikepolicy.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[schema(as = nsx::IPSecVPNIKEProfile)]
 pub struct IkeProfile {
+    /// NSX's `ManagedResource` fields.
     #[serde(flatten)]
     pub managed: Managed,
-    #[schema(schema_with = encryption_list)]
-    pub encryption_algorithms: Vec<&'static str>,
-    #[schema(schema_with = digest_list)]
-    pub digest_algorithms: Vec<&'static str>,
-    #[schema(schema_with = dh_list)]
-    pub dh_groups: Vec<&'static str>,
-    /// Seconds.
+    /// The algorithm lists.
+    #[serde(flatten)]
+    pub algorithms: Algorithms,
+    /// Lifetime of the IKE SA in seconds (NSX `sa_life_time`).
     pub sa_life_time: u32,
+    /// Which IKE version to speak (NSX `ike_version`; `IKE_FLEX`: either).
     #[schema(schema_with = ike_version)]
     pub ike_version: &'static str,
+    /// The object's NSX tags (Neutron neither shows nor sets them).
     pub tags: Vec<TagView>,
 }
 
+/// A tunnel profile: the phase 2 (IPsec/CHILD SA) parameters a peer endpoint
+/// uses; the NSX view of a Neutron ipsecpolicy.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[schema(as = nsx::IPSecVPNTunnelProfile)]
 pub struct TunnelProfile {
+    /// NSX's `ManagedResource` fields.
     #[serde(flatten)]
     pub managed: Managed,
-    #[schema(schema_with = encryption_list)]
-    pub encryption_algorithms: Vec<&'static str>,
-    /// Empty: integrity from the AEAD cipher only.
-    #[schema(schema_with = digest_list)]
-    pub digest_algorithms: Vec<&'static str>,
-    #[schema(schema_with = dh_list)]
-    pub dh_groups: Vec<&'static str>,
+    /// The algorithm lists.
+    #[serde(flatten)]
+    pub algorithms: Algorithms,
+    /// Whether each CHILD SA does a fresh Diffie-Hellman exchange with the
+    /// `dh_groups` (NSX `enable_perfect_forward_secrecy`).
     pub enable_perfect_forward_secrecy: bool,
-    /// Seconds.
+    /// Lifetime of each CHILD SA in seconds (NSX `sa_life_time`).
     pub sa_life_time: u32,
     /// Absent when the policy's mode has no NSX name (transport mode).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -208,32 +241,45 @@ pub struct TunnelProfile {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(schema_with = transform)]
     pub transform_protocol: Option<&'static str>,
+    /// What happens to the DF bit of tunnelled packets (NSX `df_policy`):
+    /// copied from the inner packet or cleared.
     #[schema(schema_with = df_policy)]
     pub df_policy: &'static str,
+    /// The object's NSX tags (Neutron neither shows nor sets them).
     pub tags: Vec<TagView>,
 }
 
+/// A dead peer detection profile: how a peer endpoint's liveness is probed.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[schema(as = nsx::IPSecVPNDPDProfile)]
 pub struct DpdProfile {
+    /// NSX's `ManagedResource` fields.
     #[serde(flatten)]
     pub managed: Managed,
+    /// Whether dead peer detection runs at all (NSX `enabled`).
     pub enabled: bool,
-    /// Seconds.
+    /// Seconds between probes (NSX `dpd_probe_interval`); for `ON_DEMAND`,
+    /// how long the tunnel may be idle before a probe.
     pub dpd_probe_interval: u32,
+    /// When probes are sent (NSX `dpd_probe_mode`): on a fixed period, or only
+    /// when traffic goes out without any coming back.
     #[schema(schema_with = probe_mode)]
     pub dpd_probe_mode: &'static str,
+    /// How many unanswered probes declare the peer dead (NSX `retry_count`).
     pub retry_count: u32,
+    /// The object's NSX tags (Neutron neither shows nor sets them).
     pub tags: Vec<TagView>,
 }
 
+/// One subnet of a policy rule's sources or destinations.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[schema(as = nsx::IPSecVPNPolicySubnet)]
 pub struct SubnetView {
-    /// A CIDR.
+    /// The subnet as a CIDR (NSX `subnet`).
     pub subnet: String,
 }
 
+/// The NSX view of a list of subnets.
 pub fn subnets(nets: &[ipnet::IpNet]) -> Vec<SubnetView> {
     nets.iter()
         .map(|n| SubnetView {
@@ -242,15 +288,25 @@ pub fn subnets(nets: &[ipnet::IpNet]) -> Vec<SubnetView> {
         .collect()
 }
 
+/// A policy rule: traffic from `sources` to `destinations`, protected by a
+/// policy-based session's tunnel or (a service's bypass rule) let through
+/// outside any tunnel.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[schema(as = nsx::IPSecVPNPolicyRule)]
 pub struct Rule {
+    /// The rule's id, unique within its list (assigned from 1001 up when a
+    /// body gives none).
     pub id: String,
+    /// The local subnets the rule matches.
     pub sources: Vec<SubnetView>,
+    /// The remote subnets the rule matches.
     pub destinations: Vec<SubnetView>,
+    /// `PROTECT` (through the tunnel) or `BYPASS` (in the clear).
     #[schema(schema_with = rule_action)]
     pub action: &'static str,
+    /// Whether the rule is in effect (a disabled one matches no traffic).
     pub enabled: bool,
+    /// Whether matching traffic is logged (NSX `logged`; stored, not acted on).
     pub logged: bool,
 }
 
@@ -267,100 +323,151 @@ impl From<&PolicyRule> for Rule {
     }
 }
 
+/// An IPSec VPN service: VPN on one gateway (NSX logical router), which its
+/// local endpoints and sessions belong to; the NSX view of a Neutron vpnservice.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[schema(as = nsx::IPSecVPNService)]
 pub struct Service {
+    /// NSX's `ManagedResource` fields.
     #[serde(flatten)]
     pub managed: Managed,
     /// The gateway (Neutron router) the service lives on.
     pub logical_router_id: String,
+    /// Whether the service's sessions are up at all (Neutron `admin_state_up`).
     pub enabled: bool,
+    /// The IKE daemon's log level on the gateway (NSX `ike_log_level`; stored
+    /// and shown).
     #[schema(schema_with = log_level)]
     pub ike_log_level: &'static str,
+    /// Whether SA state is synchronized to the standby node of an HA pair
+    /// (NSX `ipsec_ha_sync`; stored and shown).
     pub ipsec_ha_sync: bool,
+    /// Traffic let through outside any tunnel (NSX `bypass_rules`).
     pub bypass_rules: Vec<Rule>,
+    /// The object's NSX tags (Neutron neither shows nor sets them).
     pub tags: Vec<TagView>,
 }
 
+/// A reference to another NSX object, as NSX embeds one.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[schema(as = nsx::ResourceReference)]
 pub struct ResourceReference {
+    /// The referred-to object's id.
     pub target_id: String,
+    /// Its `resource_type`.
     pub target_type: &'static str,
+    /// Whether it exists (always true: the store refuses dangling references).
     pub is_valid: bool,
 }
 
+/// A local endpoint: the gateway-side address and IKE identity a session's
+/// tunnel terminates on.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[schema(as = nsx::IPSecVPNLocalEndpoint)]
 pub struct LocalEndpoint {
+    /// NSX's `ManagedResource` fields.
     #[serde(flatten)]
     pub managed: Managed,
+    /// The IP address the tunnel terminates on (NSX `local_address`).
     pub local_address: String,
+    /// The IKE identity the gateway presents (NSX `local_id`).
     pub local_id: String,
+    /// The service the endpoint belongs to.
     pub ipsec_vpn_service_id: ResourceReference,
+    /// A certificate for certificate authentication (NSX `certificate_id`):
+    /// stored and shown; vpnaas authenticates with pre-shared keys only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub certificate_id: Option<String>,
+    /// CA certificates trusted for peers (NSX `trust_ca_ids`; stored and shown).
     pub trust_ca_ids: Vec<String>,
+    /// CRLs checked for peers (NSX `trust_crl_ids`; stored and shown).
     pub trust_crl_ids: Vec<String>,
+    /// The object's NSX tags (Neutron neither shows nor sets them).
     pub tags: Vec<TagView>,
 }
 
+/// A peer endpoint: the remote side of sessions (its address, identity and
+/// key) and the IKE, tunnel and DPD profiles used with it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[schema(as = nsx::IPSecVPNPeerEndpoint)]
 pub struct PeerEndpoint {
+    /// NSX's `ManagedResource` fields.
     #[serde(flatten)]
     pub managed: Managed,
+    /// The peer's IP address (NSX `peer_address`).
     pub peer_address: String,
+    /// The IKE identity the peer presents (NSX `peer_id`).
     pub peer_id: String,
-    /// Always `PSK`.
+    /// How the peer authenticates (NSX `authentication_mode`): always `PSK`.
     pub authentication_mode: &'static str,
+    /// Whether the gateway initiates the IKE SA, only responds, or initiates
+    /// when traffic needs the tunnel (NSX `connection_initiation_mode`).
     #[schema(schema_with = initiation)]
     pub connection_initiation_mode: &'static str,
+    /// The IKE profile used with this peer.
     pub ike_profile_id: String,
+    /// The tunnel profile used with this peer.
     pub ipsec_tunnel_profile_id: String,
     /// Absent for the view of a Neutron connection (its DPD settings are its own).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dpd_profile_id: Option<String>,
-    /// Only with `?action=show-sensitive-data`.
+    /// The pre-shared key (NSX `psk`): only with `?action=show-sensitive-data`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub psk: Option<String>,
+    /// The object's NSX tags (Neutron neither shows nor sets them).
     pub tags: Vec<TagView>,
 }
 
+/// Addresses of a route-based session's tunnel interface on one subnet.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[schema(as = nsx::TunnelPortAddress)]
 pub struct TunnelSubnetView {
+    /// The interface's addresses on the subnet.
     pub ip_addresses: Vec<String>,
+    /// The subnet's prefix length.
     pub prefix_length: u8,
 }
 
+/// A route-based session's virtual tunnel interface.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[schema(as = nsx::IPSecVPNTunnelPort)]
 pub struct TunnelPortView {
+    /// The interface's id (NSX `tunnel_port_id`).
     pub tunnel_port_id: String,
+    /// The interface's addresses (NSX `ip_subnets`).
     pub ip_subnets: Vec<TunnelSubnetView>,
 }
 
+/// TCP MSS clamping of a session: rewriting the maximum segment size of TCP
+/// connections through the tunnel so their packets fit it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[schema(as = nsx::TcpMaximumSegmentSizeClamping)]
 pub struct MssView {
+    /// Which connections are clamped (NSX `direction`): none, inbound, outbound or both.
     #[schema(schema_with = mss_direction)]
     pub direction: &'static str,
-    /// Absent: derived from the path MTU.
+    /// The MSS in bytes; absent: derived from the path MTU.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_segment_size: Option<u32>,
 }
 
+/// An IPSec VPN session: one tunnel between a local and a peer endpoint,
+/// policy-based (carrying `policy_rules`) or route-based (over `tunnel_ports`);
+/// the NSX view of a Neutron ipsec-site-connection.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[schema(as = nsx::IPSecVPNSession)]
 pub struct Session {
+    /// NSX's `ManagedResource` fields.
     #[serde(flatten)]
     pub managed: Managed,
+    /// The service the session belongs to.
     pub ipsec_vpn_service_id: String,
-    /// A session made through Neutron names its own id (see the derived
-    /// endpoint views).
+    /// The local endpoint. A session made through Neutron names its own id
+    /// (see the derived endpoint views).
     pub local_endpoint_id: String,
+    /// The peer endpoint (for a session made through Neutron, its own id).
     pub peer_endpoint_id: String,
+    /// Whether the tunnel should be up (Neutron `admin_state_up`).
     pub enabled: bool,
     /// Route-based sessions only.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -368,8 +475,10 @@ pub struct Session {
     /// Policy-based sessions only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub policy_rules: Option<Vec<Rule>>,
+    /// TCP MSS clamping, when set.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tcp_mss_clamping: Option<MssView>,
+    /// The object's NSX tags (Neutron neither shows nor sets them).
     pub tags: Vec<TagView>,
 }
 
@@ -379,7 +488,10 @@ pub struct Session {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[schema(as = nsx::NodeProperties)]
 pub struct NodeProperties {
+    /// The NSX Manager version this server implements (what vmware-nsxlib
+    /// decides its feature set by).
     pub node_version: &'static str,
+    /// The same version, as NSX reports its product.
     pub product_version: &'static str,
 }
 
@@ -387,6 +499,7 @@ pub struct NodeProperties {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[schema(as = nsx::Health)]
 pub struct Health {
+    /// Whether the store answered a read in time.
     pub healthy: bool,
 }
 
@@ -396,9 +509,13 @@ pub struct Health {
 pub struct StateDetail {
     /// Always `TransportNode`.
     pub sub_system_type: &'static str,
+    /// The transport (gateway) node's id.
     pub sub_system_id: String,
+    /// Whether the node carries the session as it stands (or as of the
+    /// request asked about).
     #[schema(schema_with = realization_state)]
     pub state: &'static str,
+    /// Why the node failed, when it did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failure_message: Option<String>,
 }
@@ -413,27 +530,38 @@ pub struct SessionState {
     /// The worst of the nodes' states.
     #[schema(schema_with = realization_state)]
     pub state: &'static str,
+    /// The first failed node's message, when one failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failure_message: Option<String>,
 }
 
+/// The state of a session's IKE SA, from the node agents' reports.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[schema(as = nsx::IPSecVPNIKESessionStatus)]
 pub struct IkeStatus {
     /// `UP`, `DOWN` or `NEGOTIATING`.
     pub ike_session_state: &'static str,
+    /// Why the tunnel is not up, as the reporting node tells it, or why no
+    /// node reports it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fail_reason: Option<String>,
+    /// The node whose report this is; absent when no live node reports the
+    /// session.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub transport_node_id: Option<String>,
 }
 
+/// A session's traffic, as the reporting node's last report counted it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[schema(as = nsx::IPSecVPNTrafficCounters)]
 pub struct TrafficCounters {
+    /// Bytes received.
     pub bytes_in: u64,
+    /// Bytes sent.
     pub bytes_out: u64,
+    /// Packets received.
     pub packets_in: u64,
+    /// Packets sent.
     pub packets_out: u64,
     /// Always 0.
     pub dropped_packets_in: u64,
@@ -445,14 +573,23 @@ pub struct TrafficCounters {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[schema(as = nsx::IPSecVPNSessionStatus)]
 pub struct SessionStatus {
+    /// The session's id.
     pub ipsec_vpn_session_id: String,
+    /// The session's name.
     pub display_name: String,
-    /// `UP`, `DOWN` or `DEGRADED`.
+    /// `UP` (IKE up, every tunnel negotiated), `DEGRADED` (IKE up, some
+    /// tunnels not) or `DOWN`.
     pub session_status: &'static str,
+    /// The IKE SA's state.
     pub ike_status: IkeStatus,
+    /// How many tunnels (CHILD SAs) the session should have: one per
+    /// traffic-selector pair, at least 1.
     pub total_tunnels: u32,
+    /// How many of them are established.
     pub negotiated_tunnels: u32,
+    /// How many of them are not.
     pub failed_tunnels: u32,
+    /// Traffic over all of them.
     pub aggregate_traffic_counters: TrafficCounters,
     /// Epoch milliseconds of the last node report.
     pub last_update_timestamp: i64,
@@ -469,6 +606,7 @@ pub struct ErrorBody {
     pub error_code: i64,
     /// `common-services` or `VPN`.
     pub module_name: &'static str,
+    /// What went wrong, for a person (names the offending field where one is).
     pub error_message: String,
 }
 

@@ -35,7 +35,7 @@ where
 }
 
 #[derive(Debug, Deserialize)]
-pub struct StateQuery {
+struct StateQuery {
     request_id: Option<String>,
     /// Deprecated alternative to `request_id`: a generation ("barrier") number.
     barrier_id: Option<i64>,
@@ -71,7 +71,7 @@ async fn state(
 }
 
 #[derive(Debug, Deserialize)]
-pub struct StatusQuery {
+struct StatusQuery {
     source: Option<String>,
 }
 

@@ -15,11 +15,13 @@ use serde_json::{Map, Value};
 
 use crate::error::{NsxError, NsxResult};
 
+/// A JSON object: a request body, or a rendered response object.
 pub type Obj = Map<String, Value>;
 
 /// A canonical value and its NSX spelling.
 pub type Table<E> = &'static [(&'static str, E)];
 
+/// `encryption_algorithms` of IKE and tunnel profiles (NSX has no 3DES or AES-192-CBC).
 pub const ENCRYPTION: Table<EncryptionAlgorithm> = &[
     ("AES_128", EncryptionAlgorithm::Aes128),
     ("AES_256", EncryptionAlgorithm::Aes256),
@@ -27,6 +29,7 @@ pub const ENCRYPTION: Table<EncryptionAlgorithm> = &[
     ("AES_GCM_192", EncryptionAlgorithm::Aes192Gcm16),
     ("AES_GCM_256", EncryptionAlgorithm::Aes256Gcm16),
 ];
+/// `digest_algorithms` of IKE and tunnel profiles.
 pub const DIGEST: Table<AuthAlgorithm> = &[
     ("SHA1", AuthAlgorithm::Sha1),
     ("SHA2_256", AuthAlgorithm::Sha256),
@@ -35,6 +38,7 @@ pub const DIGEST: Table<AuthAlgorithm> = &[
 ];
 /// NSX values vpnaas knows but does not carry (so: 400 unsupported, not "unknown").
 pub const DIGEST_UNSUPPORTED: &[&str] = &["GMAC_128", "GMAC_192", "GMAC_256"];
+/// `dh_groups` of IKE and tunnel profiles.
 pub const DH_GROUP: Table<DhGroup> = &[
     ("GROUP2", DhGroup::Group2),
     ("GROUP5", DhGroup::Group5),
@@ -45,20 +49,24 @@ pub const DH_GROUP: Table<DhGroup> = &[
     ("GROUP20", DhGroup::Group20),
     ("GROUP21", DhGroup::Group21),
 ];
+/// An IKE profile's `ike_version`.
 pub const IKE_VERSION: Table<IkeVersion> = &[
     ("IKE_V1", IkeVersion::V1),
     ("IKE_V2", IkeVersion::V2),
     ("IKE_FLEX", IkeVersion::Flex),
 ];
+/// A peer endpoint's `connection_initiation_mode`.
 pub const INITIATION: Table<Initiator> = &[
     ("INITIATOR", Initiator::BiDirectional),
     ("RESPOND_ONLY", Initiator::ResponseOnly),
     ("ON_DEMAND", Initiator::OnDemand),
 ];
+/// A DPD profile's `dpd_probe_mode`.
 pub const PROBE_MODE: Table<DpdProbeMode> = &[
     ("PERIODIC", DpdProbeMode::Periodic),
     ("ON_DEMAND", DpdProbeMode::OnDemand),
 ];
+/// A service's `ike_log_level`.
 pub const LOG_LEVEL: Table<IkeLogLevel> = &[
     ("DEBUG", IkeLogLevel::Debug),
     ("INFO", IkeLogLevel::Info),
@@ -66,10 +74,15 @@ pub const LOG_LEVEL: Table<IkeLogLevel> = &[
     ("ERROR", IkeLogLevel::Error),
     ("EMERGENCY", IkeLogLevel::Emergency),
 ];
+/// A tunnel profile's `df_policy`.
 pub const DF_POLICY: Table<DfPolicy> = &[("COPY", DfPolicy::Copy), ("CLEAR", DfPolicy::Clear)];
+/// A policy rule's `action`.
 pub const ACTION: Table<RuleAction> = &[("PROTECT", RuleAction::Protect), ("BYPASS", RuleAction::Bypass)];
+/// A tunnel profile's `encapsulation_mode`: NSX knows tunnel mode only.
 pub const ENCAPSULATION: Table<EncapsulationMode> = &[("TUNNEL_MODE", EncapsulationMode::Tunnel)];
+/// A tunnel profile's `transform_protocol`: NSX knows ESP only.
 pub const TRANSFORM: Table<TransformProtocol> = &[("ESP", TransformProtocol::Esp)];
+/// A session's `tcp_mss_clamping.direction`.
 pub const MSS_DIRECTION: Table<MssDirection> = &[
     ("NONE", MssDirection::None),
     ("INBOUND_CONNECTION", MssDirection::InboundConnection),
@@ -99,11 +112,14 @@ fn wrong(field: &str, want: &str, got: &Value) -> NsxError {
 
 /// Typed access to one request object; `path` prefixes field names in errors.
 pub struct Fields<'a> {
+    /// The object read.
     pub obj: &'a Obj,
+    /// Where it is in the body (`tcp_mss_clamping`), empty for the body itself.
     pub path: String,
 }
 
 impl<'a> Fields<'a> {
+    /// The fields of a whole request body.
     pub fn new(obj: &'a Obj) -> Fields<'a> {
         Fields {
             obj,
@@ -124,10 +140,12 @@ impl<'a> Fields<'a> {
         self.obj.get(k).filter(|v| !v.is_null())
     }
 
+    /// Whether `k` is given (present and not null).
     pub fn has(&self, k: &str) -> bool {
         self.get(k).is_some()
     }
 
+    /// A string of at most `max` characters.
     pub fn string(&self, k: &str, max: usize) -> NsxResult<Option<String>> {
         match self.get(k) {
             None => Ok(None),
@@ -140,12 +158,14 @@ impl<'a> Fields<'a> {
         }
     }
 
+    /// A non-empty string of at most `max` characters that must be given.
     pub fn required_string(&self, k: &str, max: usize) -> NsxResult<String> {
         self.string(k, max)?
             .filter(|s| !s.is_empty())
             .ok_or_else(|| NsxError::field(self.name(k), "required property is missing"))
     }
 
+    /// A boolean.
     pub fn boolean(&self, k: &str) -> NsxResult<Option<bool>> {
         match self.get(k) {
             None => Ok(None),
@@ -154,6 +174,7 @@ impl<'a> Fields<'a> {
         }
     }
 
+    /// An integer within `range`.
     pub fn int_in(&self, k: &str, range: RangeInclusive<i64>) -> NsxResult<Option<i64>> {
         match self.get(k) {
             None => Ok(None),
@@ -192,6 +213,7 @@ impl<'a> Fields<'a> {
             })
     }
 
+    /// One of `table`'s NSX names, as its canonical value.
     pub fn enum_of<E: Copy>(&self, k: &str, table: Table<E>) -> NsxResult<Option<E>> {
         self.get(k)
             .map(|v| self.enum_value(&self.name(k), v, table))
@@ -225,6 +247,7 @@ impl<'a> Fields<'a> {
         Ok(Some(out))
     }
 
+    /// A list of at most `max_items` strings of at most `max_len` characters.
     pub fn string_list(&self, k: &str, max_items: usize, max_len: usize) -> NsxResult<Option<Vec<String>>> {
         let Some(v) = self.get(k) else { return Ok(None) };
         let Value::Array(items) = v else {
@@ -250,6 +273,7 @@ impl<'a> Fields<'a> {
             .map(Some)
     }
 
+    /// An IP address (v4 or v6), given as a string.
     pub fn ip(&self, k: &str) -> NsxResult<Option<IpAddr>> {
         match self.string(k, 64)? {
             None => Ok(None),

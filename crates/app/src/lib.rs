@@ -23,8 +23,6 @@
 //! [`Rules::check`] of `PeerEndpoint`, then the cascade re-derives and checks
 //! every session that uses it).
 
-#![warn(missing_docs, unreachable_pub)]
-
 pub mod peer;
 pub mod rules;
 

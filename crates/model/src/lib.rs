@@ -5,11 +5,10 @@
 //! through, and the node agent must render configuration without knowing either API.
 //! This crate does no I/O; the store loads the objects a rule needs and calls in here.
 
-#![warn(missing_docs, unreachable_pub)]
-
 pub mod enums;
 pub mod error;
 pub mod nsx;
+pub mod openapi;
 pub mod realization;
 pub mod resources;
 pub mod traffic;

@@ -1,5 +1,3 @@
-#![warn(missing_docs, unreachable_pub)]
-
 //! Realization: turning desired state into what each gateway node must carry,
 //! and turning what nodes report back into states an operator can read.
 //!

@@ -17,8 +17,6 @@
 //! - SQLite specifics (pragmas, the single-writer pool) live in [`backend`]; the
 //!   SQL elsewhere is portable, with `$n` placeholders, so PostgreSQL can follow.
 
-#![warn(missing_docs, unreachable_pub)]
-
 pub mod backend;
 pub mod body;
 pub mod crypto;

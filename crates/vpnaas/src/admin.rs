@@ -81,11 +81,13 @@ fn admin_ctx() -> WriteCtx {
     WriteCtx::new("vpnaas-admin")
 }
 
+/// Creates a project; answers it as JSON.
 pub async fn project_create(store: &Store, name: &str, description: &str) -> anyhow::Result<Value> {
     let p = store.project_create(name, description).await?;
     Ok(json!({"id": p.id, "name": p.name, "description": p.description}))
 }
 
+/// Every project, as a JSON list.
 pub async fn project_list(store: &Store) -> anyhow::Result<Value> {
     Ok(Value::Array(
         store
@@ -97,6 +99,9 @@ pub async fn project_list(store: &Store) -> anyhow::Result<Value> {
     ))
 }
 
+/// Creates a user with a password and grants it `roles` in `project`; an
+/// existing user (same password) only gains the roles. Answers the user and
+/// its roles there as JSON (without the password).
 pub async fn user_create(
     store: &Store,
     name: &str,
@@ -170,6 +175,8 @@ fn gateway_json(g: &Record<Gateway>) -> Value {
            "external_v4": g.body.external_v4, "external_v6": g.body.external_v6})
 }
 
+/// Creates a gateway (a Neutron router, NSX logical router) of `project` with
+/// its external addresses; answers it as JSON.
 pub async fn gateway_create(
     store: &Store,
     name: &str,
@@ -201,6 +208,7 @@ pub async fn gateway_create(
     Ok(gateway_json(&w.record))
 }
 
+/// Every gateway, as a JSON list.
 pub async fn gateway_list(store: &Store) -> anyhow::Result<Value> {
     Ok(Value::Array(
         store
@@ -212,6 +220,8 @@ pub async fn gateway_list(store: &Store) -> anyhow::Result<Value> {
     ))
 }
 
+/// Creates a subnet `cidr` behind `gateway`, which VPN services can name;
+/// answers it as JSON.
 pub async fn subnet_create(store: &Store, name: &str, gateway: &str, cidr: &str) -> anyhow::Result<Value> {
     let cidr: ipnet::IpNet =
         model::validate::parse_cidr(cidr).with_context(|| format!("invalid CIDR {cidr}"))?;
@@ -261,6 +271,8 @@ pub async fn node_add(
     Ok(json!({"id": n.id, "name": n.name, "gateway_id": n.gateway_id, "auth": "token", "token": token}))
 }
 
+/// Every transport node with its last report (realized generation, last
+/// seen), as a JSON list.
 pub async fn node_list(store: &Store) -> anyhow::Result<Value> {
     Ok(Value::Array(
         store

@@ -24,8 +24,11 @@ use tokio::sync::Mutex;
 /// Options of one run.
 #[derive(Debug, Clone)]
 pub struct BenchOpts {
+    /// How many ipsec-site-connections to create (N).
     pub connections: usize,
+    /// How many clients create them at once (C).
     pub concurrency: usize,
+    /// Timed lists of all connections (each with `fields=id,name`, then in full).
     pub list_iterations: usize,
     /// VPN services the connections are spread over (round robin), each on a
     /// gateway of its own with its own subnet and endpoint groups.
@@ -40,21 +43,37 @@ pub struct BenchOpts {
 /// Results of one run.
 #[derive(Debug, Clone)]
 pub struct BenchResult {
+    /// Connections created.
     pub connections: usize,
+    /// Concurrent creating clients.
     pub concurrency: usize,
+    /// VPN services (and gateways) the connections were spread over.
     pub services: usize,
+    /// Transport nodes registered in all.
     pub nodes: usize,
+    /// Wall time of all creates.
     pub create_seconds: f64,
+    /// Creates per second of wall time.
     pub creates_per_second: f64,
+    /// Median latency of one create.
     pub create_p50_ms: f64,
+    /// 99th percentile latency of one create.
     pub create_p99_ms: f64,
+    /// Median latency of a list with `fields=id,name`.
     pub list_fields_p50_ms: f64,
+    /// 99th percentile latency of a list with `fields=id,name`.
     pub list_fields_p99_ms: f64,
+    /// Median latency of a list of whole objects.
     pub list_full_p50_ms: f64,
+    /// Size in bytes of the `fields=id,name` list's body.
     pub list_bytes_fields: usize,
+    /// Median latency of a Neutron show of one connection.
     pub show_p50_ms: f64,
+    /// 99th percentile latency of a Neutron show.
     pub show_p99_ms: f64,
+    /// Median latency of an NSX show of one session.
     pub nsx_show_p50_ms: f64,
+    /// 99th percentile latency of an NSX show.
     pub nsx_show_p99_ms: f64,
 }
 
@@ -115,9 +134,9 @@ impl Api {
 
 /// A gateway made for the benchmark and the subnet behind it.
 #[derive(Debug, Clone)]
-pub struct Site {
-    pub gateway_id: String,
-    pub subnet_id: String,
+struct Site {
+    gateway_id: String,
+    subnet_id: String,
 }
 
 /// What one service's connections use.
@@ -463,6 +482,7 @@ async fn run_on(running: &crate::server::Running, opts: &BenchOpts) -> anyhow::R
 }
 
 impl BenchResult {
+    /// Prints the figures on one line, for a person comparing runs.
     pub fn print(&self) {
         println!(
             "N={:>6} C={:>3} services={} nodes={}  creates/s {:>8.1}  create p50 {:>7.2} ms p99 {:>7.2} ms  list(fields=id,name) p50 {:>8.2} ms p99 {:>8.2} ms ({} bytes)  list(full) p50 {:>8.2} ms  show p50 {:>6.2} ms p99 {:>6.2} ms  NSX show p50 {:>6.2} ms p99 {:>6.2} ms",

@@ -34,13 +34,18 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 /// The API a path belongs to; decides the error envelope and the limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Api {
+    /// The Keystone v3 subset, under `/v3`.
     Keystone,
+    /// Neutron VPNaaS: everything not under another API's prefix.
     Neutron,
+    /// The NSX Manager API, under `/api`.
     Nsx,
+    /// The gateway nodes' API, under `/internal`.
     Node,
 }
 
 impl Api {
+    /// The API `path` belongs to (a prefix matches whole path segments only).
     pub fn of(path: &str) -> Api {
         let under = |prefix: &str| {
             path.strip_prefix(prefix)

@@ -62,7 +62,9 @@ impl Default for ConnLimits {
 /// TLS settings of a listener.
 #[derive(Debug, Clone)]
 pub struct TlsFiles {
+    /// The server's certificate chain (PEM).
     pub cert: std::path::PathBuf,
+    /// Its private key (PEM).
     pub key: std::path::PathBuf,
     /// CA that signs node client certificates; when set, clients may (not must)
     /// present one.
@@ -438,11 +440,14 @@ fn peer_fingerprint(conn: &rustls::ServerConnection) -> Option<realize::http::Cl
 
 /// One listener of the server: where it listens and whether it speaks TLS.
 pub struct Listener {
+    /// The bound socket.
     pub tcp: TcpListener,
+    /// TLS settings; `None`: plain HTTP.
     pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl Listener {
+    /// Binds `addr` (port 0: any free port).
     pub async fn bind(addr: SocketAddr, tls: Option<Arc<rustls::ServerConfig>>) -> anyhow::Result<Listener> {
         let tcp = TcpListener::bind(addr)
             .await
@@ -450,6 +455,7 @@ impl Listener {
         Ok(Listener { tcp, tls })
     }
 
+    /// The address actually bound.
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.tcp.local_addr()
     }

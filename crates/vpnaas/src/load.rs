@@ -42,16 +42,22 @@ const SAMPLES: usize = 10;
 /// Options of one run (the `vpnaas bench-load` flags).
 #[derive(Debug, Clone, clap::Args)]
 pub struct LoadOpts {
+    /// The server's URL (`http://host:port`).
     #[arg(long)]
     pub url: String,
+    /// The user the clients log in as.
     #[arg(long, default_value = "admin")]
     pub user: String,
+    /// That user's password.
     #[arg(long, env = "VPNAAS_LOAD_PASSWORD", hide_env_values = true)]
     pub password: String,
+    /// The project the clients work in.
     #[arg(long, default_value = "admin")]
     pub project: String,
+    /// How many concurrent clients to run.
     #[arg(long, default_value_t = 200)]
     pub clients: usize,
+    /// How long to run them, seconds.
     #[arg(long, default_value_t = 30.0)]
     pub seconds: f64,
     /// Mean think time between a client's iterations (jittered ±50%).

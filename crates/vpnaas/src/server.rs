@@ -22,22 +22,36 @@ use crate::request_id;
 /// Shared state of every handler.
 #[derive(Clone, FromRef)]
 pub struct AppState {
+    /// The canonical store.
     pub store: Store,
+    /// The write path (rules and cascades) over the store.
     pub app: App,
+    /// Keystone identity: tokens, passwords, roles.
     pub identity: Identity,
+    /// Realization: what nodes must carry, and the states they report.
     pub realizer: Realizer,
 }
 
 /// Everything `serve` needs.
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
+    /// The database (a SQLite file or a PostgreSQL URL).
     pub db: Database,
+    /// The file of the key that encrypts pre-shared keys at rest (default:
+    /// next to a SQLite database).
     pub key_file: Option<PathBuf>,
+    /// Where to listen.
     pub listen: SocketAddr,
+    /// The URL clients reach the server at (default: from `listen`).
     pub public_url: Option<String>,
+    /// The admin user made on first start.
     pub admin_user: String,
+    /// The admin user's project.
     pub admin_project: String,
+    /// The admin's password on first start (default: generated and written
+    /// to a file next to the database or key file).
     pub admin_password: Option<String>,
+    /// How long a token is valid.
     pub token_ttl: Duration,
     /// A node silent for longer is `unknown` in realization states.
     pub node_timeout: Duration,
@@ -166,9 +180,14 @@ pub fn state(store: Store, cfg: &ServeConfig, public_url: &str) -> AppState {
 
 /// A running server.
 pub struct Running {
+    /// The address the main listener is bound to (the real port when
+    /// `listen` asked for port 0).
     pub addr: SocketAddr,
+    /// The URL clients reach it at.
     pub url: String,
+    /// The state every handler shares.
     pub state: AppState,
+    /// The serving task; ends with the listener's error, if any.
     pub task: tokio::task::JoinHandle<std::io::Result<()>>,
     /// The extra plain listener's address, if one was asked for.
     pub plain_addr: Option<SocketAddr>,

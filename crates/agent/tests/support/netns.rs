@@ -7,7 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 /// Whether this machine can run charon here (root and Debian's strongSwan).
-pub fn available() -> bool {
+pub(crate) fn available() -> bool {
     let root = Command::new("id")
         .arg("-u")
         .output()
@@ -17,19 +17,19 @@ pub fn available() -> bool {
 }
 
 /// One charon in its own network namespace; stopped and removed on drop.
-pub struct Site {
+pub(crate) struct Site {
     pub ns: String,
     dir: PathBuf,
     charon: Option<Child>,
 }
 
-pub fn sh(cmd: &str) {
+pub(crate) fn sh(cmd: &str) {
     let st = Command::new("sh").arg("-c").arg(cmd).status().expect("sh");
     assert!(st.success(), "failed: {cmd}");
 }
 
 impl Site {
-    pub fn start(name: &str, addr: &str, host: &str, veth: Option<(&str, &str)>) -> Site {
+    pub(crate) fn start(name: &str, addr: &str, host: &str, veth: Option<(&str, &str)>) -> Site {
         let ns = format!("vpnaas-{name}-{}", std::process::id());
         let dir = std::env::temp_dir().join(&ns);
         std::fs::create_dir_all(dir.join("run")).unwrap();
@@ -82,7 +82,7 @@ impl Site {
         panic!("charon did not open {}", site.vici().display());
     }
 
-    pub fn vici(&self) -> PathBuf {
+    pub(crate) fn vici(&self) -> PathBuf {
         self.dir.join("charon.vici")
     }
 }

@@ -5,7 +5,7 @@ use agent::render::EspMode;
 use model::realization::{ChildProposal, IkeProposal, Tunnel};
 use model::*;
 
-pub fn base() -> Tunnel {
+pub(crate) fn base() -> Tunnel {
     Tunnel {
         id: "3f1c7d2e-0000-4000-8000-00000000000a".into(),
         name: "site-a-to-b".into(),
@@ -41,7 +41,7 @@ pub fn base() -> Tunnel {
 }
 
 /// (golden file name, tunnel, ESP mode).
-pub fn variants() -> Vec<(&'static str, Tunnel, EspMode)> {
+pub(crate) fn variants() -> Vec<(&'static str, Tunnel, EspMode)> {
     let mut v = vec![("ikev2_aes128_sha1_modp1536_userspace", base(), EspMode::Userspace)];
 
     let mut t = base();

@@ -7,47 +7,33 @@ pub struct IkePolicies;
 
 static IKE_ATTRS: LazyLock<Vec<Attr>> = LazyLock::new(|| {
     let mut v = common(true).to_vec();
+    v.extend(algorithm_attrs());
     v.extend([
-        Attr::new("auth_algorithm")
-            .default(Default::Str("sha1"))
-            .check(Check::Values(*AUTH)),
-        Attr::new("encryption_algorithm")
-            .default(Default::Str("aes-128"))
-            .check(Check::Values(*ENC)),
         Attr::new("phase1_negotiation_mode")
             .default(Default::Str("main"))
             .check(Check::Values(&["main", "aggressive"])),
-        Attr::new("lifetime")
-            .default(Default::EmptyDict)
-            .conv(Conv::NoneToEmptyDict)
-            .check(Check::Lifetime)
-            .no_filter(),
+        lifetime_attr(),
         Attr::new("ike_version")
             .default(Default::Str("v1"))
             .check(Check::Values(&["v1", "v2"])),
-        Attr::new("pfs")
-            .default(Default::Str("group5"))
-            .check(Check::Values(*PFS)),
+        pfs_attr(),
     ]);
     v
 });
 
 fn ike_apply(p: &mut IkePolicy, m: &Obj) {
-    if let Some(v) = parse_enum(m, "auth_algorithm", AuthAlgorithm::parse) {
-        p.auth_algorithm = v;
-    }
-    if let Some(v) = parse_enum(m, "encryption_algorithm", EncryptionAlgorithm::parse) {
-        p.encryption_algorithm = v;
-    }
+    policy_apply(
+        m,
+        &mut p.auth_algorithm,
+        &mut p.encryption_algorithm,
+        &mut p.lifetime,
+        &mut p.pfs,
+    );
     if let Some(v) = parse_enum(m, "phase1_negotiation_mode", Phase1Mode::parse) {
         p.phase1_negotiation_mode = v;
     }
-    lifetime_apply(&mut p.lifetime, m.get("lifetime"));
     if let Some(v) = parse_enum(m, "ike_version", IkeVersion::parse) {
         p.ike_version = v;
-    }
-    if let Some(v) = parse_enum(m, "pfs", DhGroup::parse) {
-        p.pfs = v;
     }
 }
 

@@ -7,47 +7,35 @@ pub struct IpsecPolicies;
 
 static IPSEC_ATTRS: LazyLock<Vec<Attr>> = LazyLock::new(|| {
     let mut v = common(true).to_vec();
-    v.extend([
+    v.push(
         Attr::new("transform_protocol")
             .default(Default::Str("esp"))
             .check(Check::Values(&["esp", "ah", "ah-esp"])),
-        Attr::new("auth_algorithm")
-            .default(Default::Str("sha1"))
-            .check(Check::Values(*AUTH)),
-        Attr::new("encryption_algorithm")
-            .default(Default::Str("aes-128"))
-            .check(Check::Values(*ENC)),
+    );
+    v.extend(algorithm_attrs());
+    v.extend([
         Attr::new("encapsulation_mode")
             .default(Default::Str("tunnel"))
             .check(Check::Values(&["tunnel", "transport"])),
-        Attr::new("lifetime")
-            .default(Default::EmptyDict)
-            .conv(Conv::NoneToEmptyDict)
-            .check(Check::Lifetime)
-            .no_filter(),
-        Attr::new("pfs")
-            .default(Default::Str("group5"))
-            .check(Check::Values(*PFS)),
+        lifetime_attr(),
+        pfs_attr(),
     ]);
     v
 });
 
 fn ipsec_apply(p: &mut IpsecPolicy, m: &Obj) {
+    policy_apply(
+        m,
+        &mut p.auth_algorithm,
+        &mut p.encryption_algorithm,
+        &mut p.lifetime,
+        &mut p.pfs,
+    );
     if let Some(v) = parse_enum(m, "transform_protocol", TransformProtocol::parse) {
         p.transform_protocol = v;
     }
-    if let Some(v) = parse_enum(m, "auth_algorithm", AuthAlgorithm::parse) {
-        p.auth_algorithm = v;
-    }
-    if let Some(v) = parse_enum(m, "encryption_algorithm", EncryptionAlgorithm::parse) {
-        p.encryption_algorithm = v;
-    }
     if let Some(v) = parse_enum(m, "encapsulation_mode", EncapsulationMode::parse) {
         p.encapsulation_mode = v;
-    }
-    lifetime_apply(&mut p.lifetime, m.get("lifetime"));
-    if let Some(v) = parse_enum(m, "pfs", DhGroup::parse) {
-        p.pfs = v;
     }
 }
 

@@ -100,6 +100,58 @@ fn parse_enum<E>(m: &Obj, k: &str, parse: fn(&str) -> Option<E>) -> Option<E> {
     m.str_of(k).and_then(|s| parse(&s))
 }
 
+/// `auth_algorithm` and `encryption_algorithm`, as both policies define them
+/// (same defaults, same values).
+fn algorithm_attrs() -> [Attr; 2] {
+    [
+        Attr::new("auth_algorithm")
+            .default(Default::Str("sha1"))
+            .check(Check::Values(*AUTH)),
+        Attr::new("encryption_algorithm")
+            .default(Default::Str("aes-128"))
+            .check(Check::Values(*ENC)),
+    ]
+}
+
+/// A policy's `lifetime` dict (null means the defaults; not a filter).
+fn lifetime_attr() -> Attr {
+    Attr::new("lifetime")
+        .default(Default::EmptyDict)
+        .conv(Conv::NoneToEmptyDict)
+        .check(Check::Lifetime)
+        .no_filter()
+}
+
+/// A policy's `pfs` group (Neutron's default `group5`).
+fn pfs_attr() -> Attr {
+    Attr::new("pfs")
+        .default(Default::Str("group5"))
+        .check(Check::Values(*PFS))
+}
+
+/// Applies the attributes an IKE and an IPsec policy share, where `m` has
+/// them (Neutron checks and converts them alike for `ikepolicy` and
+/// `ipsecpolicy`): the primary algorithms, the lifetime and the (primary)
+/// DH/PFS group.
+fn policy_apply(
+    m: &Obj,
+    auth_algorithm: &mut AuthAlgorithm,
+    encryption_algorithm: &mut EncryptionAlgorithm,
+    lifetime: &mut Lifetime,
+    pfs: &mut DhGroup,
+) {
+    if let Some(v) = parse_enum(m, "auth_algorithm", AuthAlgorithm::parse) {
+        *auth_algorithm = v;
+    }
+    if let Some(v) = parse_enum(m, "encryption_algorithm", EncryptionAlgorithm::parse) {
+        *encryption_algorithm = v;
+    }
+    lifetime_apply(lifetime, m.get("lifetime"));
+    if let Some(v) = parse_enum(m, "pfs", DhGroup::parse) {
+        *pfs = v;
+    }
+}
+
 /// Applies a lifetime dict: only keys present (and truthy, as Neutron does) change.
 fn lifetime_apply(l: &mut Lifetime, v: Option<&Value>) {
     let Some(Value::Object(o)) = v else { return };

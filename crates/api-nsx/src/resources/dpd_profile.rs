@@ -2,8 +2,10 @@
 
 use super::*;
 
+/// `/api/v1/vpn/ipsec/dpd-profiles`: DPD profiles over canonical [`DpdProfile`]s.
 pub struct DpdProfiles;
 
+/// A parsed DPD profile body: what it sets, `None` for what it leaves alone.
 pub struct DpdPatch {
     enabled: Option<bool>,
     interval: Option<u32>,

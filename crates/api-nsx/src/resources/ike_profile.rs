@@ -2,12 +2,12 @@
 
 use super::*;
 
+/// `/api/v1/vpn/ipsec/ike-profiles`: IKE profiles over canonical [`IkePolicy`]s.
 pub struct IkeProfiles;
 
+/// A parsed IKE profile body: what it sets, `None` for what it leaves alone.
 pub struct IkePatch {
-    encryption: Option<Vec<EncryptionAlgorithm>>,
-    digest: Option<Vec<AuthAlgorithm>>,
-    dh: Option<Vec<DhGroup>>,
+    algorithms: AlgorithmsPatch,
     lifetime: Option<u32>,
     version: Option<IkeVersion>,
     tags: Option<Vec<Tag>>,
@@ -24,9 +24,7 @@ impl Resource for IkeProfiles {
         let b = &rec.body;
         response::IkeProfile {
             managed: Managed::new(&rec.meta, Self::RESOURCE_TYPE),
-            encryption_algorithms: names_of(ENCRYPTION, &b.encryption_algorithms()),
-            digest_algorithms: names_of(DIGEST, &b.auth_algorithms()),
-            dh_groups: names_of(DH_GROUP, &b.dh_groups()),
+            algorithms: algorithms_view(b),
             sa_life_time: b.lifetime.value,
             ike_version: name_of(IKE_VERSION, b.ike_version),
             tags: response::tags(&b.tags),
@@ -35,12 +33,7 @@ impl Resource for IkeProfiles {
 
     fn parse(f: &Fields<'_>, _: bool) -> NsxResult<IkePatch> {
         Ok(IkePatch {
-            encryption: non_empty(
-                "encryption_algorithms",
-                f.enum_list("encryption_algorithms", ENCRYPTION, &[])?,
-            )?,
-            digest: f.enum_list("digest_algorithms", DIGEST, DIGEST_UNSUPPORTED)?,
-            dh: non_empty("dh_groups", f.enum_list("dh_groups", DH_GROUP, &[])?)?,
+            algorithms: AlgorithmsPatch::parse(f)?,
             lifetime: f.u32("sa_life_time")?,
             version: f.enum_of("ike_version", IKE_VERSION)?,
             tags: f.tags()?,
@@ -54,21 +47,15 @@ impl Resource for IkeProfiles {
     }
 
     fn apply(p: &IkePatch, b: &mut IkePolicy) -> model::Result<()> {
-        if p.digest.as_ref().is_some_and(Vec::is_empty) && !names_of(DIGEST, &b.auth_algorithms()).is_empty()
+        if p.algorithms.digest.as_ref().is_some_and(Vec::is_empty)
+            && !names_of(DIGEST, &b.auth_algorithms()).is_empty()
         {
             return Err(Error::field(
                 "digest_algorithms",
                 "an IKE profile needs at least one digest algorithm",
             ));
         }
-        let cur = b.encryption_algorithms();
-        set_list(ENCRYPTION, &p.encryption, &cur, |l| {
-            b.set_encryption_algorithms(l)
-        });
-        let cur = b.auth_algorithms();
-        set_list(DIGEST, &p.digest, &cur, |l| b.set_auth_algorithms(l));
-        let cur = b.dh_groups();
-        set_list(DH_GROUP, &p.dh, &cur, |l| b.set_dh_groups(l));
+        p.algorithms.apply(b);
         lifetime(p.lifetime, &mut b.lifetime);
         if let Some(v) = p.version {
             b.ike_version = v;

@@ -2,8 +2,10 @@
 
 use super::*;
 
+/// `/api/v1/vpn/ipsec/local-endpoints`: local endpoints over canonical [`LocalEndpoint`]s.
 pub struct LocalEndpoints;
 
+/// A parsed local endpoint body: what it sets, `None` for what it leaves alone.
 pub struct LocalPatch {
     address: Option<std::net::IpAddr>,
     service: Option<String>,

@@ -55,8 +55,11 @@ pub use self::tunnel_profile::*;
 /// What rendering needs besides the record (loaded only for sessions).
 #[derive(Default)]
 pub struct RenderCtx {
+    /// The services of the rendered sessions, by id.
     pub services: HashMap<String, Record<VpnService>>,
+    /// The endpoint groups of the rendered (Neutron-made) sessions, by id.
     pub groups: HashMap<String, Record<EndpointGroup>>,
+    /// The subnets the rendered sessions' traffic is named by, by id.
     pub subnets: HashMap<String, Record<Subnet>>,
 }
 
@@ -75,7 +78,9 @@ pub trait Resource: Send + Sync + 'static {
     type Body: app::Rules;
     /// A parsed request body.
     type Patch: Send + Sync + 'static;
+    /// The path segment under [`crate::PREFIX`] (`ike-profiles`).
     const SEGMENT: &'static str;
+    /// NSX's `resource_type` of the objects (`IPSecVPNIKEProfile`).
     const RESOURCE_TYPE: &'static str;
     /// Whether rendering needs a [`RenderCtx`].
     const NEEDS_CTX: bool = false;
@@ -97,6 +102,8 @@ pub trait Resource: Send + Sync + 'static {
     fn sensitive(_rec: &Record<Self::Body>) -> Option<Obj> {
         None
     }
+    /// Reads a create (`create`) or update body with NSX's types: a wrong
+    /// type, an unknown value or a missing required field is a 400 naming it.
     fn parse(f: &Fields<'_>, create: bool) -> NsxResult<Self::Patch>;
     /// A new object: NSX's defaults with the request applied.
     fn new_body(p: &Self::Patch) -> model::Result<Self::Body>;
@@ -125,6 +132,89 @@ fn set_list<E: PartialEq + Copy>(table: Table<E>, given: &Option<Vec<E>>, cur: &
         set(g);
     }
 }
+
+/// The algorithm lists IKE and tunnel profiles share (`encryption_algorithms`,
+/// `digest_algorithms`, `dh_groups`), as a request body gives them: parsed,
+/// checked and merged alike for both.
+struct AlgorithmsPatch {
+    encryption: Option<Vec<EncryptionAlgorithm>>,
+    /// May be empty (a tunnel profile's integrity from an AEAD cipher only; the
+    /// IKE profile refuses that itself).
+    digest: Option<Vec<AuthAlgorithm>>,
+    dh: Option<Vec<DhGroup>>,
+}
+
+impl AlgorithmsPatch {
+    fn parse(f: &Fields<'_>) -> NsxResult<AlgorithmsPatch> {
+        Ok(AlgorithmsPatch {
+            encryption: non_empty(
+                "encryption_algorithms",
+                f.enum_list("encryption_algorithms", ENCRYPTION, &[])?,
+            )?,
+            digest: f.enum_list("digest_algorithms", DIGEST, DIGEST_UNSUPPORTED)?,
+            dh: non_empty("dh_groups", f.enum_list("dh_groups", DH_GROUP, &[])?)?,
+        })
+    }
+
+    /// Sets each given list that differs (in NSX's spelling) from what `b` has.
+    fn apply(&self, b: &mut impl AlgorithmLists) {
+        let cur = b.encryption_algorithms();
+        set_list(ENCRYPTION, &self.encryption, &cur, |l| {
+            b.set_encryption_algorithms(l)
+        });
+        let cur = b.auth_algorithms();
+        set_list(DIGEST, &self.digest, &cur, |l| b.set_auth_algorithms(l));
+        let cur = b.dh_groups();
+        set_list(DH_GROUP, &self.dh, &cur, |l| b.set_dh_groups(l));
+    }
+}
+
+/// The algorithm lists of `b` as NSX shows them.
+fn algorithms_view(b: &impl AlgorithmLists) -> response::Algorithms {
+    response::Algorithms {
+        encryption_algorithms: names_of(ENCRYPTION, &b.encryption_algorithms()),
+        digest_algorithms: names_of(DIGEST, &b.auth_algorithms()),
+        dh_groups: names_of(DH_GROUP, &b.dh_groups()),
+    }
+}
+
+/// The canonical policies' algorithm lists (primary first), which IKE and
+/// tunnel profiles show and set the same way: [`IkePolicy`]'s and
+/// [`IpsecPolicy`]'s own methods of these names.
+trait AlgorithmLists {
+    fn encryption_algorithms(&self) -> Vec<EncryptionAlgorithm>;
+    fn auth_algorithms(&self) -> Vec<AuthAlgorithm>;
+    fn dh_groups(&self) -> Vec<DhGroup>;
+    fn set_encryption_algorithms(&mut self, list: &[EncryptionAlgorithm]);
+    fn set_auth_algorithms(&mut self, list: &[AuthAlgorithm]);
+    fn set_dh_groups(&mut self, list: &[DhGroup]);
+}
+
+macro_rules! algorithm_lists {
+    ($($t:ty),*) => {$(
+        impl AlgorithmLists for $t {
+            fn encryption_algorithms(&self) -> Vec<EncryptionAlgorithm> {
+                <$t>::encryption_algorithms(self)
+            }
+            fn auth_algorithms(&self) -> Vec<AuthAlgorithm> {
+                <$t>::auth_algorithms(self)
+            }
+            fn dh_groups(&self) -> Vec<DhGroup> {
+                <$t>::dh_groups(self)
+            }
+            fn set_encryption_algorithms(&mut self, list: &[EncryptionAlgorithm]) {
+                <$t>::set_encryption_algorithms(self, list)
+            }
+            fn set_auth_algorithms(&mut self, list: &[AuthAlgorithm]) {
+                <$t>::set_auth_algorithms(self, list)
+            }
+            fn set_dh_groups(&mut self, list: &[DhGroup]) {
+                <$t>::set_dh_groups(self, list)
+            }
+        }
+    )*};
+}
+algorithm_lists!(IkePolicy, IpsecPolicy);
 
 /// A policy rule as given (id and flags optional).
 #[derive(Debug, Clone)]

@@ -2,8 +2,10 @@
 
 use super::*;
 
+/// `/api/v1/vpn/ipsec/peer-endpoints`: peer endpoints over canonical [`PeerEndpoint`]s.
 pub struct PeerEndpoints;
 
+/// A parsed peer endpoint body: what it sets, `None` for what it leaves alone.
 pub struct PeerPatch {
     address: Option<std::net::IpAddr>,
     peer_id: Option<String>,

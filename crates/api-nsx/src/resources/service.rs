@@ -2,8 +2,10 @@
 
 use super::*;
 
+/// `/api/v1/vpn/ipsec/services`: IPSec VPN services over canonical [`VpnService`]s.
 pub struct Services;
 
+/// A parsed service body: what it sets, `None` for what it leaves alone.
 pub struct ServicePatch {
     router: Option<String>,
     enabled: Option<bool>,

@@ -2,11 +2,15 @@
 
 use super::*;
 
+/// `/api/v1/vpn/ipsec/sessions`: policy- and route-based sessions over canonical [`Connection`]s.
 pub struct Sessions;
 
+/// The `resource_type` of a session protecting the traffic of its `policy_rules`.
 pub const POLICY_BASED: &str = "PolicyBasedIPSecVPNSession";
+/// The `resource_type` of a session over a virtual tunnel interface (routing decides).
 pub const ROUTE_BASED: &str = "RouteBasedIPSecVPNSession";
 
+/// A parsed session body: what it sets, `None` for what it leaves alone.
 #[derive(Clone)]
 pub struct SessionPatch {
     route_based: Option<bool>,

@@ -2,12 +2,12 @@
 
 use super::*;
 
+/// `/api/v1/vpn/ipsec/tunnel-profiles`: tunnel profiles over canonical [`IpsecPolicy`]s.
 pub struct TunnelProfiles;
 
+/// A parsed tunnel profile body: what it sets, `None` for what it leaves alone.
 pub struct TunnelPatch {
-    encryption: Option<Vec<EncryptionAlgorithm>>,
-    digest: Option<Vec<AuthAlgorithm>>,
-    dh: Option<Vec<DhGroup>>,
+    algorithms: AlgorithmsPatch,
     pfs: Option<bool>,
     lifetime: Option<u32>,
     df: Option<DfPolicy>,
@@ -25,9 +25,7 @@ impl Resource for TunnelProfiles {
         let b = &rec.body;
         response::TunnelProfile {
             managed: Managed::new(&rec.meta, Self::RESOURCE_TYPE),
-            encryption_algorithms: names_of(ENCRYPTION, &b.encryption_algorithms()),
-            digest_algorithms: names_of(DIGEST, &b.auth_algorithms()),
-            dh_groups: names_of(DH_GROUP, &b.dh_groups()),
+            algorithms: algorithms_view(b),
             enable_perfect_forward_secrecy: b.pfs_enabled,
             sa_life_time: b.lifetime.value,
             encapsulation_mode: spell(ENCAPSULATION, b.encapsulation_mode),
@@ -42,12 +40,7 @@ impl Resource for TunnelProfiles {
         f.enum_of("encapsulation_mode", ENCAPSULATION)?;
         f.enum_of("transform_protocol", TRANSFORM)?;
         Ok(TunnelPatch {
-            encryption: non_empty(
-                "encryption_algorithms",
-                f.enum_list("encryption_algorithms", ENCRYPTION, &[])?,
-            )?,
-            digest: f.enum_list("digest_algorithms", DIGEST, DIGEST_UNSUPPORTED)?,
-            dh: non_empty("dh_groups", f.enum_list("dh_groups", DH_GROUP, &[])?)?,
+            algorithms: AlgorithmsPatch::parse(f)?,
             pfs: f.boolean("enable_perfect_forward_secrecy")?,
             lifetime: f.u32("sa_life_time")?,
             df: f.enum_of("df_policy", DF_POLICY)?,
@@ -62,14 +55,7 @@ impl Resource for TunnelProfiles {
     }
 
     fn apply(p: &TunnelPatch, b: &mut IpsecPolicy) -> model::Result<()> {
-        let cur = b.encryption_algorithms();
-        set_list(ENCRYPTION, &p.encryption, &cur, |l| {
-            b.set_encryption_algorithms(l)
-        });
-        let cur = b.auth_algorithms();
-        set_list(DIGEST, &p.digest, &cur, |l| b.set_auth_algorithms(l));
-        let cur = b.dh_groups();
-        set_list(DH_GROUP, &p.dh, &cur, |l| b.set_dh_groups(l));
+        p.algorithms.apply(b);
         if let Some(v) = p.pfs {
             b.pfs_enabled = v;
         }

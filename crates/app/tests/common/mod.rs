@@ -10,7 +10,7 @@ use store::{Cipher, NewMeta, Scope, Store, WriteCtx};
 
 /// A fresh store (on the engine the test run asks for, see
 /// `store::testing`) and the application over it.
-pub async fn open() -> (store::testing::TestDb, Store, App) {
+pub(crate) async fn open() -> (store::testing::TestDb, Store, App) {
     let db = store::testing::fresh().await;
     let store = Store::open(db.db.clone(), Cipher::from_key(&[1; 32]))
         .await
@@ -19,11 +19,11 @@ pub async fn open() -> (store::testing::TestDb, Store, App) {
     (db, store, app)
 }
 
-pub fn w() -> WriteCtx {
+pub(crate) fn w() -> WriteCtx {
     WriteCtx::new("test")
 }
 
-pub fn meta(project: &str, name: &str) -> NewMeta {
+pub(crate) fn meta(project: &str, name: &str) -> NewMeta {
     NewMeta {
         id: None,
         project_id: project.into(),
@@ -33,11 +33,11 @@ pub fn meta(project: &str, name: &str) -> NewMeta {
 }
 
 /// The pre-shared key of every [`site`]'s connection.
-pub const SITE_PSK: &str = "super-secret-key-1";
+pub(crate) const SITE_PSK: &str = "super-secret-key-1";
 
 /// One project's objects: a gateway and subnet, policies, a service, endpoint
 /// groups, and a connection that puts all of them in use.
-pub struct Site {
+pub(crate) struct Site {
     pub gateway: String,
     pub subnet: String,
     pub ike: String,
@@ -52,7 +52,7 @@ pub struct Site {
 
 /// A [`Site`] of `project`, made through Neutron's rules in that project's
 /// scope, with gateway address 192.0.2.`octet` and subnet 10.`octet`.0.0/24.
-pub async fn site(app: &App, project: &str, octet: u8) -> Site {
+pub(crate) async fn site(app: &App, project: &str, octet: u8) -> Site {
     let scope = Scope::Project(project.into());
     let neutron = Dialect::Neutron;
     let gw = app

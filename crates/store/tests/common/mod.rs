@@ -6,23 +6,23 @@ use model::*;
 use store::{Cipher, NewMeta, Store, WriteCtx};
 
 /// The key every test store encrypts with.
-pub fn cipher() -> Cipher {
+pub(crate) fn cipher() -> Cipher {
     Cipher::from_key(&[1; 32])
 }
 
 /// A fresh store in a temporary directory, and its database path.
-pub async fn open() -> (tempfile::TempDir, std::path::PathBuf, Store) {
+pub(crate) async fn open() -> (tempfile::TempDir, std::path::PathBuf, Store) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("t.db");
     let store = Store::open(&path, cipher()).await.unwrap();
     (dir, path, store)
 }
 
-pub fn w() -> WriteCtx {
+pub(crate) fn w() -> WriteCtx {
     WriteCtx::new("test")
 }
 
-pub fn meta(project: &str, name: &str) -> NewMeta {
+pub(crate) fn meta(project: &str, name: &str) -> NewMeta {
     NewMeta {
         id: None,
         project_id: project.into(),
@@ -32,7 +32,7 @@ pub fn meta(project: &str, name: &str) -> NewMeta {
 }
 
 /// A gateway of `project` with external address 192.0.2.`octet`.
-pub async fn gateway(store: &Store, project: &str, name: &str, octet: u8) -> Record<Gateway> {
+pub(crate) async fn gateway(store: &Store, project: &str, name: &str, octet: u8) -> Record<Gateway> {
     let mut tx = store.begin(&w()).await.unwrap();
     let gateway = Gateway {
         external_v4: Some(format!("192.0.2.{octet}").parse().unwrap()),

@@ -32,20 +32,20 @@ use vpnaas::listener::{self, ConnLimits, Listener};
 use vpnaas::server::{self, AppState, ServeConfig};
 
 /// The bootstrap admin's password (`admin` in project `admin`).
-pub const ADMIN_PASSWORD: &str = "composed-admin-pw";
+pub(crate) const ADMIN_PASSWORD: &str = "composed-admin-pw";
 
 /// Neutron collection paths, by resource.
-pub const IKE: &str = "/v2.0/vpn/ikepolicies";
-pub const IPSEC: &str = "/v2.0/vpn/ipsecpolicies";
-pub const SVC: &str = "/v2.0/vpn/vpnservices";
-pub const EPG: &str = "/v2.0/vpn/endpoint-groups";
-pub const CONN: &str = "/v2.0/vpn/ipsec-site-connections";
+pub(crate) const IKE: &str = "/v2.0/vpn/ikepolicies";
+pub(crate) const IPSEC: &str = "/v2.0/vpn/ipsecpolicies";
+pub(crate) const SVC: &str = "/v2.0/vpn/vpnservices";
+pub(crate) const EPG: &str = "/v2.0/vpn/endpoint-groups";
+pub(crate) const CONN: &str = "/v2.0/vpn/ipsec-site-connections";
 /// NSX resource prefix.
-pub const VPN: &str = "/api/v1/vpn/ipsec";
+pub(crate) const VPN: &str = "/api/v1/vpn/ipsec";
 
 /// How a request authenticates.
 #[derive(Clone, Copy)]
-pub enum Auth<'a> {
+pub(crate) enum Auth<'a> {
     None,
     /// A Keystone token in `X-Auth-Token` (Neutron).
     Token(&'a str),
@@ -57,7 +57,7 @@ pub enum Auth<'a> {
 
 /// One answer, read whole.
 #[derive(Debug)]
-pub struct Reply {
+pub(crate) struct Reply {
     pub status: StatusCode,
     pub headers: HeaderMap,
     /// The JSON body; `Null` when the body is empty.
@@ -67,19 +67,19 @@ pub struct Reply {
 impl Reply {
     /// The body, after checking the status (the body is in the panic message).
     #[track_caller]
-    pub fn expect(self, status: u16) -> Value {
+    pub(crate) fn expect(self, status: u16) -> Value {
         assert_eq!(self.status.as_u16(), status, "body: {}", self.body);
         self.body
     }
 
     /// A header's value ("" when absent).
-    pub fn header(&self, name: &str) -> &str {
+    pub(crate) fn header(&self, name: &str) -> &str {
         self.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
     }
 
     /// Checks a Neutron error: status and `NeutronError.type`; returns the message.
     #[track_caller]
-    pub fn neutron_error(self, status: u16, kind: &str) -> String {
+    pub(crate) fn neutron_error(self, status: u16, kind: &str) -> String {
         let body = self.expect(status);
         let e = &body["NeutronError"];
         assert_eq!(e["type"], kind, "{body}");
@@ -89,7 +89,7 @@ impl Reply {
 
     /// Checks an NSX error: status, envelope keys and `error_code`; returns the body.
     #[track_caller]
-    pub fn nsx_error(self, status: u16, code: i64) -> Value {
+    pub(crate) fn nsx_error(self, status: u16, code: i64) -> Value {
         let body = self.expect(status);
         for k in ["httpStatus", "error_code", "module_name", "error_message"] {
             assert!(body.get(k).is_some(), "no {k}: {body}");
@@ -100,7 +100,7 @@ impl Reply {
 }
 
 /// The composed server on its own fresh database.
-pub struct TestServer {
+pub(crate) struct TestServer {
     pub state: AppState,
     app: Router,
     admin_token: String,
@@ -118,13 +118,13 @@ impl Drop for TestServer {
 impl TestServer {
     /// A fresh database, bootstrapped as `vpnaas serve` does on first start,
     /// with the app built from the same parts `server::start` builds it from.
-    pub async fn new() -> TestServer {
+    pub(crate) async fn new() -> TestServer {
         TestServer::with_node_timeout(ServeConfig::default().node_timeout).await
     }
 
     /// [`TestServer::new`] with `--node-timeout` (a node silent for longer is
     /// `unknown`).
-    pub async fn with_node_timeout(node_timeout: Duration) -> TestServer {
+    pub(crate) async fn with_node_timeout(node_timeout: Duration) -> TestServer {
         let db = store::testing::fresh().await;
         let key_file = db
             .dir
@@ -157,7 +157,7 @@ impl TestServer {
 
     /// Serves the app on `addr` (port 0: any) with the server's listener (plain
     /// HTTP, as on a loopback `--listen`) until [`Serving::stop`].
-    pub async fn listen(&self, addr: SocketAddr) -> Serving {
+    pub(crate) async fn listen(&self, addr: SocketAddr) -> Serving {
         let l = Listener::bind(addr, None).await.expect("bind");
         let addr = l.local_addr().expect("local address");
         let (stop, stop_rx) = tokio::sync::watch::channel(false);
@@ -172,7 +172,13 @@ impl TestServer {
     }
 
     /// One request through the whole app (edge, request ids, routers).
-    pub async fn call(&self, method: Method, path: &str, auth: Auth<'_>, body: Option<Value>) -> Reply {
+    pub(crate) async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        auth: Auth<'_>,
+        body: Option<Value>,
+    ) -> Reply {
         let mut req = Request::builder()
             .method(method)
             .uri(path)
@@ -221,7 +227,7 @@ impl TestServer {
     }
 
     /// A project-scoped Keystone token (password method).
-    pub async fn token(&self, user: &str, password: &str, project: &str) -> String {
+    pub(crate) async fn token(&self, user: &str, password: &str, project: &str) -> String {
         let body = json!({"auth": {
             "identity": {"methods": ["password"], "password": {"user": {
                 "name": user, "password": password, "domain": {"name": "Default"}}}},
@@ -235,19 +241,19 @@ impl TestServer {
     }
 
     /// A Neutron request as the admin.
-    pub async fn neutron(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
+    pub(crate) async fn neutron(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
         self.call(method, path, Auth::Token(&self.admin_token), body)
             .await
     }
 
     /// An NSX request as the admin (basic auth, as vmware-nsxlib sends it).
-    pub async fn nsx(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
+    pub(crate) async fn nsx(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
         self.call(method, path, Auth::Basic("admin", ADMIN_PASSWORD), body)
             .await
     }
 
     /// `POST {collection}` with `{member: body}`; returns the created member.
-    pub async fn neutron_create(&self, collection: &str, member: &str, body: Value) -> Value {
+    pub(crate) async fn neutron_create(&self, collection: &str, member: &str, body: Value) -> Value {
         let r = self
             .neutron(Method::POST, collection, Some(json!({ member: body })))
             .await;
@@ -255,7 +261,7 @@ impl TestServer {
     }
 
     /// `POST` of an NSX object; returns it.
-    pub async fn nsx_create(&self, segment: &str, body: Value) -> Value {
+    pub(crate) async fn nsx_create(&self, segment: &str, body: Value) -> Value {
         self.nsx(Method::POST, &format!("{VPN}/{segment}"), Some(body))
             .await
             .expect(201)
@@ -264,7 +270,7 @@ impl TestServer {
     /// A gateway (a Neutron router / NSX logical router) of the admin project
     /// with one local subnet `10.{octet}.0.0/24` and external address
     /// `172.30.{octet}.1`, as `vpnaas gateway create` / `subnet create` make them.
-    pub async fn gateway(&self, name: &str, octet: u8) -> Gateway {
+    pub(crate) async fn gateway(&self, name: &str, octet: u8) -> Gateway {
         let g = admin::gateway_create(
             &self.state.store,
             name,
@@ -289,7 +295,7 @@ impl TestServer {
     }
 
     /// The Neutron objects of one site and its connection, created in order.
-    pub async fn site(&self, name: &str, octet: u8) -> Site {
+    pub(crate) async fn site(&self, name: &str, octet: u8) -> Site {
         let gw = self.gateway(name, octet).await;
         let ike = self
             .neutron_create(IKE, "ikepolicy", json!({"name": format!("{name}-ike")}))
@@ -346,7 +352,7 @@ impl TestServer {
     }
 
     /// A transport node of `gateway`, registered as `vpnaas node add` does.
-    pub async fn node(&self, name: &str, gateway: &str) -> SimNode {
+    pub(crate) async fn node(&self, name: &str, gateway: &str) -> SimNode {
         let n = admin::node_add(&self.state.store, name, gateway, None)
             .await
             .expect("node add");
@@ -357,7 +363,7 @@ impl TestServer {
     }
 
     /// `GET /internal/v1/nodes/{id}/config{query}` with the node's token.
-    pub async fn node_config(&self, node: &SimNode, query: &str) -> Reply {
+    pub(crate) async fn node_config(&self, node: &SimNode, query: &str) -> Reply {
         self.call(
             Method::GET,
             &format!("/internal/v1/nodes/{}/config{query}", node.id),
@@ -368,7 +374,7 @@ impl TestServer {
     }
 
     /// `POST /internal/v1/nodes/{id}/report`; a report is answered with 204.
-    pub async fn report(&self, node: &SimNode, report: &NodeReport) {
+    pub(crate) async fn report(&self, node: &SimNode, report: &NodeReport) {
         let r = self
             .call(
                 Method::POST,
@@ -383,7 +389,7 @@ impl TestServer {
     /// What an agent does after an apply: fetch the latest configuration and
     /// report it realized, with the tunnels in `up` established (one CHILD SA
     /// each) and the others still connecting.
-    pub async fn sync(&self, node: &SimNode, up: &[&str]) -> NodeConfig {
+    pub(crate) async fn sync(&self, node: &SimNode, up: &[&str]) -> NodeConfig {
         let cfg: NodeConfig =
             serde_json::from_value(self.node_config(node, "").await.expect(200)).expect("a NodeConfig");
         let tunnels = cfg
@@ -419,7 +425,7 @@ impl TestServer {
     }
 
     /// A Neutron connection's `status`.
-    pub async fn conn_status(&self, id: &str) -> String {
+    pub(crate) async fn conn_status(&self, id: &str) -> String {
         let c = self
             .neutron(Method::GET, &format!("{CONN}/{id}"), None)
             .await
@@ -428,7 +434,7 @@ impl TestServer {
     }
 
     /// NSX realization state of a session, optionally of one request.
-    pub async fn nsx_state(&self, session: &str, request_id: Option<&str>) -> Reply {
+    pub(crate) async fn nsx_state(&self, session: &str, request_id: Option<&str>) -> Reply {
         let q = request_id.map_or(String::new(), |r| format!("?request_id={r}"));
         self.nsx(Method::GET, &format!("{VPN}/sessions/{session}/state{q}"), None)
             .await
@@ -436,7 +442,7 @@ impl TestServer {
 }
 
 /// The app on a socket.
-pub struct Serving {
+pub(crate) struct Serving {
     pub addr: SocketAddr,
     stop: tokio::sync::watch::Sender<bool>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
@@ -444,20 +450,20 @@ pub struct Serving {
 
 impl Serving {
     /// Stops listening and closes every connection (after a short grace).
-    pub async fn stop(self) {
+    pub(crate) async fn stop(self) {
         let _ = self.stop.send(true);
         self.task.await.expect("serve task").expect("serve");
     }
 }
 
 /// A gateway and its local subnet.
-pub struct Gateway {
+pub(crate) struct Gateway {
     pub id: String,
     pub subnet_id: String,
 }
 
 /// Ids of one site's Neutron objects.
-pub struct Site {
+pub(crate) struct Site {
     pub gateway: Gateway,
     pub ike: String,
     pub ipsec: String,
@@ -470,20 +476,20 @@ pub struct Site {
 }
 
 /// A registered transport node.
-pub struct SimNode {
+pub(crate) struct SimNode {
     pub id: String,
     pub token: String,
 }
 
 /// `obj["id"]` as a string.
 #[track_caller]
-pub fn id_of(obj: &Value) -> String {
+pub(crate) fn id_of(obj: &Value) -> String {
     obj["id"].as_str().expect("an id").to_string()
 }
 
 /// The keys of a JSON object, sorted.
 #[track_caller]
-pub fn keys(obj: &Value) -> Vec<String> {
+pub(crate) fn keys(obj: &Value) -> Vec<String> {
     let mut k: Vec<String> = obj.as_object().expect("an object").keys().cloned().collect();
     k.sort();
     k
