@@ -228,7 +228,7 @@ async fn list<V: View>(
             .zip(rows.last())
             .map(|(f, l)| (f.id.as_str(), l.id.as_str()));
         let links = query::links(&q, limit, ends, rows.len(), &self_url);
-        let items = rows
+        let items: Vec<_> = rows
             .iter()
             .map(|row| query::Picked {
                 row,
@@ -259,8 +259,11 @@ async fn list<V: View>(
         .map(|(f, l)| (f.meta.id.as_str(), l.meta.id.as_str()));
     let links = query::links(&q, limit, ends, records.len(), &self_url);
     Ok(if q.fields.is_empty() {
-        // Straight from the typed bodies, no JSON object in between.
-        let items = records.iter().map(|r| V::wire(r, &vctx)).collect();
+        // Straight from the typed bodies, each built as it is written out.
+        let items = Wires::<V> {
+            records: &records,
+            ctx: &vctx,
+        };
         Json(Collection {
             plural: V::PLURAL,
             items,
@@ -268,7 +271,7 @@ async fn list<V: View>(
         })
         .into_response()
     } else {
-        let items = records
+        let items: Vec<_> = records
             .iter()
             .map(|r| query::select_fields(V::render(r, &vctx), &q.fields))
             .collect();
@@ -279,6 +282,19 @@ async fn list<V: View>(
         })
         .into_response()
     })
+}
+
+/// The typed bodies of a page, each built while the answer is serialized
+/// and dropped after it: no second copy of the page in memory.
+struct Wires<'a, V: View> {
+    records: &'a [Record<V::Body>],
+    ctx: &'a ViewCtx,
+}
+
+impl<V: View> serde::Serialize for Wires<'_, V> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.records.iter().map(|r| V::wire(r, self.ctx)))
+    }
 }
 
 /// Pages up to this many rows are built without waiting for a turn.
@@ -423,7 +439,7 @@ async fn ro_list<R: ReadOnly>(
     headers: HeaderMap,
     uri: OriginalUri,
     RawQuery(raw): RawQuery,
-) -> ApiResult<Json<Collection<Map<String, Value>>>> {
+) -> ApiResult<Json<Collection<Vec<Map<String, Value>>>>> {
     let q = query::parse(query::pairs(raw.as_deref()), R::attrs(), &[])?;
     let items = match read_scope(&ctx) {
         Some(s) => store.list::<R::Body>(&s).await?.iter().map(R::json).collect(),

@@ -183,8 +183,8 @@ fn matches(item: &Map<String, Value>, name: &str, wanted: &[Value]) -> bool {
 pub(crate) struct Collection<I> {
     /// The collection's JSON key (`ikepolicies`).
     pub plural: &'static str,
-    /// The page, in order.
-    pub items: Vec<I>,
+    /// The page, in order: anything that serializes as a sequence.
+    pub items: I,
     /// `next` / `previous` links, when paginated.
     pub links: Vec<Value>,
 }
@@ -315,7 +315,7 @@ pub(crate) fn render(
     q: &Query,
     plural: &'static str,
     self_url: &str,
-) -> Collection<Map<String, Value>> {
+) -> Collection<Vec<Map<String, Value>>> {
     let mut items: Vec<Map<String, Value>> = items
         .into_iter()
         .filter(|i| q.filters.iter().all(|(n, w)| matches(i, n, w)))
