@@ -300,11 +300,11 @@ impl<V: View> serde::Serialize for Wires<'_, V> {
 /// Pages up to this many rows are built without waiting for a turn.
 const SMALL_PAGE: usize = 1000;
 
-/// Turns to build a larger list answer: two per core (more would not be faster,
-/// only hold more memory).
+/// Turns to build a larger list answer: one per core (more would not be
+/// faster, only hold more memory).
 static LARGE_LISTS: std::sync::LazyLock<tokio::sync::Semaphore> = std::sync::LazyLock::new(|| {
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    tokio::sync::Semaphore::new(2 * cores)
+    tokio::sync::Semaphore::new(cores)
 });
 
 /// Cuts a page read without a limit (one row more than [`query::MAX_PAGE`]

@@ -155,15 +155,28 @@ fn statement(
     (sql, binds)
 }
 
-async fn fetch<'e, E>(exec: E, sql: &str, binds: &[String]) -> Result<Vec<crate::backend::Row>>
+/// Runs the statement and decodes each row as it arrives, so a row's text is
+/// dropped as soon as it is decoded (a page never holds its rows twice).
+async fn fetch<'e, E, O>(
+    exec: E,
+    sql: &str,
+    binds: &[String],
+    decode: impl Fn(&crate::backend::Row) -> Result<O>,
+) -> Result<Vec<O>>
 where
     E: sqlx::Executor<'e, Database = Db>,
 {
+    use futures::TryStreamExt;
     let mut query = sqlx::query(sql);
     for b in binds {
         query = query.bind(b);
     }
-    query.fetch_all(exec).await.map_err(db_err("read page"))
+    let mut rows = query.fetch(exec);
+    let mut out = Vec::new();
+    while let Some(row) = rows.try_next().await.map_err(db_err("read page"))? {
+        out.push(decode(&row)?);
+    }
+    Ok(out)
 }
 
 /// One page of records, through any executor.
@@ -178,11 +191,7 @@ where
     E: sqlx::Executor<'e, Database = Db>,
 {
     let (sql, binds) = statement(SELECT_RESOURCE, T::KIND, scope, q, postgres);
-    let rows = fetch(exec, &sql, &binds).await?;
-    let mut out: Vec<Record<T>> = rows
-        .iter()
-        .map(|r| decode_row(r, cipher))
-        .collect::<Result<_>>()?;
+    let mut out: Vec<Record<T>> = fetch(exec, &sql, &binds, |r| decode_row(r, cipher)).await?;
     if q.reverse {
         out.reverse();
     }
@@ -219,16 +228,15 @@ where
 {
     use sqlx::Row;
     let (sql, binds) = statement(SELECT_NAMES, kind, scope, q, postgres);
-    let rows = fetch(exec, &sql, &binds).await?;
-    let mut out: Vec<Names> = rows
-        .iter()
-        .map(|r| Names {
+    let mut out: Vec<Names> = fetch(exec, &sql, &binds, |r| {
+        Ok(Names {
             id: r.get(0),
             project_id: r.get(1),
             name: r.get(2),
             description: r.get(3),
         })
-        .collect();
+    })
+    .await?;
     if q.reverse {
         out.reverse();
     }
