@@ -198,9 +198,9 @@ async fn list<V: View>(
     // it is sent: only a few are built at once, so memory stays flat under a
     // storm of concurrent lists (the others wait their turn, within the
     // request deadline).
-    let _turn = match &page {
+    let turn = match &page {
         Some(p) if p.limit <= SMALL_PAGE => None,
-        _ => Some(LARGE_LISTS.acquire().await.expect("never closed")),
+        _ => Some(LARGE_LISTS.clone().acquire_owned().await.expect("never closed")),
     };
     let Some(page) = page else {
         // Filters or sort keys on attributes that are not columns: filter and
@@ -214,7 +214,7 @@ async fn list<V: View>(
             (store.list::<V::Body>(&scope).await?, ViewCtx::default())
         };
         let items = records.iter().map(|r| V::render(r, &vctx)).collect();
-        return Ok(Json(query::render(items, &q, V::PLURAL, &self_url)).into_response());
+        return answer(&query::render(items, &q, V::PLURAL, &self_url), turn);
     };
     // One page read in SQL; the references of its records only.
     let limit = query::page_limit(&q);
@@ -235,12 +235,14 @@ async fn list<V: View>(
                 fields: &q.fields,
             })
             .collect();
-        return Ok(Json(Collection {
-            plural: V::PLURAL,
-            items,
-            links,
-        })
-        .into_response());
+        return answer(
+            &Collection {
+                plural: V::PLURAL,
+                items,
+                links,
+            },
+            turn,
+        );
     }
     let (records, vctx, limit) = if derived {
         let mut snap = store.snapshot().await?;
@@ -258,30 +260,63 @@ async fn list<V: View>(
         .zip(records.last())
         .map(|(f, l)| (f.meta.id.as_str(), l.meta.id.as_str()));
     let links = query::links(&q, limit, ends, records.len(), &self_url);
-    Ok(if q.fields.is_empty() {
+    if q.fields.is_empty() {
         // Straight from the typed bodies, each built as it is written out.
         let items = Wires::<V> {
             records: &records,
             ctx: &vctx,
         };
-        Json(Collection {
-            plural: V::PLURAL,
-            items,
-            links,
-        })
-        .into_response()
+        answer(
+            &Collection {
+                plural: V::PLURAL,
+                items,
+                links,
+            },
+            turn,
+        )
     } else {
         let items: Vec<_> = records
             .iter()
             .map(|r| query::select_fields(V::render(r, &vctx), &q.fields))
             .collect();
-        Json(Collection {
-            plural: V::PLURAL,
-            items,
-            links,
-        })
-        .into_response()
-    })
+        answer(
+            &Collection {
+                plural: V::PLURAL,
+                items,
+                links,
+            },
+            turn,
+        )
+    }
+}
+
+/// A list answer as JSON. With a large-list turn, the body is sent in chunks
+/// and the turn is held until the last one has been taken by the connection,
+/// so the answers in memory at once are bounded by the turns, however slowly
+/// their clients read (the length is known: `content-length` as usual).
+fn answer<T: serde::Serialize>(
+    doc: &T,
+    turn: Option<tokio::sync::OwnedSemaphorePermit>,
+) -> ApiResult<Response> {
+    let Some(turn) = turn else {
+        return Ok(Json(doc).into_response());
+    };
+    let bytes = Bytes::from(serde_json::to_vec(doc).map_err(|e| model::Error::internal("render list", e))?);
+    let len = bytes.len();
+    const CHUNK: usize = 64 * 1024;
+    let chunks = (0..len).step_by(CHUNK).map(move |at| {
+        let _held = &turn;
+        Ok::<_, std::convert::Infallible>(bytes.slice(at..(at + CHUNK).min(len)))
+    });
+    let body = axum::body::Body::from_stream(futures::stream::iter(chunks));
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, "application/json".to_string()),
+            (axum::http::header::CONTENT_LENGTH, len.to_string()),
+        ],
+        body,
+    )
+        .into_response())
 }
 
 /// The typed bodies of a page, each built while the answer is serialized
@@ -302,10 +337,11 @@ const SMALL_PAGE: usize = 1000;
 
 /// Turns to build a larger list answer: one per core (more would not be
 /// faster, only hold more memory).
-static LARGE_LISTS: std::sync::LazyLock<tokio::sync::Semaphore> = std::sync::LazyLock::new(|| {
-    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    tokio::sync::Semaphore::new(cores)
-});
+static LARGE_LISTS: std::sync::LazyLock<std::sync::Arc<tokio::sync::Semaphore>> =
+    std::sync::LazyLock::new(|| {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        std::sync::Arc::new(tokio::sync::Semaphore::new(cores))
+    });
 
 /// Cuts a page read without a limit (one row more than [`query::MAX_PAGE`]
 /// asked for) to the bound, and says the page size its links follow: the

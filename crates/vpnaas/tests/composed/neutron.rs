@@ -516,7 +516,7 @@ async fn sql_pages_agree_with_the_in_memory_path() {
         assert_eq!(sql["ikepolicies"], mem["ikepolicies"], "items of ?{q}");
         assert_eq!(strip_links(&sql), strip_links(&mem), "links of ?{q}");
     }
-    // Following `next` links walks every object once, in order.
+    // Following `next` links walks every object once, in the list's order.
     let mut seen = Vec::new();
     let mut marker = String::new();
     loop {
@@ -531,5 +531,15 @@ async fn sql_pages_agree_with_the_in_memory_path() {
         seen.extend(items.iter().map(id_of));
         marker = format!("&marker={}", seen.last().unwrap());
     }
-    assert_eq!(seen, ids);
+    // The list order: oldest first, ties (the same millisecond) by id.
+    let all = s
+        .neutron(Method::GET, &format!("{IKE}?fields=id"), None)
+        .await
+        .expect(200);
+    let in_order: Vec<String> = all["ikepolicies"].as_array().unwrap().iter().map(id_of).collect();
+    assert_eq!(seen, in_order);
+    let mut sorted = seen.clone();
+    sorted.sort();
+    ids.sort();
+    assert_eq!(sorted, ids, "every object once");
 }
