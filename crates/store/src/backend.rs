@@ -18,10 +18,12 @@
 //!
 //! Writers are serialized: within one process by an async gate
 //! ([`Pools::gate`]); across processes by the database — SQLite's single write
-//! lock (`BEGIN IMMEDIATE`), and on PostgreSQL by the row lock every write
-//! transaction takes first, on the global generation counter (see `Tx::begin`).
+//! lock (`BEGIN IMMEDIATE`), and on PostgreSQL by the row lock every batch of
+//! writes takes first, on the global generation counter (see `crate::group`).
 //! So every read a write makes after it began sees every write committed before
-//! it, under `READ COMMITTED`, and generations commit in order.
+//! it, under `READ COMMITTED`, and generations commit in order. One process's
+//! concurrent writes share a transaction (each a savepoint in it) and so one
+//! commit and one fsync; each is acknowledged only after that commit.
 //!
 //! SQLite: mixing the two durabilities in one WAL is sound: frames are appended
 //! in commit order, and a FULL commit fsyncs the WAL up to and including its
@@ -147,11 +149,14 @@ pub struct Pools {
     pub write: Pool,
     /// Soft-state writes (node reports).
     pub soft: Pool,
-    /// Held by every write transaction and every report for as long as it
-    /// writes: this process's writers queue here instead of polling the
+    /// Held by every write and every report for as long as it writes (and
+    /// by the write that commits a batch, while it commits): this process's
+    /// writers queue here instead of polling the
     /// database's lock (SQLite's `busy_timeout` sleeps in steps of up to
     /// 100 ms). Waiting here is cancellation-safe.
     pub gate: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// The open batch of writes sharing one commit (see [`crate::group`]).
+    pub(crate) group: std::sync::Arc<crate::group::Group>,
     postgres: bool,
     /// The PostgreSQL URL, for the commit listener.
     url: Option<String>,
@@ -244,21 +249,37 @@ impl Pools {
             .map_err(|e| Error::internal("migrate database", e))?;
         let soft = pool(&url, 1, soft_setup, "open database for reports").await?;
         let read = pool(&url, READERS, read_setup, "open database for reading").await?;
+        let gate: std::sync::Arc<tokio::sync::Mutex<()>> = Default::default();
+        let group = crate::group::Group::new(
+            gate.clone(),
+            write.clone(),
+            postgres,
+            begin_write(postgres),
+            commit_notify(postgres),
+        );
         Ok(Pools {
             read,
             write,
             soft,
-            gate: Default::default(),
+            gate,
+            group: std::sync::Arc::new(group),
             postgres,
             url: postgres.then_some(url),
         })
+    }
+
+    /// This process's turn to write with no batch of writes open (an open
+    /// one is committed first): for a write on another connection, which
+    /// would otherwise wait for the batch's write lock.
+    pub(crate) async fn exclusive(&self) -> crate::group::Exclusive {
+        self.group.exclusive().await
     }
 
     /// SQL that starts a write transaction. SQLite: holding the write lock from
     /// the start. PostgreSQL: `READ COMMITTED`; the transaction's first
     /// statement locks the generation counter row, which serializes writers.
     pub fn begin_write(&self) -> &'static str {
-        if self.postgres { "BEGIN" } else { "BEGIN IMMEDIATE" }
+        begin_write(self.postgres)
     }
 
     /// SQL that starts a read transaction seeing one consistent state
@@ -290,9 +311,7 @@ impl Pools {
     /// processes its generation (`$1`, text), if the engine can: PostgreSQL
     /// delivers `NOTIFY` at commit, and only if the transaction commits.
     pub fn commit_notify(&self) -> Option<&'static str> {
-        // `void` cast to text: the Any driver has no `void` type.
-        self.postgres
-            .then_some("SELECT CAST(pg_notify('vpnaas_commits', $1) AS TEXT)")
+        commit_notify(self.postgres)
     }
 
     /// Follows other processes' commits (PostgreSQL `LISTEN`), moving `notify`
@@ -314,6 +333,15 @@ impl Pools {
             }
         });
     }
+}
+
+fn begin_write(postgres: bool) -> &'static str {
+    if postgres { "BEGIN" } else { "BEGIN IMMEDIATE" }
+}
+
+fn commit_notify(postgres: bool) -> Option<&'static str> {
+    // `void` cast to text: the Any driver has no `void` type.
+    postgres.then_some("SELECT CAST(pg_notify('vpnaas_commits', $1) AS TEXT)")
 }
 
 /// Moves `notify` forward to `generation` if that is newer.

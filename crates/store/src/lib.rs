@@ -20,6 +20,7 @@
 pub mod backend;
 pub mod body;
 pub mod crypto;
+mod group;
 pub mod identity;
 pub mod nodes;
 pub mod page;
@@ -265,10 +266,6 @@ impl Store {
 
     pub(crate) fn read_pool(&self) -> &backend::Pool {
         &self.db.read
-    }
-
-    pub(crate) fn write_gate(&self) -> std::sync::Arc<tokio::sync::Mutex<()>> {
-        self.db.gate.clone()
     }
 
     pub(crate) fn write_pool(&self) -> &backend::Pool {

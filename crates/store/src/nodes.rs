@@ -219,7 +219,7 @@ impl Store {
     pub async fn node_report(&self, node_id: &str, report: &NodeReport) -> Result<()> {
         let failures = serde_json::to_string(&report.failures).map_err(|e| Error::internal("encode", e))?;
         let tunnels = serde_json::to_string(&report.tunnels).map_err(|e| Error::internal("encode", e))?;
-        let _turn = self.db.gate.lock().await;
+        let _turn = self.db.exclusive().await;
         sqlx::query(
             "INSERT INTO node_status (node_id, realized_generation, last_seen, failures, tunnels, agent) \
              VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (node_id) DO UPDATE SET \

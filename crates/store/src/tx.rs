@@ -1,29 +1,31 @@
 //! A write transaction: one generation, one request id, every touched object logged.
 //! Every read a write depends on is made through it, inside the transaction.
+//!
+//! A write is a savepoint in this process's open batch ([`crate::group`]):
+//! concurrent writes share one database commit (one fsync), and each
+//! [`Tx::commit`] returns only after the commit that covers it.
 
 use model::{Error, Kind, Meta, Record, Result};
 use sqlx::Row;
 
-use crate::backend::Db;
+use crate::group::{self, Member};
 use crate::nodes::{NodeState, SELECT_NODE_STATE, state_from};
 use crate::{Body, Cipher, NewMeta, Scope, Store, WriteCtx, db_err, now_ms};
 
 /// One write transaction: begun by [`Store::begin`], ended by [`Tx::commit`]
 /// (dropped without it, it rolls back, its generation included).
 pub struct Tx<'c> {
-    tx: sqlx::Transaction<'c, Db>,
-    /// This process's turn to write (see `backend::Pools::gate`); released
-    /// after the commit or rollback, when the transaction is dropped.
-    _turn: tokio::sync::OwnedMutexGuard<()>,
+    /// This write's savepoint in the open batch, holding this process's turn
+    /// to write (see `backend::Pools::gate`) until it is released into the
+    /// batch or rolled back.
+    member: Member,
     cipher: Cipher,
     generation: i64,
     request_id: String,
     actor: String,
     touched: Vec<(String, Kind, &'static str)>,
     gateways: std::collections::BTreeSet<String>,
-    notify: tokio::sync::watch::Sender<i64>,
-    /// What tells other processes about the commit, if the engine can.
-    notify_sql: Option<&'static str>,
+    _borrows: std::marker::PhantomData<&'c ()>,
 }
 
 /// Everything that (transitively) uses `$1`, including itself.
@@ -35,31 +37,40 @@ const SPAN_GATEWAYS: &str = "WITH RECURSIVE up(id) AS (SELECT $1 UNION SELECT r.
      down(id, depth) AS (SELECT id, 0 FROM up UNION SELECT r.dst_id, d.depth + 1 FROM resource_refs r JOIN down d ON r.src_id = d.id WHERE d.depth < 4) \
      SELECT DISTINCT g.id FROM down JOIN resources g ON g.id = down.id WHERE g.kind = 'gateway'";
 
+/// Rows per multi-row INSERT (well under every engine's bound on parameters).
+const ROWS_PER_INSERT: usize = 100;
+
+/// `($1, $2), ($3, $4), ...`: `rows` tuples of `columns` placeholders.
+fn values(rows: usize, columns: usize) -> String {
+    let mut out = String::new();
+    for r in 0..rows {
+        if r > 0 {
+            out.push_str(", ");
+        }
+        out.push('(');
+        for c in 0..columns {
+            if c > 0 {
+                out.push_str(", ");
+            }
+            out.push_str(&format!("${}", r * columns + c + 1));
+        }
+        out.push(')');
+    }
+    out
+}
+
 impl Tx<'static> {
     pub(crate) async fn begin(store: &Store, w: &WriteCtx) -> Result<Tx<'static>> {
-        let turn = store.write_gate().lock_owned().await;
-        let mut tx = store
-            .write_pool()
-            .begin_with(store.pools().begin_write())
-            .await
-            .map_err(db_err("begin write"))?;
-        let generation: i64 =
-            sqlx::query("UPDATE counters SET value = value + 1 WHERE name = 'generation' RETURNING value")
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(db_err("allocate generation"))?
-                .get(0);
+        let member = group::begin(&store.pools().group, &store.notifier()).await?;
         Ok(Tx {
-            tx,
-            _turn: turn,
+            generation: member.generation(),
+            member,
             cipher: store.cipher().clone(),
-            generation,
             request_id: w.request_id.to_string(),
             actor: w.actor.clone(),
             touched: Vec::new(),
             gateways: Default::default(),
-            notify: store.notifier(),
-            notify_sql: store.pools().commit_notify(),
+            _borrows: std::marker::PhantomData,
         })
     }
 }
@@ -75,74 +86,97 @@ impl Tx<'_> {
     /// an object's generation is always that of the last change to anything it is
     /// made of.
     async fn mark(&mut self, id: &str) -> Result<()> {
-        let rows = sqlx::query(SPAN_GATEWAYS)
-            .bind(id)
-            .fetch_all(&mut *self.tx)
-            .await
-            .map_err(db_err("compute span"))?;
-        for r in rows {
-            self.gateways.insert(r.get::<String, _>(0));
-        }
+        self.span(id).await?;
         sqlx::query(&format!(
             "{USERS_OF} UPDATE resources SET generation = $2 WHERE id IN (SELECT id FROM up) AND id <> $1"
         ))
         .bind(id)
         .bind(self.generation)
-        .execute(&mut *self.tx)
+        .execute(self.member.conn())
         .await
         .map_err(db_err("stamp users"))?;
         Ok(())
     }
 
-    /// Records the request id and the touched objects, then commits.
+    /// Marks the gateways whose nodes carry `id` (or anything using it) as
+    /// changed by this write. Enough for a new object: nothing uses it yet.
+    async fn span(&mut self, id: &str) -> Result<()> {
+        let rows = sqlx::query(SPAN_GATEWAYS)
+            .bind(id)
+            .fetch_all(self.member.conn())
+            .await
+            .map_err(db_err("compute span"))?;
+        for r in rows {
+            self.gateways.insert(r.get::<String, _>(0));
+        }
+        Ok(())
+    }
+
+    /// Records the request id and the touched objects, then commits: returns
+    /// once the commit that covers this write (with the batch it is in) is
+    /// durable, and fails if that commit did.
     pub async fn commit(mut self) -> Result<i64> {
         let now = now_ms();
-        for gw in &self.gateways {
-            sqlx::query(
-                "INSERT INTO gateway_generations (gateway_id, generation) VALUES ($1, $2) \
+        let gateways: Vec<&String> = self.gateways.iter().collect();
+        for chunk in gateways.chunks(ROWS_PER_INSERT) {
+            let sql = format!(
+                "INSERT INTO gateway_generations (gateway_id, generation) VALUES {} \
                  ON CONFLICT (gateway_id) DO UPDATE SET generation = excluded.generation",
-            )
-            .bind(gw)
-            .bind(self.generation)
-            .execute(&mut *self.tx)
-            .await
-            .map_err(db_err("stamp gateway generation"))?;
+                values(chunk.len(), 2)
+            );
+            let mut q = sqlx::query(&sql);
+            for gw in chunk {
+                q = q.bind(*gw).bind(self.generation);
+            }
+            q.execute(self.member.conn())
+                .await
+                .map_err(db_err("stamp gateway generation"))?;
         }
         sqlx::query("INSERT INTO requests (request_id, generation, created_at) VALUES ($1, $2, $3)")
             .bind(&self.request_id)
             .bind(self.generation)
             .bind(now)
-            .execute(&mut *self.tx)
+            .execute(self.member.conn())
             .await
             .map_err(db_err("log request"))?;
+        // One row per entity, with its last operation (one statement may not
+        // name a row twice on PostgreSQL).
+        let mut entities: Vec<(&str, Kind, &'static str)> = Vec::with_capacity(self.touched.len());
         for (id, kind, op) in &self.touched {
-            sqlx::query(
-                "INSERT INTO request_entities (request_id, entity_id, kind, op) VALUES ($1, $2, $3, $4) \
+            match entities.iter_mut().find(|e| e.0 == id.as_str()) {
+                Some(e) => e.2 = op,
+                None => entities.push((id.as_str(), *kind, op)),
+            }
+        }
+        for chunk in entities.chunks(ROWS_PER_INSERT) {
+            let sql = format!(
+                "INSERT INTO request_entities (request_id, entity_id, kind, op) VALUES {} \
                  ON CONFLICT (request_id, entity_id) DO UPDATE SET op = excluded.op",
-            )
-            .bind(&self.request_id)
-            .bind(id)
-            .bind(kind.as_str())
-            .bind(*op)
-            .execute(&mut *self.tx)
-            .await
-            .map_err(db_err("log request entity"))?;
-        }
-        if let Some(sql) = self.notify_sql {
-            sqlx::query(sql)
-                .bind(self.generation.to_string())
-                .execute(&mut *self.tx)
+                values(chunk.len(), 4)
+            );
+            let mut q = sqlx::query(&sql);
+            for (id, kind, op) in chunk {
+                q = q.bind(&self.request_id).bind(*id).bind(kind.as_str()).bind(*op);
+            }
+            q.execute(self.member.conn())
                 .await
-                .map_err(db_err("notify commit"))?;
+                .map_err(db_err("log request entity"))?;
         }
-        self.tx.commit().await.map_err(db_err("commit"))?;
-        crate::backend::advance(&self.notify, self.generation);
+        self.member.commit().await?;
         Ok(self.generation)
+    }
+
+    /// Runs one statement inside the transaction (tests).
+    #[cfg(test)]
+    pub(crate) async fn execute_raw(&mut self, sql: &str) -> Result<()> {
+        use sqlx::Executor;
+        self.member.conn().execute(sql).await.map_err(db_err("execute"))?;
+        Ok(())
     }
 
     /// Reads one object inside the transaction.
     pub async fn get<T: Body>(&mut self, scope: &Scope, id: &str) -> Result<Record<T>> {
-        crate::get_with(&mut *self.tx, &self.cipher, scope, id).await
+        crate::get_with(self.member.conn(), &self.cipher, scope, id).await
     }
 
     /// Kinds and ids of the objects that reference `id`, read inside the
@@ -153,7 +187,7 @@ impl Tx<'_> {
              WHERE f.dst_id = $1 ORDER BY r.id",
         )
         .bind(id)
-        .fetch_all(&mut *self.tx)
+        .fetch_all(self.member.conn())
         .await
         .map_err(db_err("read references"))?;
         Ok(rows
@@ -170,7 +204,7 @@ impl Tx<'_> {
             "{SELECT_NODE_STATE} WHERE n.gateway_id = $1 ORDER BY n.created_at, n.id"
         ))
         .bind(gateway_id)
-        .fetch_all(&mut *self.tx)
+        .fetch_all(self.member.conn())
         .await
         .map_err(db_err("read nodes"))?;
         rows.iter().map(state_from).collect()
@@ -180,7 +214,7 @@ impl Tx<'_> {
     pub async fn gateway_generation(&mut self, gateway_id: &str) -> Result<i64> {
         let row = sqlx::query("SELECT generation FROM gateway_generations WHERE gateway_id = $1")
             .bind(gateway_id)
-            .fetch_optional(&mut *self.tx)
+            .fetch_optional(self.member.conn())
             .await
             .map_err(db_err("read gateway generation"))?;
         Ok(row.map(|r| r.get::<i64, _>(0)).unwrap_or(0))
@@ -190,7 +224,7 @@ impl Tx<'_> {
     pub async fn is_referenced(&mut self, id: &str) -> Result<bool> {
         let row = sqlx::query("SELECT 1 FROM resource_refs WHERE dst_id = $1 LIMIT 1")
             .bind(id)
-            .fetch_optional(&mut *self.tx)
+            .fetch_optional(self.member.conn())
             .await
             .map_err(db_err("read references"))?;
         Ok(row.is_some())
@@ -200,17 +234,20 @@ impl Tx<'_> {
         body.secret().map(|s| self.cipher.encrypt(s, id)).transpose()
     }
 
-    async fn write_refs<T: Body>(&mut self, id: &str, body: &T) -> Result<()> {
-        sqlx::query("DELETE FROM resource_refs WHERE src_id = $1")
-            .bind(id)
-            .execute(&mut *self.tx)
-            .await
-            .map_err(db_err("clear references"))?;
+    /// Writes `id`'s references (`fresh`: a new object, which has none yet).
+    async fn write_refs<T: Body>(&mut self, id: &str, body: &T, fresh: bool) -> Result<()> {
+        if !fresh {
+            sqlx::query("DELETE FROM resource_refs WHERE src_id = $1")
+                .bind(id)
+                .execute(self.member.conn())
+                .await
+                .map_err(db_err("clear references"))?;
+        }
         for dst in body.refs() {
             sqlx::query("INSERT INTO resource_refs (src_id, dst_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
                 .bind(id)
                 .bind(&dst)
-                .execute(&mut *self.tx)
+                .execute(self.member.conn())
                 .await
                 .map_err(|e| match &e {
                     sqlx::Error::Database(d) if d.is_foreign_key_violation() => {
@@ -243,14 +280,15 @@ impl Tx<'_> {
         .bind(self.generation)
         .bind(now)
         .bind(&self.actor)
-        .execute(&mut *self.tx)
+        .execute(self.member.conn())
         .await
         .map_err(|e| match &e {
             sqlx::Error::Database(d) if d.is_unique_violation() => Error::already_exists(T::KIND, "id", &id),
             _ => Error::internal("insert resource", e),
         })?;
-        self.write_refs(&id, &body).await?;
-        self.mark(&id).await?;
+        // New: no references from it to clear, and nothing uses it yet.
+        self.write_refs(&id, &body, true).await?;
+        self.span(&id).await?;
         self.touched.push((id.clone(), T::KIND, "create"));
         Ok(Record {
             meta: Meta {
@@ -290,7 +328,7 @@ impl Tx<'_> {
         .bind(&rec.meta.id)
         .bind(T::KIND.as_str())
         .bind(rec.meta.revision)
-        .execute(&mut *self.tx)
+        .execute(self.member.conn())
         .await
         .map_err(db_err("update resource"))?;
         if done.rows_affected() != 1 {
@@ -301,7 +339,7 @@ impl Tx<'_> {
                 current: rec.meta.revision + 1,
             });
         }
-        self.write_refs(&rec.meta.id, &rec.body).await?;
+        self.write_refs(&rec.meta.id, &rec.body, false).await?;
         self.mark(&rec.meta.id).await?;
         rec.meta.revision += 1;
         rec.meta.generation = self.generation;
@@ -320,7 +358,7 @@ impl Tx<'_> {
         self.mark(id).await?;
         sqlx::query("DELETE FROM resources WHERE id = $1")
             .bind(id)
-            .execute(&mut *self.tx)
+            .execute(self.member.conn())
             .await
             .map_err(|e| match &e {
                 sqlx::Error::Database(d) if d.is_foreign_key_violation() => Error::in_use(T::KIND, id),
@@ -335,7 +373,7 @@ impl Tx<'_> {
         .bind(&rec.meta.project_id)
         .bind(self.generation)
         .bind(now_ms())
-        .execute(&mut *self.tx)
+        .execute(self.member.conn())
         .await
         .map_err(db_err("write tombstone"))?;
         self.touched.push((id.to_string(), T::KIND, "delete"));
