@@ -29,6 +29,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use crate::Realizer;
+use crate::fanout::Fanout;
 
 /// Longest long-poll a node may ask for.
 pub const MAX_WAIT: Duration = Duration::from_secs(120);
@@ -278,30 +279,31 @@ async fn config(
 ) -> Result<Response, NodeApiError> {
     own(&node, &id)?;
     let deadline = Instant::now() + Duration::from_secs(q.wait.unwrap_or(0)).min(MAX_WAIT);
-    let mut changes = r.store.subscribe();
     let mut stopping = r.stopping();
+    // Interest first, then the gateway's generation: whatever commits after
+    // that read moves the gateway's channel (see `crate::fanout`), which only
+    // the commits changing this gateway do. The first long-poll of a gateway
+    // reads it and leaves it in the channel; the others start from there.
+    let mut changes = Fanout::watch(&r, &node.gateway_id).await?;
+    let mut current = 0;
+    if changes.must_read() {
+        current = r.store.gateway_generation(&node.gateway_id).await?;
+        changes.seed(current);
+    }
     loop {
-        let current = r.store.gateway_generation(&node.gateway_id).await?;
+        current = current.max(changes.seen());
         if q.known.is_none_or(|k| current > k) {
-            return Ok(Json(r.node_config(&node).await?).into_response());
+            // Shared with the gateway's other nodes asking for this change.
+            let built = Fanout::config(&r, &changes, current).await?;
+            return Ok(built.response(&node.id));
         }
         let now = Instant::now();
         if now >= deadline {
             return Ok(StatusCode::NO_CONTENT.into_response());
         }
-        // Woken by every commit at once (this process's, and on PostgreSQL
-        // every replica's); the periodic re-check covers writes the store is
-        // not told about (another process on the same SQLite file), and on
-        // PostgreSQL only a listener reconnecting.
-        let recheck = if r.store.sees_other_writers() {
-            Duration::from_secs(10)
-        } else {
-            Duration::from_secs(1)
-        };
-        let tick = (deadline - now).min(recheck);
         tokio::select! {
             _ = changes.changed() => {}
-            _ = tokio::time::sleep(tick) => {}
+            _ = tokio::time::sleep(deadline - now) => {}
             // Shutting down: "nothing new" now, so the agent asks the next server.
             _ = stopping.wait_for(|s| *s) => return Ok(StatusCode::NO_CONTENT.into_response()),
         }

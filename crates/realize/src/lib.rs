@@ -9,6 +9,7 @@
 //!   overall state, Neutron statuses, NSX session runtime status.
 //! - [`http`] is the node API (`/internal/v1/nodes/...`) agents talk to.
 
+mod fanout;
 pub mod http;
 pub mod state;
 
@@ -52,6 +53,9 @@ pub struct Realizer {
     /// Set when the server shuts down: waiting long-polls answer at once
     /// ("nothing new"), so agents reconnect to the next server promptly.
     stopping: std::sync::Arc<tokio::sync::watch::Sender<bool>>,
+    /// Which gateways long-polls wait on, and their shared configuration
+    /// builds (see [`http`]).
+    fanout: std::sync::Arc<fanout::Fanout>,
 }
 
 /// Which change a state question is about.
@@ -144,7 +148,21 @@ impl Realizer {
             store,
             cfg: std::sync::Arc::new(cfg),
             stopping: std::sync::Arc::new(tokio::sync::watch::channel(false).0),
+            fanout: std::sync::Arc::new(fanout::Fanout::new()),
         }
+    }
+
+    /// How many gateway configurations the node API has built: one per
+    /// change of a gateway some node asks for, however many of its nodes ask
+    /// (a diagnostic; [`Realizer::node_config`] is not counted).
+    pub fn config_builds(&self) -> u64 {
+        self.fanout.builds()
+    }
+
+    /// How many node API config requests are in progress (waiting or being
+    /// answered): a diagnostic.
+    pub fn config_requests(&self) -> usize {
+        self.fanout.waiting()
     }
 
     /// Ends every waiting long-poll (the server is shutting down).
@@ -159,12 +177,26 @@ impl Realizer {
 
     /// The configuration a node must carry, from one consistent snapshot: the
     /// gateway, its services, their connections, then everything those
-    /// reference, one query per kind (see [`store::read`]).
+    /// reference, one query per kind (see [`store::read`]). The node API
+    /// answers long-polls with the same, built once per gateway change and
+    /// shared by the gateway's nodes.
     pub async fn node_config(&self, node: &Node) -> Result<NodeConfig> {
+        let (generation, tunnels) = self.gateway_tunnels(&node.gateway_id).await?;
+        Ok(NodeConfig {
+            node_id: node.id.clone(),
+            gateway_id: node.gateway_id.clone(),
+            generation,
+            tunnels,
+        })
+    }
+
+    /// The generation of a new snapshot and the tunnels of `gateway_id` in it,
+    /// sorted by id: every node of the gateway carries these.
+    async fn gateway_tunnels(&self, gateway_id: &str) -> Result<(i64, Vec<Tunnel>)> {
         let mut snap = self.store.snapshot().await?;
         let generation = snap.generation;
-        let gateway: Record<Gateway> = snap.get(&node.gateway_id).await?;
-        let services: Vec<Record<VpnService>> = snap.list_users(&node.gateway_id).await?;
+        let gateway: Record<Gateway> = snap.get(gateway_id).await?;
+        let services: Vec<Record<VpnService>> = snap.list_users(gateway_id).await?;
         let service_ids: Vec<String> = services.iter().map(|s| s.meta.id.clone()).collect();
         let conns: Vec<Record<Connection>> = snap.users_of_any(&service_ids).await?;
         let mut refs = Refs::default();
@@ -186,12 +218,7 @@ impl Realizer {
             }
         }
         tunnels.sort_by(|a, b| a.id.cmp(&b.id));
-        Ok(NodeConfig {
-            node_id: node.id.clone(),
-            gateway_id: node.gateway_id.clone(),
-            generation,
-            tunnels,
-        })
+        Ok((generation, tunnels))
     }
 
     /// Statuses of the objects `refs` was loaded for, from the node states and

@@ -260,6 +260,35 @@ impl Store {
         Ok(row.map(|r| r.get::<i64, _>(0)).unwrap_or(0))
     }
 
+    /// The gateways whose generation is above `after`, with their generations:
+    /// what changed since a reader last saw `after` (read through the index
+    /// on the generation, so it costs the gateways that changed). Commits
+    /// become visible in generation order (the counter's row is locked until
+    /// the allocating transaction ends), so nothing below the highest
+    /// generation returned can appear later.
+    pub async fn gateway_generations_since(&self, after: i64) -> Result<Vec<(String, i64)>> {
+        let rows = sqlx::query(
+            "SELECT gateway_id, generation FROM gateway_generations WHERE generation > $1 ORDER BY generation",
+        )
+        .bind(after)
+        .fetch_all(self.read_pool())
+        .await
+        .map_err(db_err("read gateway generations"))?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get::<String, _>(0), r.get::<i64, _>(1)))
+            .collect())
+    }
+
+    /// The highest generation any gateway is at (0: none yet).
+    pub async fn gateway_generation_max(&self) -> Result<i64> {
+        let row = sqlx::query("SELECT COALESCE(MAX(generation), 0) FROM gateway_generations")
+            .fetch_one(self.read_pool())
+            .await
+            .map_err(db_err("read gateway generations"))?;
+        Ok(row.get::<i64, _>(0))
+    }
+
     /// The generation at which `id` was deleted, if it was.
     pub async fn tombstone(&self, id: &str) -> Result<Option<(Kind, i64)>> {
         let row = sqlx::query("SELECT kind, generation FROM tombstones WHERE id = $1")
