@@ -125,7 +125,17 @@ fn statement(
                 format!("({})", ands.join(" AND "))
             })
             .collect();
-        conds.push_str(&format!(" AND ({})", ors.join(" OR ")));
+        // The same bound on the first key alone, which an index can seek to
+        // (the OR form alone makes SQLite walk the index from its start).
+        let (c0, asc0) = keys[0];
+        let op0 = if asc0 { ">=" } else { "<=" };
+        conds.push_str(&format!(
+            " AND {}{} {op0} m.m0{} AND ({})",
+            c0.sql(),
+            collate(c0),
+            collate(c0),
+            ors.join(" OR ")
+        ));
     }
     for (c, values) in &q.filters {
         if values.is_empty() {
