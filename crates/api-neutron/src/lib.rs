@@ -235,14 +235,7 @@ async fn list<V: View>(
                 fields: &q.fields,
             })
             .collect();
-        return answer(
-            &Collection {
-                plural: V::PLURAL,
-                items,
-                links,
-            },
-            turn,
-        );
+        return answer(&Collection::new(V::PLURAL, items, links), turn);
     }
     let (records, vctx, limit) = if derived {
         let mut snap = store.snapshot().await?;
@@ -266,27 +259,13 @@ async fn list<V: View>(
             records: &records,
             ctx: &vctx,
         };
-        answer(
-            &Collection {
-                plural: V::PLURAL,
-                items,
-                links,
-            },
-            turn,
-        )
+        answer(&Collection::new(V::PLURAL, items, links), turn)
     } else {
         let items: Vec<_> = records
             .iter()
             .map(|r| query::select_fields(V::render(r, &vctx), &q.fields))
             .collect();
-        answer(
-            &Collection {
-                plural: V::PLURAL,
-                items,
-                links,
-            },
-            turn,
-        )
+        answer(&Collection::new(V::PLURAL, items, links), turn)
     }
 }
 

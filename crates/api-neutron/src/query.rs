@@ -189,6 +189,13 @@ pub(crate) struct Collection<I> {
     pub links: Vec<Value>,
 }
 
+impl<I> Collection<I> {
+    /// A page and its links under the collection's key.
+    pub(crate) fn new(plural: &'static str, items: I, links: Vec<Value>) -> Collection<I> {
+        Collection { plural, items, links }
+    }
+}
+
 impl<I: serde::Serialize> serde::Serialize for Collection<I> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
