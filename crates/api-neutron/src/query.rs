@@ -273,6 +273,7 @@ pub(crate) fn sql_page(q: &Query) -> Option<PageQuery> {
         limit: page_limit(q).unwrap_or(MAX_PAGE + 1),
         marker: q.marker.clone(),
         reverse: q.page_reverse,
+        ..PageQuery::default()
     })
 }
 

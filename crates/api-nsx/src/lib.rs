@@ -66,6 +66,7 @@ use identity::request::RequestId;
 use identity::{AuthContext, Identity};
 use model::{Connection, Gateway, Record, VpnService};
 use serde_json::Value;
+use store::page::PageQuery;
 use store::read::{Need, Snapshot};
 use store::{NewMeta, Scope, Store, WriteCtx};
 
@@ -238,6 +239,9 @@ async fn list<R: Resource>(
     RawQuery(raw): RawQuery,
 ) -> NsxResult<Json<Value>> {
     let q = query::parse(raw.as_deref(), R::FILTERS)?;
+    if let Some(page) = query::sql_page(<R::Body as store::Body>::KIND, &q) {
+        return list_page::<R>(&store, &q, page).await.map(Json);
+    }
     let (records, ctx) = if R::NEEDS_CTX {
         let mut snap = store.snapshot().await?;
         let records = snap.list::<R::Body>().await?;
@@ -252,6 +256,40 @@ async fn list<R: Resource>(
         .filter(|o| matches(o, &q.filters, &ctx))
         .collect();
     Ok(Json(query::render(items, &q)))
+}
+
+/// A list read as one page in SQL ([`query::sql_page`]): the page's rows,
+/// the count of every match and what the page renders with, from one
+/// snapshot. A cursor whose last row has since gone places the page by its
+/// offset instead.
+async fn list_page<R: Resource>(
+    store: &Store,
+    q: &query::ListQuery,
+    mut page: PageQuery,
+) -> NsxResult<Value> {
+    let kind = <R::Body as store::Body>::KIND;
+    let mut snap = store.snapshot().await?;
+    let mut rows = snap.page::<R::Body>(&Scope::All, &page).await?;
+    if rows.is_empty()
+        && let Some(after) = page.marker.take()
+        && matches!(
+            snap.get::<R::Body>(&after).await,
+            Err(model::Error::NotFound { .. })
+        )
+    {
+        rows = snap.page::<R::Body>(&Scope::All, &page).await?;
+    }
+    let total = snap.count(kind, &Scope::All, &page).await?;
+    let more = rows.len() > q.page_size;
+    rows.truncate(q.page_size);
+    let ctx = render_ctx_in::<R>(&mut snap, &rows).await?;
+    drop(snap);
+    let cursor = match rows.last() {
+        Some(last) if more => Some(query::next_cursor(q.offset, rows.len(), &last.meta.id)),
+        _ => None,
+    };
+    let items = rows.iter().map(|r| full::<R>(r, &ctx)).collect();
+    Ok(query::envelope(items, total as usize, cursor, q))
 }
 
 async fn show<R: Resource>(

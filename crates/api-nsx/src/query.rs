@@ -2,13 +2,21 @@
 //! `cursor`, `sort_by`, `sort_ascending`) with `cursor`, `page_size`,
 //! `included_fields`, `sort_by` and `sort_ascending`, plus per-resource filters.
 //!
-//! The cursor is the offset of the next page as a decimal number (never starting
-//! with "0000", which vmware-nsxlib reads as "no more pages"); the last page has
-//! no cursor. `result_count` counts every match, not just the page.
+//! The cursor names where the next page starts: `<offset>-<id>`, the number
+//! of rows before it and the id of the last row shown (never starting with
+//! "0000", which vmware-nsxlib reads as "no more pages"); the last page has no
+//! cursor. A list whose order and filters the database can evaluate
+//! ([`sql_page`]) reads only the page, after that id (keyset), so a walk is
+//! stable under inserts and costs the page, not the table; when the row has
+//! gone in between, the offset places the page. Any other list is sorted and
+//! paged here, over every match, at the offset. `result_count` counts every
+//! match, not just the page (in SQL: `COUNT(*)` under the same conditions).
 
 use std::cmp::Ordering;
 
+use model::Kind;
 use serde_json::{Value, json};
+use store::page::{Column, PageQuery, Refers};
 
 use crate::error::{NsxError, NsxResult};
 use crate::wire::Obj;
@@ -21,6 +29,8 @@ pub const MAX_PAGE: usize = 1000;
 pub struct ListQuery {
     /// Where the page starts (from `cursor`; 0 without one).
     pub offset: usize,
+    /// The id of the last row of the previous page (from `cursor`).
+    pub after: Option<String>,
     /// Objects per page (`page_size`; 0 or absent: [`MAX_PAGE`]).
     pub page_size: usize,
     /// Only these fields of each object (`included_fields`, comma-separated).
@@ -39,6 +49,7 @@ pub struct ListQuery {
 pub fn parse(raw: Option<&str>, filters: &[&str]) -> NsxResult<ListQuery> {
     let mut q = ListQuery {
         offset: 0,
+        after: None,
         page_size: MAX_PAGE,
         included_fields: None,
         sort_by: None,
@@ -56,9 +67,15 @@ pub fn parse(raw: Option<&str>, filters: &[&str]) -> NsxResult<ListQuery> {
     for (k, v) in pairs {
         match k.as_str() {
             "cursor" if !v.is_empty() => {
-                q.offset = v
+                let (offset, after) = match v.split_once('-') {
+                    Some((n, id)) if !id.is_empty() => (n, Some(id.to_string())),
+                    Some(_) => (v.as_str(), None),
+                    None => (v.as_str(), None),
+                };
+                q.offset = offset
                     .parse()
                     .map_err(|_| NsxError::field("cursor", format!("invalid cursor {v}")))?;
+                q.after = after;
             }
             "page_size" => {
                 let n: usize = v.parse().ok().filter(|n| *n <= MAX_PAGE).ok_or_else(|| {
@@ -110,23 +127,66 @@ fn compare(a: Option<&Value>, b: Option<&Value>) -> Ordering {
     }
 }
 
-/// Sorts, pages and projects rendered objects into the `ListResult` envelope.
-pub fn render(mut items: Vec<Obj>, q: &ListQuery) -> Value {
-    if let Some(key) = &q.sort_by {
-        // Stable: equal keys keep creation order. Missing values sort last.
-        items.sort_by(|a, b| {
-            let o = compare(a.get(key), b.get(key));
-            if q.sort_ascending { o } else { o.reverse() }
-        });
-    } else if !q.sort_ascending {
-        items.reverse();
+/// The column a `sort_by` names, when it is one ([`sql_page`]).
+fn sort_column(field: &str) -> Option<Column> {
+    match field {
+        "id" => Some(Column::Id),
+        "display_name" => Some(Column::DisplayName),
+        "_create_time" => Some(Column::CreatedAt),
+        _ => None,
     }
-    let total = items.len();
-    let end = q.offset.saturating_add(q.page_size).min(total);
-    let page: Vec<Value> = items
+}
+
+/// The page of `kind` that `q` asks for, as SQL can read it: `None` when its
+/// order or a filter needs the rendered objects (then [`render`] pages them).
+///
+/// Filters become reference conditions: `ipsec_vpn_service_id` is a reference
+/// to that service; `logical_router_id` one to that gateway, directly (a
+/// service) or through the service (local endpoints, sessions).
+pub fn sql_page(kind: Kind, q: &ListQuery) -> Option<PageQuery> {
+    let sort = match &q.sort_by {
+        Some(f) => vec![(sort_column(f)?, q.sort_ascending)],
+        None if q.sort_ascending => Vec::new(),
+        // Creation order backwards, ties included.
+        None => vec![(Column::CreatedAt, false), (Column::Id, false)],
+    };
+    let mut refers = Vec::new();
+    for (k, v) in &q.filters {
+        refers.push(match k.as_str() {
+            "ipsec_vpn_service_id" => Refers {
+                target: v.clone(),
+                target_kind: Kind::VpnService,
+                via: None,
+            },
+            "logical_router_id" => Refers {
+                target: v.clone(),
+                target_kind: Kind::Gateway,
+                via: (kind != Kind::VpnService).then_some(Kind::VpnService),
+            },
+            _ => return None,
+        });
+    }
+    Some(PageQuery {
+        sort,
+        refers,
+        // One more than the page: whether another follows.
+        limit: q.page_size + 1,
+        marker: q.after.clone(),
+        offset: q.offset,
+        ..PageQuery::default()
+    })
+}
+
+/// The cursor of the page after `shown` rows from `offset`, the last one `last_id`.
+pub fn next_cursor(offset: usize, shown: usize, last_id: &str) -> String {
+    format!("{}-{last_id}", offset + shown)
+}
+
+/// The `ListResult` envelope of one page: `page` projected onto the
+/// included fields, `total` matches, `cursor` when more follow.
+pub fn envelope(page: Vec<Obj>, total: usize, cursor: Option<String>, q: &ListQuery) -> Value {
+    let page: Vec<Value> = page
         .into_iter()
-        .skip(q.offset)
-        .take(q.page_size)
         .map(|o| match &q.included_fields {
             Some(f) => Value::Object(o.into_iter().filter(|(k, _)| f.contains(k)).collect()),
             None => Value::Object(o),
@@ -140,10 +200,36 @@ pub fn render(mut items: Vec<Obj>, q: &ListQuery) -> Value {
     if let Some(s) = &q.sort_by {
         out["sort_by"] = json!(s);
     }
-    if end < total {
-        out["cursor"] = json!(end.to_string());
+    if let Some(c) = cursor {
+        out["cursor"] = json!(c);
     }
     out
+}
+
+/// Sorts, pages and projects rendered objects (every match) into the
+/// `ListResult` envelope, the page starting at the cursor's offset.
+pub fn render(mut items: Vec<Obj>, q: &ListQuery) -> Value {
+    if let Some(key) = &q.sort_by {
+        // Stable: equal keys keep creation order. Missing values sort last.
+        items.sort_by(|a, b| {
+            let o = compare(a.get(key), b.get(key));
+            if q.sort_ascending { o } else { o.reverse() }
+        });
+    } else if !q.sort_ascending {
+        items.reverse();
+    }
+    let total = items.len();
+    let page: Vec<Obj> = items.into_iter().skip(q.offset).take(q.page_size).collect();
+    let end = q.offset.saturating_add(page.len());
+    let cursor = match page.last() {
+        Some(last) if end < total => Some(next_cursor(
+            q.offset,
+            page.len(),
+            last.get("id").and_then(Value::as_str).unwrap_or_default(),
+        )),
+        _ => None,
+    };
+    envelope(page, total, cursor, q)
 }
 
 #[cfg(test)]
@@ -167,7 +253,9 @@ mod tests {
         let v = render(items(5), &q);
         assert_eq!(v["result_count"], 5);
         assert_eq!(v["results"].as_array().unwrap().len(), 2);
-        assert_eq!(v["cursor"], "2");
+        assert_eq!(v["cursor"], "2-id1");
+        let q = parse(Some("page_size=2&cursor=2-id1"), &[]).unwrap();
+        assert_eq!((q.offset, q.after.as_deref()), (2, Some("id1")));
         let q = parse(Some("page_size=2&cursor=4"), &[]).unwrap();
         let v = render(items(5), &q);
         assert_eq!(v["results"][0]["id"], "id4");

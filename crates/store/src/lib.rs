@@ -210,6 +210,12 @@ impl Store {
         page::page_with(&self.db.read, &self.cipher, scope, q, self.db.is_postgres()).await
     }
 
+    /// How many objects of `kind` visible to `scope` meet `q`'s filters
+    /// ([`page::PageQuery`]; its marker, limit and offset aside).
+    pub async fn count(&self, kind: Kind, scope: &Scope, q: &page::PageQuery) -> Result<u64> {
+        page::count_with(&self.db.read, kind, scope, q).await
+    }
+
     /// [`Store::page`] of [`page::Names`] only: no body decoded, no secret decrypted.
     pub async fn page_names(
         &self,

@@ -36,6 +36,8 @@ pub enum Column {
     Description,
     /// Creation time (epoch ms).
     CreatedAt,
+    /// The name, or the id when the name is empty (NSX's `display_name`).
+    DisplayName,
 }
 
 impl Column {
@@ -46,6 +48,7 @@ impl Column {
             Column::Name => "name",
             Column::Description => "description",
             Column::CreatedAt => "created_at",
+            Column::DisplayName => "(CASE WHEN name = '' THEN id ELSE name END)",
         }
     }
 
@@ -69,6 +72,81 @@ pub struct PageQuery {
     /// The page before the marker (the last `limit` rows without one); its
     /// rows still come in the sort order.
     pub reverse: bool,
+    /// Rows whose references reach each of these objects (all must hold).
+    pub refers: Vec<Refers>,
+    /// Rows skipped before the page, without a marker (NSX's cursor of a
+    /// page whose last row has since gone).
+    pub offset: usize,
+}
+
+/// "References `target`, of kind `target_kind`": directly, or through an
+/// object of kind `via` that does (a session's service's router).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refers {
+    /// The referenced object's id.
+    pub target: String,
+    /// Its kind: an id of another kind matches nothing.
+    pub target_kind: Kind,
+    /// The kind of the object in between, for a reference two hops away.
+    pub via: Option<Kind>,
+}
+
+/// Binds `v` as the next placeholder.
+fn bind(v: &str, binds: &mut Vec<String>) -> String {
+    binds.push(v.to_string());
+    format!("${}", binds.len())
+}
+
+/// `COLLATE "C"` on PostgreSQL text (bytewise order, as SQLite's `BINARY`).
+fn collate(c: Column, postgres: bool) -> &'static str {
+    if postgres && c.is_text() {
+        " COLLATE \"C\""
+    } else {
+        ""
+    }
+}
+
+/// The conditions every row of the page (and of its count) meets, after
+/// `kind = $1`: scope, column filters and references.
+fn conditions(scope_sql: &str, q: &PageQuery, binds: &mut Vec<String>) -> String {
+    let mut conds = format!("kind = $1{scope_sql}");
+    for (c, values) in &q.filters {
+        if values.is_empty() {
+            continue;
+        }
+        let ph: Vec<String> = values.iter().map(|v| bind(v, binds)).collect();
+        conds.push_str(&format!(" AND {} IN ({})", c.sql(), ph.join(", ")));
+    }
+    for r in &q.refers {
+        // From the target back to the rows (`resource_refs_dst`), so a
+        // selective filter reads only the rows that match.
+        let t = bind(&r.target, binds);
+        let tk = bind(r.target_kind.as_str(), binds);
+        let sub = match r.via {
+            None => format!(
+                "SELECT r1.src_id FROM resource_refs r1 JOIN resources t ON t.id = r1.dst_id \
+                 WHERE r1.dst_id = {t} AND t.kind = {tk}"
+            ),
+            Some(via) => {
+                let v = bind(via.as_str(), binds);
+                format!(
+                    "SELECT r1.src_id FROM resource_refs r2 JOIN resources t ON t.id = r2.dst_id \
+                     JOIN resources v ON v.id = r2.src_id JOIN resource_refs r1 ON r1.dst_id = r2.src_id \
+                     WHERE r2.dst_id = {t} AND t.kind = {tk} AND v.kind = {v}"
+                )
+            }
+        };
+        conds.push_str(&format!(" AND id IN ({sub})"));
+    }
+    conds
+}
+
+/// The scope condition (` AND project_id = $n`, or nothing).
+fn scope_condition(scope: &Scope, binds: &mut Vec<String>) -> String {
+    match scope {
+        Scope::Project(p) => format!(" AND project_id = {}", bind(p, binds)),
+        Scope::All => String::new(),
+    }
 }
 
 /// The statement and its bound text values (`$1` is the kind).
@@ -80,29 +158,16 @@ fn statement(
     postgres: bool,
 ) -> (String, Vec<String>) {
     let mut binds = vec![kind.as_str().to_string()];
-    let bind = |v: &str, binds: &mut Vec<String>| {
-        binds.push(v.to_string());
-        format!("${}", binds.len())
-    };
-    let collate = |c: Column| {
-        if postgres && c.is_text() {
-            " COLLATE \"C\""
-        } else {
-            ""
-        }
-    };
+    let collate = |c: Column| collate(c, postgres);
     let mut keys: Vec<(Column, bool)> = q.sort.clone();
     keys.push((Column::CreatedAt, true));
     keys.push((Column::Id, true));
     // The direction each key is walked in: reversed for a page before the marker.
     let keys: Vec<(Column, bool)> = keys.into_iter().map(|(c, asc)| (c, asc != q.reverse)).collect();
 
-    let mut scope_sql = String::new();
-    if let Scope::Project(p) = scope {
-        scope_sql = format!(" AND project_id = {}", bind(p, &mut binds));
-    }
+    let scope_sql = scope_condition(scope, &mut binds);
     let mut sql = String::new();
-    let mut conds = format!("kind = $1{scope_sql}");
+    let mut marker_conds = String::new();
     if let Some(marker) = &q.marker {
         let cols: Vec<String> = keys
             .iter()
@@ -129,21 +194,15 @@ fn statement(
         // (the OR form alone makes SQLite walk the index from its start).
         let (c0, asc0) = keys[0];
         let op0 = if asc0 { ">=" } else { "<=" };
-        conds.push_str(&format!(
+        marker_conds = format!(
             " AND {}{} {op0} m.m0{} AND ({})",
             c0.sql(),
             collate(c0),
             collate(c0),
             ors.join(" OR ")
-        ));
+        );
     }
-    for (c, values) in &q.filters {
-        if values.is_empty() {
-            continue;
-        }
-        let ph: Vec<String> = values.iter().map(|v| bind(v, &mut binds)).collect();
-        conds.push_str(&format!(" AND {} IN ({})", c.sql(), ph.join(", ")));
-    }
+    let conds = conditions(&scope_sql, q, &mut binds) + &marker_conds;
     let order: Vec<String> = keys
         .iter()
         .map(|(c, asc)| format!("{}{} {}", c.sql(), collate(*c), if *asc { "ASC" } else { "DESC" }))
@@ -162,7 +221,28 @@ fn statement(
         order.join(", "),
         q.limit
     ));
+    if q.marker.is_none() && q.offset > 0 {
+        sql.push_str(&format!(" OFFSET {}", q.offset));
+    }
     (sql, binds)
+}
+
+/// How many rows of the kind meet the page's filters (marker, limit and
+/// offset aside): NSX's `result_count`.
+pub(crate) async fn count_with<'e, E>(exec: E, kind: Kind, scope: &Scope, q: &PageQuery) -> Result<u64>
+where
+    E: sqlx::Executor<'e, Database = Db>,
+{
+    let mut binds = vec![kind.as_str().to_string()];
+    let scope_sql = scope_condition(scope, &mut binds);
+    let conds = conditions(&scope_sql, q, &mut binds);
+    let sql = format!("SELECT COUNT(*) FROM resources WHERE {conds}");
+    let mut query = sqlx::query_scalar::<_, i64>(&sql);
+    for b in &binds {
+        query = query.bind(b);
+    }
+    let n = query.fetch_one(exec).await.map_err(db_err("count rows"))?;
+    Ok(n.max(0) as u64)
 }
 
 /// Runs the statement and decodes each row as it arrives, so a row's text is
@@ -265,6 +345,7 @@ mod tests {
             limit: 10,
             marker: Some("m-id".into()),
             reverse: false,
+            ..Default::default()
         };
         let (sql, binds) = statement(
             SELECT_NAMES,

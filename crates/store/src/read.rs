@@ -20,7 +20,9 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use model::{Connection, EndpointGroup, Gateway, IkePolicy, IpsecPolicy, Record, Result, Subnet, VpnService};
+use model::{
+    Connection, EndpointGroup, Gateway, IkePolicy, IpsecPolicy, Kind, Record, Result, Subnet, VpnService,
+};
 use sqlx::Row;
 
 use crate::backend::Db;
@@ -107,6 +109,11 @@ impl Snapshot {
         q: &crate::page::PageQuery,
     ) -> Result<Vec<Record<T>>> {
         crate::page::page_with(&mut *self.tx, &self.cipher, scope, q, self.postgres).await
+    }
+
+    /// [`crate::Store::count`] in this snapshot.
+    pub async fn count(&mut self, kind: Kind, scope: &Scope, q: &crate::page::PageQuery) -> Result<u64> {
+        crate::page::count_with(&mut *self.tx, kind, scope, q).await
     }
 
     /// Every object of a kind (all projects), oldest first.
