@@ -12,8 +12,6 @@
 //! A test binary of its own, with one test: the statement log is
 //! process-global, and nothing else may run while it records.
 
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -22,90 +20,9 @@ use axum::http::{Request, StatusCode};
 use model::realization::NodeConfig;
 use realize::{RealizeConfig, Realizer};
 use store::nodes::Node;
+use store::testing::statements::{self, Statement, quiet};
 use store::{Cipher, NewMeta, Scope, Store, WriteCtx};
 use tower::ServiceExt;
-use tracing::field::{Field, Visit};
-use tracing_subscriber::layer::{Context, SubscriberExt};
-use tracing_subscriber::{Layer, Registry};
-
-/// One logged statement: its SQL and how many rows it returned.
-#[derive(Debug, Clone)]
-struct Statement {
-    sql: String,
-    rows: u64,
-}
-
-static RECORDING: AtomicBool = AtomicBool::new(false);
-static LOG: Mutex<Vec<Statement>> = Mutex::new(Vec::new());
-/// When the last statement (recorded or not) was logged.
-static LAST: Mutex<Option<Instant>> = Mutex::new(None);
-
-struct Recorder;
-
-#[derive(Default)]
-struct Fields {
-    summary: String,
-    statement: String,
-    rows: u64,
-}
-
-impl Visit for Fields {
-    fn record_str(&mut self, field: &Field, value: &str) {
-        match field.name() {
-            "summary" => self.summary = value.to_string(),
-            "db.statement" => self.statement = value.trim().to_string(),
-            _ => {}
-        }
-    }
-    fn record_u64(&mut self, field: &Field, value: u64) {
-        if field.name() == "rows_returned" {
-            self.rows = value;
-        }
-    }
-    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        if field.name() == "summary" && self.summary.is_empty() {
-            self.summary = format!("{value:?}").trim_matches('"').to_string();
-        }
-    }
-}
-
-impl<S: tracing::Subscriber> Layer<S> for Recorder {
-    fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
-        if event.metadata().target() != "sqlx::query" {
-            return;
-        }
-        *LAST.lock().unwrap() = Some(Instant::now());
-        if !RECORDING.load(Ordering::SeqCst) {
-            return;
-        }
-        let mut f = Fields::default();
-        event.record(&mut f);
-        let sql = if f.statement.is_empty() {
-            f.summary
-        } else {
-            f.statement
-        };
-        let sql = sql.split_whitespace().collect::<Vec<_>>().join(" ");
-        // Connection set-up (SQLite pragmas, PostgreSQL session settings) is no read.
-        if !sql.starts_with("PRAGMA") && !sql.starts_with("SET ") {
-            LOG.lock().unwrap().push(Statement { sql, rows: f.rows });
-        }
-    }
-}
-
-/// Waits until no statement has been logged for a while: every request
-/// started has read what it reads before it waits.
-async fn quiet() {
-    let limit = Instant::now() + Duration::from_secs(20);
-    loop {
-        let last = *LAST.lock().unwrap();
-        if last.is_none_or(|t| t.elapsed() > Duration::from_millis(300)) {
-            return;
-        }
-        assert!(Instant::now() < limit, "the store never went quiet");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
 
 /// The follower's read of the gateways that changed.
 fn is_follow(s: &Statement) -> bool {
@@ -198,8 +115,7 @@ async fn change_with_everyone_waiting(fleet: &Fleet) -> Cost {
     quiet().await;
     assert_eq!(r.config_builds(), 0, "nothing newer than known yet");
 
-    LOG.lock().unwrap().clear();
-    RECORDING.store(true, Ordering::SeqCst);
+    statements::start();
     let mut tx = fleet.store.begin(&WriteCtx::new("test")).await.unwrap();
     let mut gw: model::Record<model::Gateway> = tx.get(&Scope::All, &fleet.busy).await.unwrap();
     gw.body.external_v4 = Some("192.0.2.2".parse().unwrap());
@@ -216,12 +132,11 @@ async fn change_with_everyone_waiting(fleet: &Fleet) -> Cost {
     }
     // The other gateways' nodes are not woken.
     tokio::time::sleep(Duration::from_millis(200)).await;
-    RECORDING.store(false, Ordering::SeqCst);
+    let log = statements::stop();
     assert!(
         others.iter().all(|h| !h.is_finished()),
         "another gateway answered"
     );
-    let log = std::mem::take(&mut *LOG.lock().unwrap());
 
     for (cfg, (n, _)) in answers.iter().zip(&fleet.busy_nodes) {
         assert_eq!(cfg.node_id, n.id);
@@ -245,10 +160,7 @@ async fn change_with_everyone_waiting(fleet: &Fleet) -> Cost {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_change_costs_its_gateway_not_the_fleet() {
-    tracing::subscriber::set_global_default(Registry::default().with(Recorder.with_filter(
-        tracing_subscriber::filter::Targets::new().with_target("sqlx::query", tracing::Level::TRACE),
-    )))
-    .expect("the only subscriber");
+    statements::install();
     let db = store::testing::fresh().await;
     let store = Store::open(db.db.clone(), Cipher::from_key(&[5; 32]))
         .await

@@ -6,6 +6,8 @@
 //! its second pass) — a new database on that server, created for the test
 //! and dropped when the [`TestDb`] is. So one suite proves both backends.
 
+pub mod statements;
+
 use std::path::PathBuf;
 
 use sqlx::Executor;

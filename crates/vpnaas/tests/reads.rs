@@ -16,84 +16,9 @@
 #[path = "composed/harness.rs"]
 mod harness;
 
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
-
 use axum::http::Method;
 use harness::{CONN, SimNode, Site, TestServer, VPN};
-use tracing::field::{Field, Visit};
-use tracing_subscriber::layer::{Context, SubscriberExt};
-use tracing_subscriber::{Layer, Registry};
-
-/// One logged statement: its SQL and how many rows it returned.
-#[derive(Debug, Clone)]
-struct Statement {
-    sql: String,
-    rows: u64,
-}
-
-static RECORDING: AtomicBool = AtomicBool::new(false);
-static LOG: Mutex<Vec<Statement>> = Mutex::new(Vec::new());
-
-/// Collects `sqlx::query` events while [`RECORDING`] is set.
-struct Recorder;
-
-#[derive(Default)]
-struct Fields {
-    summary: String,
-    statement: String,
-    rows: u64,
-}
-
-impl Visit for Fields {
-    fn record_str(&mut self, field: &Field, value: &str) {
-        match field.name() {
-            "summary" => self.summary = value.to_string(),
-            "db.statement" => self.statement = value.trim().to_string(),
-            _ => {}
-        }
-    }
-    fn record_u64(&mut self, field: &Field, value: u64) {
-        if field.name() == "rows_returned" {
-            self.rows = value;
-        }
-    }
-    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        if field.name() == "summary" && self.summary.is_empty() {
-            self.summary = format!("{value:?}").trim_matches('"').to_string();
-        }
-    }
-}
-
-impl<S: tracing::Subscriber> Layer<S> for Recorder {
-    fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
-        if event.metadata().target() != "sqlx::query" || !RECORDING.load(Ordering::SeqCst) {
-            return;
-        }
-        let mut f = Fields::default();
-        event.record(&mut f);
-        // sqlx logs the whole statement only when it is longer than its summary.
-        let sql = if f.statement.is_empty() {
-            f.summary
-        } else {
-            f.statement
-        };
-        // A pool opening a connection sets it up (SQLite pragmas, PostgreSQL
-        // session settings) whenever it happens to open one; that is no read.
-        if !sql.starts_with("PRAGMA") && !sql.starts_with("SET ") {
-            LOG.lock().unwrap().push(Statement { sql, rows: f.rows });
-        }
-    }
-}
-
-/// The statements `f` makes the server issue.
-async fn record<F: Future<Output = ()>>(f: F) -> Vec<Statement> {
-    LOG.lock().unwrap().clear();
-    RECORDING.store(true, Ordering::SeqCst);
-    f.await;
-    RECORDING.store(false, Ordering::SeqCst);
-    std::mem::take(&mut *LOG.lock().unwrap())
-}
+use store::testing::statements::{self, Statement, record};
 
 fn rows(log: &[Statement]) -> u64 {
     log.iter().map(|s| s.rows).sum()
@@ -183,10 +108,7 @@ async fn costs(s: &TestServer, conn: &str, n: usize) -> Costs {
 
 #[tokio::test]
 async fn reads_are_bounded_by_what_they_render() {
-    tracing::subscriber::set_global_default(Registry::default().with(Recorder.with_filter(
-        tracing_subscriber::filter::Targets::new().with_target("sqlx::query", tracing::Level::TRACE),
-    )))
-    .expect("the only subscriber");
+    statements::install();
     let s = TestServer::new().await;
     let first = grow(&s, 1, 3).await;
     let small = costs(&s, &first[0].conn, 2).await;
