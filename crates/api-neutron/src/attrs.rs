@@ -371,17 +371,35 @@ pub(crate) enum Op {
 /// Parses and checks a request body for `resource` (the singular key) against
 /// `attrs`, exactly in Neutron's order. For a create, returns every POST
 /// attribute (defaults filled); for an update, only the ones given.
+/// `own_project` is the caller's project when it may not name another one
+/// (anyone but an admin).
 pub(crate) fn prepare_body(
     raw: &[u8],
     resource: &str,
     attrs: &[Attr],
     op: Op,
+    own_project: Option<&str>,
 ) -> ApiResult<Map<String, Value>> {
-    if raw.iter().all(|b| b.is_ascii_whitespace()) {
-        return Err(ApiError::BadRequest("Resource body required".into()));
+    // What Neutron's body parser says first: an update with no body (or
+    // `null`) has an invalid format, a create is told a body is required, and
+    // blanks are no JSON.
+    let invalid_format = |shown: &str| ApiError::BadRequestFor {
+        resource: "body",
+        msg: format!("Invalid format: b'{shown}'"),
+    };
+    if raw.is_empty() {
+        return Err(match op {
+            Op::Update => invalid_format(""),
+            Op::Create => ApiError::BadRequest("Resource body required".into()),
+        });
     }
-    let body: Value =
-        serde_json::from_slice(raw).map_err(|_| ApiError::BadRequest("Malformed request body".into()))?;
+    let body: Value = serde_json::from_slice(raw).map_err(|_| ApiError::MalformedBody)?;
+    if body.is_null() {
+        return Err(match op {
+            Op::Update => invalid_format("null"),
+            Op::Create => ApiError::BadRequest("Resource body required".into()),
+        });
+    }
     let Value::Object(mut body) = body else {
         return Err(ApiError::BadRequest("Body contains invalid data".into()));
     };
@@ -418,6 +436,14 @@ pub(crate) fn prepare_body(
             res.insert("tenant_id".into(), p);
         }
         _ => {}
+    }
+    if let (Some(own), Some(given)) = (own_project, res.get("tenant_id"))
+        && given.as_str() != Some(own)
+    {
+        return Err(ApiError::BadRequest(
+            "Specifying 'project_id' other than the authenticated project in request is not allowed for the current user."
+                .into(),
+        ));
     }
     // verify_attributes
     let unknown: Vec<&str> = res
@@ -538,9 +564,13 @@ mod tests {
     }
 
     fn err(body: &str, op: Op) -> String {
-        match prepare_body(body.as_bytes(), "x", &attrs(), op) {
+        match prepare_body(body.as_bytes(), "x", &attrs(), op, None) {
             Err(ApiError::BadRequest(m)) => m,
             Err(ApiError::InvalidInput(m)) => format!("II:{m}"),
+            Err(e @ (ApiError::MalformedBody | ApiError::BadRequestFor { .. })) => match e.answer() {
+                crate::error::Answer::Neutron { message, .. } => message,
+                a => panic!("unexpected {a:?}"),
+            },
             other => panic!("unexpected {other:?}"),
         }
     }
@@ -548,7 +578,12 @@ mod tests {
     #[test]
     fn neutron_messages() {
         assert_eq!(err("", Op::Create), "Resource body required");
-        assert_eq!(err("{", Op::Create), "Malformed request body");
+        assert_eq!(
+            err("{", Op::Create),
+            "Malformed request body: Cannot understand JSON."
+        );
+        assert_eq!(err("", Op::Update), "Bad body request: Invalid format: b''.");
+        assert_eq!(err("", Op::Create), "Resource body required");
         assert_eq!(err("[]", Op::Create), "Body contains invalid data");
         assert_eq!(
             err(r#"{"y": {}}"#, Op::Create),
@@ -595,6 +630,16 @@ mod tests {
             err(r#"{"x": {"tenant_id": "a", "project_id": "b"}}"#, Op::Create),
             "'project_id' and 'tenant_id' do not match"
         );
+        let own = prepare_body(
+            br#"{"x": {"tenant_id": "b"}}"#,
+            "x",
+            &attrs(),
+            Op::Update,
+            Some("a"),
+        );
+        assert!(
+            matches!(own, Err(ApiError::BadRequest(m)) if m.starts_with("Specifying 'project_id' other than")),
+        );
     }
 
     #[test]
@@ -604,13 +649,14 @@ mod tests {
             "x",
             &attrs(),
             Op::Create,
+            None,
         )
         .unwrap();
         assert_eq!(m["mtu"], 1400);
         assert_eq!(m["ike_version"], "v1");
         assert_eq!(m["name"], "");
         assert_eq!(m["lifetime"], serde_json::json!({}));
-        let m = prepare_body(br#"{"x": {"name": "n"}}"#, "x", &attrs(), Op::Update).unwrap();
+        let m = prepare_body(br#"{"x": {"name": "n"}}"#, "x", &attrs(), Op::Update, None).unwrap();
         assert_eq!(m.len(), 1);
     }
 

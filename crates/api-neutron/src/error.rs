@@ -40,6 +40,9 @@ pub enum ApiError {
         /// What was wrong with it.
         msg: String,
     },
+    /// A body that is not JSON (neutron's `MalformedRequestBody`).
+    #[error("malformed request body")]
+    MalformedBody,
     /// `GET /v2.0/extensions/{alias}` of an alias this server does not have.
     #[error("no extension {0}")]
     ExtensionNotFound(String),
@@ -246,15 +249,13 @@ fn violation(v: &Violation) -> (&'static str, String) {
             )
         }
         WrongEndpointGroupType {
-            side,
+            group,
             actual,
             expected,
+            ..
         } => (
             "WrongEndpointGroupType",
-            format!(
-                "Endpoint group {} type is '{actual}' and should be '{expected}'",
-                side.as_str()
-            ),
+            format!("Endpoint group {group} type is '{actual}' and should be '{expected}'"),
         ),
         SubnetNotOnRouter { subnet, router } => (
             "SubnetIsNotConnectedToRouter",
@@ -309,6 +310,11 @@ impl ApiError {
         let bad = StatusCode::BAD_REQUEST;
         match self {
             ApiError::BadRequest(m) => answer(bad, "HTTPBadRequest", m.clone()),
+            ApiError::MalformedBody => answer(
+                bad,
+                "MalformedRequestBody",
+                "Malformed request body: Cannot understand JSON.",
+            ),
             ApiError::InvalidInput(m) => {
                 answer(bad, "InvalidInput", format!("Invalid input for operation: {m}."))
             }
@@ -491,6 +497,7 @@ mod tests {
             match &e {
                 ApiError::Model(_)
                 | ApiError::BadRequest(_)
+                | ApiError::MalformedBody
                 | ApiError::InvalidInput(_)
                 | ApiError::Policy(_)
                 | ApiError::NoRoute

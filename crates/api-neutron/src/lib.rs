@@ -369,6 +369,11 @@ async fn show<V: View>(
     Ok(one::<V>(query::select_fields(V::render(&rec, &vctx), &fields)))
 }
 
+/// The project a caller's bodies may name: its own, unless it is an admin.
+fn own_project(ctx: &AuthContext) -> Option<&str> {
+    (!ctx.is_admin()).then_some(ctx.project_id.as_str())
+}
+
 async fn create<V: View>(
     State(app): State<App>,
     State(realizer): State<Realizer>,
@@ -376,17 +381,11 @@ async fn create<V: View>(
     Extension(rid): Extension<RequestId>,
     raw: Bytes,
 ) -> ApiResult<Response> {
-    let m = prepare_body(&raw, V::SINGULAR, V::attrs(), Op::Create)?;
+    let m = prepare_body(&raw, V::SINGULAR, V::attrs(), Op::Create, own_project(&ctx))?;
     if !ctx.is_member() {
         return Err(ApiError::Policy(format!("create_{}", V::RULE)));
     }
     let project_id = match m.str_of("tenant_id") {
-        Some(p) if p != ctx.project_id && !ctx.is_admin() => {
-            return Err(ApiError::BadRequest(
-                "Specifying 'project_id' other than the authenticated project in request is not allowed for the current user."
-                    .into(),
-            ));
-        }
         Some(p) if !p.is_empty() => p,
         _ => ctx.project_id.clone(),
     };
@@ -412,7 +411,7 @@ async fn update<V: View>(
     Path(id): Path<String>,
     raw: Bytes,
 ) -> ApiResult<Json<Value>> {
-    let m = prepare_body(&raw, V::SINGULAR, V::attrs(), Op::Update)?;
+    let m = prepare_body(&raw, V::SINGULAR, V::attrs(), Op::Update, own_project(&ctx))?;
     let Some(scope) = read_scope(&ctx) else {
         return Err(model::Error::not_found(<V::Body as store::Body>::KIND, &id).into());
     };

@@ -283,8 +283,8 @@ pub(crate) fn meta_only(fields: &[String]) -> bool {
     !fields.is_empty() && fields.iter().all(|f| column(f).is_some())
 }
 
-/// The requested metadata fields of one object, as every view renders them
-/// (`tenant_id` and `project_id` travel together), serialized straight from
+/// The requested metadata fields of one object, as every view renders them,
+/// serialized straight from
 /// the row: keys in the order a JSON object of them has, each once.
 pub(crate) struct Picked<'a> {
     /// The row.
@@ -297,7 +297,7 @@ impl serde::Serialize for Picked<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
         let want = |c: Column| self.fields.iter().any(|f| column(f) == Some(c));
-        let project = want(Column::ProjectId);
+        let asked = |k: &str| self.fields.iter().any(|f| f == k);
         let mut m = s.serialize_map(None)?;
         if want(Column::Description) {
             m.serialize_entry("description", &self.row.description)?;
@@ -308,8 +308,10 @@ impl serde::Serialize for Picked<'_> {
         if want(Column::Name) {
             m.serialize_entry("name", &self.row.name)?;
         }
-        if project {
+        if asked("project_id") {
             m.serialize_entry("project_id", &self.row.project_id)?;
+        }
+        if asked("tenant_id") {
             m.serialize_entry("tenant_id", &self.row.project_id)?;
         }
         m.end()
@@ -385,17 +387,15 @@ pub(crate) fn render(
     }
 }
 
-/// Keeps only the requested fields (`tenant_id` and `project_id` travel together).
+/// Keeps only the requested fields (`fields=tenant_id` shows `tenant_id`
+/// alone, as Neutron does).
 pub(crate) fn select_fields(item: Map<String, Value>, fields: &[String]) -> Map<String, Value> {
     if fields.is_empty() {
         return item;
     }
-    let want = |k: &str| {
-        fields.iter().any(|f| {
-            f == k || (k == "tenant_id" && f == "project_id") || (k == "project_id" && f == "tenant_id")
-        })
-    };
-    item.into_iter().filter(|(k, _)| want(k)).collect()
+    item.into_iter()
+        .filter(|(k, _)| fields.iter().any(|f| f == k))
+        .collect()
 }
 
 fn link(self_url: &str, raw: &[(String, String)], marker: &str, previous: bool) -> String {

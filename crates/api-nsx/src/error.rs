@@ -370,11 +370,12 @@ fn violation_message(v: &Violation) -> String {
         PeerCidrsWithEndpointGroups => "Peer CIDRs can't be used with endpoint groups.".into(),
         MissingEndpointGroup { side } => format!("Endpoint group {} is missing.", side.as_str()),
         WrongEndpointGroupType {
+            group,
             side,
             actual,
             expected,
         } => format!(
-            "Endpoint group {} has type {actual}; {expected} is required.",
+            "Endpoint group {} ({group}) has type {actual}; {expected} is required.",
             side.as_str()
         ),
         SubnetNotOnRouter { subnet, router } => {

@@ -175,6 +175,8 @@ pub enum Violation {
     /// An endpoint group of the wrong type: the local one must be `subnet`,
     /// the peer one `cidr`.
     WrongEndpointGroupType {
+        /// The group's id.
+        group: String,
         /// The side the group was given for.
         side: Side,
         /// The group's endpoint type.
@@ -492,6 +494,7 @@ impl Violation {
             PeerCidrsWithEndpointGroups,
             MissingEndpointGroup { side: Side::Local },
             WrongEndpointGroupType {
+                group: s(),
                 side: Side::Peer,
                 actual: s(),
                 expected: s(),

@@ -24,6 +24,17 @@ pub fn parse_cidr(s: &str) -> Option<IpNet> {
     IpAddr::from_str(s).ok().map(IpNet::from)
 }
 
+/// Neutron's `validate_subnet`: `address/prefix` (a bare address is no
+/// subnet), an IPv4 one written as it prints.
+pub fn is_neutron_cidr(s: &str) -> bool {
+    s.contains('/')
+        && match IpNet::from_str(s) {
+            Ok(IpNet::V4(n)) => n.to_string() == s,
+            Ok(IpNet::V6(_)) => true,
+            Err(_) => false,
+        }
+}
+
 /// Whether `s` looks like a UUID (with or without dashes), as oslo's `is_uuid_like`.
 pub fn is_uuid_like(s: &str) -> bool {
     uuid::Uuid::parse_str(s).is_ok()
@@ -56,7 +67,7 @@ pub fn endpoint_group(
     match group.endpoint_type {
         EndpointType::Cidr => {
             for e in &group.endpoints {
-                if parse_cidr(e).is_none() {
+                if !is_neutron_cidr(e) {
                     return Err(Violation::InvalidEndpoint {
                         endpoint: e.clone(),
                         group_type: "cidr".into(),
@@ -209,6 +220,7 @@ pub fn connection(conn: &Connection, refs: &ConnectionRefs<'_>) -> Result<u8> {
             .ok_or(Violation::MissingEndpointGroup { side: Side::Peer })?;
         if local.body.endpoint_type != EndpointType::Subnet {
             return Err(Violation::WrongEndpointGroupType {
+                group: local.meta.id.clone(),
                 side: Side::Local,
                 actual: local.body.endpoint_type.to_string(),
                 expected: "subnet".into(),
@@ -217,6 +229,7 @@ pub fn connection(conn: &Connection, refs: &ConnectionRefs<'_>) -> Result<u8> {
         }
         if peer.body.endpoint_type != EndpointType::Cidr {
             return Err(Violation::WrongEndpointGroupType {
+                group: peer.meta.id.clone(),
                 side: Side::Peer,
                 actual: peer.body.endpoint_type.to_string(),
                 expected: "cidr".into(),
@@ -494,6 +507,12 @@ mod tests {
             Err(Error::Invalid(Violation::SubnetNotFound { .. }))
         ));
         assert_eq!(parse_cidr("10.0.0.1"), Some("10.0.0.1/32".parse().unwrap()));
+        for ok in ["10.0.0.0/24", "10.0.0.1/24", "2000::/64", "2000::1/128"] {
+            assert!(is_neutron_cidr(ok), "{ok}");
+        }
+        for bad in ["10.0.0.1", "2000::1", "10.0.0.0/33", "x/24", " 10.0.0.0/24"] {
+            assert!(!is_neutron_cidr(bad), "{bad}");
+        }
     }
 
     #[test]
