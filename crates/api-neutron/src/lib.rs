@@ -218,6 +218,18 @@ async fn list<V: View>(
     };
     // One page read in SQL; the references of its records only.
     let limit = query::page_limit(&q);
+    if query::meta_only(&q.fields) && limit.is_none() {
+        // The whole collection's names (up to a page): the database builds the
+        // JSON array, one row instead of one per object. A collection longer
+        // than a page takes the row path below, which knows its ends for links.
+        let kind = <V::Body as store::Body>::KIND;
+        let got = store
+            .page_names_json(kind, &scope, &page, &query::picked_keys(&q.fields))
+            .await?;
+        if got.len <= query::MAX_PAGE {
+            return answer_raw(V::PLURAL, &got.json, turn);
+        }
+    }
     if query::meta_only(&q.fields) {
         let mut rows = store
             .page_names(<V::Body as store::Body>::KIND, &scope, &page)
@@ -269,6 +281,22 @@ async fn list<V: View>(
     }
 }
 
+/// A list answer whose page is JSON text already (`[...]`, built by the
+/// database): `{"<plural>": <page>}`, sent as [`answer`] sends.
+fn answer_raw(
+    plural: &str,
+    page: &str,
+    turn: Option<tokio::sync::OwnedSemaphorePermit>,
+) -> ApiResult<Response> {
+    let mut body = Vec::with_capacity(page.len() + plural.len() + 8);
+    body.extend_from_slice(b"{\"");
+    body.extend_from_slice(plural.as_bytes());
+    body.extend_from_slice(b"\": ");
+    body.extend_from_slice(page.as_bytes());
+    body.push(b'}');
+    Ok(send(Bytes::from(body), turn))
+}
+
 /// A list answer as JSON. With a large-list turn, the body is sent in chunks
 /// and the turn is held until the last one has been taken by the connection,
 /// so the answers in memory at once are bounded by the turns, however slowly
@@ -281,21 +309,31 @@ fn answer<T: serde::Serialize>(
         return Ok(Json(doc).into_response());
     };
     let bytes = Bytes::from(serde_json::to_vec(doc).map_err(|e| model::Error::internal("render list", e))?);
+    Ok(send(bytes, Some(turn)))
+}
+
+/// A JSON body; with a turn, in chunks, the turn held until the last one.
+fn send(bytes: Bytes, turn: Option<tokio::sync::OwnedSemaphorePermit>) -> Response {
     let len = bytes.len();
     const CHUNK: usize = 64 * 1024;
-    let chunks = (0..len).step_by(CHUNK).map(move |at| {
-        let _held = &turn;
-        Ok::<_, std::convert::Infallible>(bytes.slice(at..(at + CHUNK).min(len)))
-    });
-    let body = axum::body::Body::from_stream(futures::stream::iter(chunks));
-    Ok((
+    let body = match turn {
+        None => axum::body::Body::from(bytes),
+        Some(turn) => {
+            let chunks = (0..len).step_by(CHUNK).map(move |at| {
+                let _held = &turn;
+                Ok::<_, std::convert::Infallible>(bytes.slice(at..(at + CHUNK).min(len)))
+            });
+            axum::body::Body::from_stream(futures::stream::iter(chunks))
+        }
+    };
+    (
         [
             (axum::http::header::CONTENT_TYPE, "application/json".to_string()),
             (axum::http::header::CONTENT_LENGTH, len.to_string()),
         ],
         body,
     )
-        .into_response())
+        .into_response()
 }
 
 /// The typed bodies of a page, each built while the answer is serialized

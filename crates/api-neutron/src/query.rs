@@ -283,6 +283,21 @@ pub(crate) fn meta_only(fields: &[String]) -> bool {
     !fields.is_empty() && fields.iter().all(|f| column(f).is_some())
 }
 
+/// The keys (and their columns) an answer of metadata `fields` shows, in the
+/// order [`Picked`] writes them.
+pub(crate) fn picked_keys(fields: &[String]) -> Vec<(&'static str, Column)> {
+    [
+        ("description", Column::Description),
+        ("id", Column::Id),
+        ("name", Column::Name),
+        ("project_id", Column::ProjectId),
+        ("tenant_id", Column::ProjectId),
+    ]
+    .into_iter()
+    .filter(|(k, _)| fields.iter().any(|f| f == k))
+    .collect()
+}
+
 /// The requested metadata fields of one object, as every view renders them,
 /// serialized straight from
 /// the row: keys in the order a JSON object of them has, each once.

@@ -226,6 +226,18 @@ impl Store {
         page::page_names_with(&self.db.read, kind, scope, q, self.db.is_postgres()).await
     }
 
+    /// [`Store::page_names`] as one JSON array of objects with `keys` (a key and
+    /// the column it shows), built by the database ([`page::NamesJson`]).
+    pub async fn page_names_json(
+        &self,
+        kind: Kind,
+        scope: &Scope,
+        q: &page::PageQuery,
+        keys: &[(&str, page::Column)],
+    ) -> Result<page::NamesJson> {
+        page::page_names_json_with(&self.db.read, kind, scope, q, keys, self.db.is_postgres()).await
+    }
+
     /// Finds an object by id, or else by its (unique) name, within `scope`.
     pub async fn find<T: Body>(&self, scope: &Scope, id_or_name: &str) -> Result<Record<T>> {
         if let Ok(rec) = self.get::<T>(scope, id_or_name).await {

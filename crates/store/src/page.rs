@@ -333,6 +333,89 @@ where
     Ok(out)
 }
 
+/// A page of [`Names`] fields as one JSON array the database built, and how
+/// many objects it holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamesJson {
+    /// `[{"id": ..., "name": ...}, ...]`, in the page's order.
+    pub json: String,
+    /// Objects in `json`.
+    pub len: usize,
+}
+
+/// The text of a JSON key: letters, digits and `_` only (keys are the API's
+/// attribute names, written into the statement).
+fn is_plain_key(k: &str) -> bool {
+    !k.is_empty() && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// One page of metadata columns as a JSON array of objects, each with
+/// `keys` (a key and the column it shows), built in SQL: one row crosses from
+/// the database whatever the page's length, where [`page_names_with`] moves
+/// (and allocates) every row. The objects come in the page's order (the
+/// aggregate's `ORDER BY`; SQLite 3.44 or later).
+pub(crate) async fn page_names_json_with<'e, E>(
+    exec: E,
+    kind: Kind,
+    scope: &Scope,
+    q: &PageQuery,
+    keys: &[(&str, Column)],
+    postgres: bool,
+) -> Result<NamesJson>
+where
+    E: sqlx::Executor<'e, Database = Db>,
+{
+    use sqlx::Row;
+    assert!(
+        keys.iter().all(|(k, _)| is_plain_key(k)),
+        "JSON keys are attribute names"
+    );
+    let (inner, binds) = statement(SELECT_JSON_COLUMNS, kind, scope, q, postgres);
+    let mut order: Vec<(Column, bool)> = q.sort.clone();
+    order.push((Column::CreatedAt, true));
+    order.push((Column::Id, true));
+    let order: Vec<String> = order
+        .iter()
+        .map(|(c, asc)| {
+            format!(
+                "{}{} {}",
+                c.sql(),
+                collate(*c, postgres),
+                if *asc { "ASC" } else { "DESC" }
+            )
+        })
+        .collect();
+    let pairs: Vec<String> = keys.iter().map(|(k, c)| format!("'{k}', {}", c.sql())).collect();
+    let agg = if postgres {
+        format!(
+            "COALESCE(json_agg(json_build_object({}) ORDER BY {})::text, '[]')",
+            pairs.join(", "),
+            order.join(", ")
+        )
+    } else {
+        format!(
+            "json_group_array(json_object({}) ORDER BY {})",
+            pairs.join(", "),
+            order.join(", ")
+        )
+    };
+    let sql = format!("SELECT {agg}, COUNT(*) FROM ({inner}) p");
+    let mut query = sqlx::query(&sql);
+    for b in &binds {
+        query = query.bind(b);
+    }
+    let row = query.fetch_one(exec).await.map_err(db_err("read page as JSON"))?;
+    let json: Option<String> = row.try_get(0).map_err(db_err("read page as JSON"))?;
+    let len: i64 = row.try_get(1).map_err(db_err("read page as JSON"))?;
+    Ok(NamesJson {
+        json: json.unwrap_or_else(|| "[]".into()),
+        len: len.max(0) as usize,
+    })
+}
+
+/// The columns a JSON page may show (and sort on).
+const SELECT_JSON_COLUMNS: &str = "SELECT id, project_id, name, description, created_at FROM resources";
+
 #[cfg(test)]
 mod tests {
     use super::*;
