@@ -209,11 +209,13 @@ impl App {
     /// Deletes an object visible to `scope`; refused for system-owned objects
     /// and while another object uses it.
     pub async fn delete<T: Body>(&self, w: &WriteCtx, scope: &Scope, id: &str) -> Result<Written<Record<T>>> {
-        let mut tx = self.store.begin(w).await?;
         if is_system_owned(id) {
-            tx.get::<T>(scope, id).await?;
+            // Refused whatever happens: a read (404 when not visible), no write
+            // transaction, no generation.
+            self.store.get::<T>(scope, id).await?;
             return Err(Error::system_owned(T::KIND, id));
         }
+        let mut tx = self.store.begin(w).await?;
         let rec = tx.delete::<T>(scope, id).await?;
         finish(tx, rec).await
     }
