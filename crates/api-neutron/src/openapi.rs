@@ -122,6 +122,41 @@ fn attr_schema(a: &Attr) -> Schema {
             .property("interval", integer(0, u32_max))
             .property("timeout", integer(0, u32_max))
             .additional_properties(Some(AdditionalProperties::<Schema>::FreeForm(false))),
+        Check::Cidr => ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some("A CIDR")),
+        Check::IpVersion => ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .enum_values(Some([4, 6])),
+        Check::IpOrNone => nullable(
+            ObjectBuilder::new().description(Some("An IP address")),
+            Type::String,
+        ),
+        Check::GatewayInfo => {
+            let fixed_ip = ObjectBuilder::new()
+                .schema_type(Type::Object)
+                .property(
+                    "subnet_id",
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .format(Some(SchemaFormat::Custom("uuid".into()))),
+                )
+                .property("ip_address", ObjectBuilder::new().schema_type(Type::String))
+                .additional_properties(Some(AdditionalProperties::<Schema>::FreeForm(false)));
+            nullable(
+                ObjectBuilder::new()
+                    .property(
+                        "network_id",
+                        ObjectBuilder::new()
+                            .schema_type(Type::String)
+                            .format(Some(SchemaFormat::Custom("uuid".into()))),
+                    )
+                    .property("enable_snat", ObjectBuilder::new().schema_type(Type::Boolean))
+                    .property("external_fixed_ips", array(fixed_ip))
+                    .additional_properties(Some(AdditionalProperties::<Schema>::FreeForm(false))),
+                Type::Object,
+            )
+        }
         Check::SubnetList => {
             return ArrayBuilder::new()
                 .items(
