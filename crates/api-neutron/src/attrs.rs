@@ -44,7 +44,7 @@ pub enum Check {
     Cidr,
     /// `type:values` [4, 6] on an integer.
     IpVersion,
-    /// `type:ip_address_or_none`.
+    /// `type:ip_address_or_none`; the empty string stands for "not given".
     IpOrNone,
     /// A router's `external_gateway_info` (null, `{}`, or a dict with
     /// `network_id`, `enable_snat`, `external_fixed_ips`).
@@ -362,8 +362,10 @@ fn validate(attr: &Attr, v: &Value) -> Option<String> {
             Some(4 | 6) => None,
             _ => Some(format!("{} is not in valid_values", py(v))),
         },
+        // "" is the "not given" default (the subnet's first host), see `views::router`.
         Check::IpOrNone => match v {
             Value::Null => None,
+            Value::String(s) if s.is_empty() => None,
             other => check_ip(other),
         },
         Check::GatewayInfo => match v {

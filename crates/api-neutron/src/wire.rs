@@ -552,11 +552,7 @@ pub struct Subnet {
 }
 
 fn allocation_pools(cidr: &ipnet::IpNet, gateway: Option<std::net::IpAddr>) -> Vec<AllocationPool> {
-    let mut hosts = model::hosts(cidr);
-    let Some(first) = hosts.next() else {
-        return Vec::new();
-    };
-    let last = hosts.last().unwrap_or(first);
+    let (first, last) = model::host_range(cidr);
     let pool = |a: std::net::IpAddr, b: std::net::IpAddr| AllocationPool {
         start: a.to_string(),
         end: b.to_string(),

@@ -413,10 +413,10 @@ pub fn first_host(net: &IpNet) -> Option<IpAddr> {
     hosts(net).next()
 }
 
-/// The addresses of a prefix that can be given to hosts, in order: all but the
-/// network address (and, for IPv4, the broadcast address) when the prefix has
-/// more than two addresses; every address of a /31, /32, /127 or /128.
-pub fn hosts(net: &IpNet) -> Box<dyn Iterator<Item = IpAddr> + Send> {
+/// The first and last host address of a prefix: all but the network address
+/// (and, for IPv4, the broadcast address) when the prefix has more than two
+/// addresses; every address of a /31, /32, /127 or /128.
+pub fn host_range(net: &IpNet) -> (IpAddr, IpAddr) {
     match net {
         IpNet::V4(n) => {
             let (first, last) = (u32::from(n.network()), u32::from(n.broadcast()));
@@ -425,13 +425,27 @@ pub fn hosts(net: &IpNet) -> Box<dyn Iterator<Item = IpAddr> + Send> {
             } else {
                 (first + 1, last - 1)
             };
-            Box::new((first..=last).map(|a| IpAddr::V4(Ipv4Addr::from(a))))
+            (IpAddr::V4(first.into()), IpAddr::V4(last.into()))
         }
         IpNet::V6(n) => {
             let (first, last) = (u128::from(n.network()), u128::from(n.broadcast()));
             let first = if n.prefix_len() >= 127 { first } else { first + 1 };
-            Box::new((first..=last).map(|a| IpAddr::V6(Ipv6Addr::from(a))))
+            (IpAddr::V6(first.into()), IpAddr::V6(last.into()))
         }
+    }
+}
+
+/// The host addresses of a prefix ([`host_range`]), in order, lazily: an
+/// IPv6 /64 has 2^64 of them, so callers take what they need.
+pub fn hosts(net: &IpNet) -> Box<dyn Iterator<Item = IpAddr> + Send> {
+    match host_range(net) {
+        (IpAddr::V4(a), IpAddr::V4(b)) => {
+            Box::new((u32::from(a)..=u32::from(b)).map(|x| IpAddr::V4(x.into())))
+        }
+        (IpAddr::V6(a), IpAddr::V6(b)) => {
+            Box::new((u128::from(a)..=u128::from(b)).map(|x| IpAddr::V6(x.into())))
+        }
+        _ => Box::new(std::iter::empty()),
     }
 }
 
