@@ -49,6 +49,9 @@ def test_admin_makes_an_external_network(cli, api):
     # a member sees the external network (Neutron's get_network policy) ...
     r = api.get(f"/v2.0/networks/{net['id']}", user="demo")
     assert r.status_code == 200 and r.json()["network"]["subnets"] == [sub["id"]], r.text
+    # ... and finds it with the filter `openstack network list --external` sends
+    listed = api.get("/v2.0/networks", params={"router:external": "True"}, user="demo").json()["networks"]
+    assert net["id"] in {n["id"] for n in listed} and all(n["router:external"] for n in listed), listed
     # ... but may not make one
     r = api.post("/v2.0/networks", {"network": {"name": "x", "router:external": True}}, user="demo")
     assert_neutron_error(r, 403, "PolicyNotAuthorized", "rule:create_network:router:external is disallowed by policy")
