@@ -100,6 +100,8 @@ def test_router_gateway_and_interface(cli, api):
     by_ip = {p["Fixed IP Addresses"][0]["ip_address"]: p for p in ports}
     assert set(by_ip) == {"10.60.0.1", "198.51.100.2"}, ports
     assert by_ip["10.60.0.1"]["Fixed IP Addresses"][0]["subnet_id"] == sub
+    by_subnet = cli.ok("port", "list", "--fixed-ip", f"subnet={sub}", "-f", "json")
+    assert [p["Fixed IP Addresses"][0]["ip_address"] for p in by_subnet] == ["10.60.0.1"], by_subnet
     raw = api.get("/v2.0/ports", params={"device_id": router}).json()["ports"]
     owners = {p["device_owner"]: p for p in raw}
     assert set(owners) == {"network:router_interface", "network:router_gateway"}, raw

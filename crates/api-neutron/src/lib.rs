@@ -725,8 +725,19 @@ async fn port_list(
     uri: OriginalUri,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Json<Collection<Vec<Map<String, Value>>>>> {
-    let q = query::parse(query::pairs(raw.as_deref()), &views::PORT_ATTRS, &[])?;
-    let items = ports_visible(&store, &ctx).await?;
+    let (fixed_ips, pairs): (Vec<_>, Vec<_>) = query::pairs(raw.as_deref())
+        .into_iter()
+        .partition(|(k, _)| k == "fixed_ips");
+    let q = query::parse(pairs, &views::PORT_ATTRS, &[])?;
+    let wanted = fixed_ips
+        .iter()
+        .map(|(_, v)| views::fixed_ip_filter(v))
+        .collect::<ApiResult<Vec<_>>>()?;
+    let items = ports_visible(&store, &ctx)
+        .await?
+        .into_iter()
+        .filter(|p| wanted.iter().all(|w| views::port_has_fixed_ip(p, w)))
+        .collect();
     Ok(Json(query::render(items, &q, "ports", &self_url(&headers, &uri))))
 }
 

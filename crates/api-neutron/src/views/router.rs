@@ -330,7 +330,9 @@ pub static PORT_ATTRS: LazyLock<Vec<Attr>> = LazyLock::new(|| {
         Attr::new("mac_address").ro(),
         Attr::new("status").ro(),
         Attr::new("admin_state_up").ro().conv(Conv::Bool),
-        Attr::new("fixed_ips").ro().no_filter(),
+        // Filtered as `fixed_ips=subnet_id=X` (`port_list` takes it out of the
+        // generic query first, see [`fixed_ip_filter`]).
+        Attr::new("fixed_ips").ro(),
     ]);
     v
 });
@@ -356,4 +358,26 @@ pub fn ports(gateways: &[Record<Gateway>], subnets: &[Record<Subnet>]) -> Vec<wi
         }
     }
     out
+}
+
+/// One `fixed_ips=` filter of a port list (`subnet_id=X`, `ip_address=Y`,
+/// as `openstack port list --fixed-ip` sends them): the key and the value.
+pub fn fixed_ip_filter(v: &str) -> ApiResult<(String, String)> {
+    match v.split_once('=') {
+        Some((k @ ("subnet_id" | "ip_address"), val)) => Ok((k.to_string(), val.to_string())),
+        _ => Err(ApiError::BadRequestFor {
+            resource: "port",
+            msg: format!("Invalid fixed_ips filter '{v}'; use subnet_id=ID or ip_address=IP"),
+        }),
+    }
+}
+
+/// Whether a rendered port has a fixed IP matching `filter`.
+pub fn port_has_fixed_ip(port: &Obj, filter: &(String, String)) -> bool {
+    port.get("fixed_ips")
+        .and_then(Value::as_array)
+        .is_some_and(|ips| {
+            ips.iter()
+                .any(|ip| ip.get(&filter.0).and_then(Value::as_str) == Some(filter.1.as_str()))
+        })
 }
