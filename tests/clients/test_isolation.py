@@ -437,6 +437,8 @@ def build_rows() -> list[Row]:
             member=Expect(200, check=has_key(res)), admin=Expect(200, check=has_key(res)),
         ), target=lambda c, caller, a=attr, f=fixture: getattr(c.world, a)[f]))
 
+    rows.extend(core_network_rows())
+
     for path, key in (("/v2.0/extensions", "extensions"), ("/v2.0/extensions/vpnaas", "extension")):
         ok = Expect(200, check=has_key(key))
         rows.append(Row(f"extensions{path[16:].replace('/', '-')}", "neutron", "GET", lambda c, t, p=path: p,
@@ -502,6 +504,103 @@ def build_rows() -> list[Row]:
         rows.append(Row(f"tokens-{method.lower()}", "keystone", method, lambda c, t: "/v3/auth/tokens", e,
                         target=target, headers=lambda c, caller, t: {"X-Subject-Token": t},
                         after=subject_alive_after_refusal if method == "DELETE" else None))
+    return rows
+
+
+def network_of(c, subnet: str) -> str:
+    """The network of a session subnet (`vpnaas subnet create` made it)."""
+    key = "net:" + subnet
+    if key not in c:
+        r = call(c.world, "GET", f"/v2.0/subnets/{c.world.subnets[subnet]}",
+                 {"X-Auth-Token": c.api.token("admin")})
+        c[key] = r.json()["subnet"]["network_id"]
+    return c[key]
+
+
+def interface_port_of(c, router: str, subnet: str) -> str:
+    """The id of a session router's interface port on a session subnet."""
+    key = f"port:{router}:{subnet}"
+    if key not in c:
+        r = call(c.world, "GET", "/v2.0/ports", {"X-Auth-Token": c.api.token("admin")},
+                 params={"device_id": c.world.routers[router], "device_owner": "network:router_interface"})
+        ports = [p for p in r.json()["ports"]
+                 if p["fixed_ips"][0]["subnet_id"] == c.world.subnets[subnet]]
+        assert len(ports) == 1, r.text
+        c[key] = ports[0]["id"]
+    return c[key]
+
+
+def core_network_rows() -> list[Row]:
+    """The core network API (issue 11): networks, subnet and router writes,
+    router interfaces and ports. Project demo's network/subnet/router (in use:
+    the ctx fixture's VPN objects use router1 and subnet1) against project
+    other's."""
+    rows: list[Row] = []
+
+    def ids_check(key, visible, hidden):
+        def check(c, r):
+            ids = {o["id"] for o in r.json()[key]}
+            for f in visible:
+                assert f(c) in ids, f"{where(r)}: {f(c)} not listed"
+            for f in hidden:
+                assert f(c) not in ids, f"{where(r)}: {f(c)} listed to a caller who may not see it"
+        return check
+
+    net1, net2 = (lambda c: network_of(c, "subnet1")), (lambda c: network_of(c, "subnet2"))
+    port1 = lambda c: interface_port_of(c, "router1", "subnet1")  # noqa: E731
+    port2 = lambda c: interface_port_of(c, "router2", "subnet2")  # noqa: E731
+    for key, coll, mine, theirs in (("networks", "/v2.0/networks", net1, net2),
+                                    ("ports", "/v2.0/ports", port1, port2)):
+        rows.append(Row(f"{key[:-1]}-list", "neutron", "GET", lambda c, t, p=coll: p, neutron_expect(
+            other=Expect(200, check=ids_check(key, (theirs,), (mine,))),
+            reader=Expect(200, check=ids_check(key, (), (mine, theirs))),
+            member=Expect(200, check=ids_check(key, (mine,), (theirs,))),
+            admin=Expect(200, check=ids_check(key, (mine, theirs), ())),
+        )))
+    item = {
+        "network": lambda c, t: f"/v2.0/networks/{t}",
+        "subnet": lambda c, t: f"/v2.0/subnets/{t}",
+        "router": lambda c, t: f"/v2.0/routers/{t}",
+        "port": lambda c, t: f"/v2.0/ports/{t}",
+    }
+    target = {
+        "network": lambda c, caller: net1(c),
+        "subnet": lambda c, caller: c.world.subnets["subnet1"],
+        "router": lambda c, caller: c.world.routers["router1"],
+        "port": lambda c, caller: port1(c),
+    }
+    for res in ("network", "port"):
+        rows.append(Row(f"{res}-show", "neutron", "GET", item[res], neutron_expect(
+            other=NOT_VISIBLE, reader=NOT_VISIBLE,
+            member=Expect(200, check=has_key(res)), admin=Expect(200, check=has_key(res)),
+        ), target=target[res]))
+    # (resource, method, id suffix, body, what the owner gets)
+    writes = [
+        ("network", "PUT", "update", {"network": {"description": "x"}}, Expect(200, check=has_key("network"))),
+        ("network", "DELETE", "delete", None, Expect(409, type="NetworkInUse")),
+        ("subnet", "PUT", "update", {"subnet": {"description": "x"}}, Expect(200, check=has_key("subnet"))),
+        ("subnet", "DELETE", "delete", None, Expect(409, type="SubnetInUse")),
+        ("router", "PUT", "update", {"router": {"description": "x"}}, Expect(200, check=has_key("router"))),
+        ("router", "DELETE", "delete", None, Expect(409, type="RouterInUseByVPNService")),
+    ]
+    for res, method, op, body, owner in writes:
+        rows.append(Row(f"{res}-{op}", "neutron", method, item[res], neutron_expect(
+            other=NOT_VISIBLE, reader=NOT_VISIBLE, member=owner, admin=owner,
+        ), target=target[res], body=(lambda c, t, b=body: b) if body else None))
+    for action, owner in (("add_router_interface", Expect(400, type="BadRequest")),
+                          ("remove_router_interface", Expect(409, type="SubnetInUseByEndpointGroup"))):
+        rows.append(Row(f"router-{action}", "neutron", "PUT",
+                        lambda c, t, a=action: f"/v2.0/routers/{t}/{a}", neutron_expect(
+                            other=NOT_VISIBLE, reader=NOT_VISIBLE, member=owner, admin=owner,
+                        ), target=target["router"],
+                        body=lambda c, t: {"subnet_id": c.world.subnets["subnet1"]}))
+    # an id that exists nowhere: 404 for everyone authenticated
+    for res, methods in (("network", ("GET", "PUT", "DELETE")), ("port", ("GET",))):
+        for method in methods:
+            rows.append(Row(f"{res}-{method.lower()}-missing", "neutron", method, item[res], neutron_expect(
+                other=Expect(404), reader=Expect(404), member=Expect(404), admin=Expect(404),
+            ), target=lambda c, caller: str(uuid.uuid4()),
+                body=(lambda c, t, r=res: {r: {"description": "x"}}) if method == "PUT" else None))
     return rows
 
 
@@ -656,6 +755,15 @@ XREF = [
      lambda c: "8b8f4f83-4e0e-4a53-a6c8-5f2b7a1d0e02", "other"),
     ("conn-admin-nsx-service", "POST", lambda c: CONN, lambda c: _other_conn(c, vpnservice_id=c["nsx_svc"]),
      lambda c: c["nsx_svc"], "other"),
+    # the core network API: another project's network, subnet, router
+    ("subnet-on-foreign-network", "POST", lambda c: "/v2.0/subnets",
+     lambda c: {"subnet": {"network_id": network_of(c, "subnet1"), "cidr": "10.77.0.0/24", "ip_version": 4}},
+     lambda c: network_of(c, "subnet1"), "other"),
+    ("interface-foreign-subnet", "PUT", lambda c: f"/v2.0/routers/{c.world.routers['router2']}/add_router_interface",
+     lambda c: {"subnet_id": c.world.subnets["subnet1"]}, lambda c: c.world.subnets["subnet1"], "other"),
+    ("remove-interface-foreign-subnet", "PUT",
+     lambda c: f"/v2.0/routers/{c.world.routers['router2']}/remove_router_interface",
+     lambda c: {"subnet_id": c.world.subnets["subnet1"]}, lambda c: c.world.subnets["subnet1"], "other"),
 ]
 
 

@@ -193,6 +193,8 @@ def fixtures(s: Server, tok: str) -> dict[str, str]:
         "neutron_ikepolicy": ike, "neutron_ipsecpolicy": ipsec, "neutron_vpnservice": svc,
         "neutron_endpoint_group": peer, "neutron_ipsec_site_connection": conns[0],
         "neutron_router": gw["id"], "neutron_subnet": sub["id"],
+        # the network `vpnaas subnet create` put the subnet in
+        "neutron_network": sub["network_id"],
         "nsx_dpd_profiles": dpd, "nsx_ike_profiles": ikep, "nsx_tunnel_profiles": tun,
         "nsx_services": nsvc, "nsx_local_endpoints": le, "nsx_peer_endpoints": pe,
         "nsx_sessions": sessions[0],
@@ -204,6 +206,8 @@ def fixtures(s: Server, tok: str) -> dict[str, str]:
     # Leaves are deleted for real, once: the second ones, so the first stay for the others.
     by_op["neutron_ipsec_site_connection_delete"] = conns[1]
     by_op["nsx_sessions_delete"] = sessions[1]
+    for action in ("add_router_interface", "remove_router_interface"):
+        by_op[f"neutron_router_{action}"] = gw["id"]
     by_op["nsx_session_state"] = sessions[0]
     by_op["nsx_session_status"] = conns[0]  # a Neutron connection is a session too
     by_op["node_config"] = by_op["node_report"] = node["id"]

@@ -40,6 +40,15 @@ pub enum Check {
     SubnetList,
     /// A list of strings (endpoints).
     StrList,
+    /// `type:subnet`: one CIDR.
+    Cidr,
+    /// `type:values` [4, 6] on an integer.
+    IpVersion,
+    /// `type:ip_address_or_none`; the empty string stands for "not given".
+    IpOrNone,
+    /// A router's `external_gateway_info` (null, `{}`, or a dict with
+    /// `network_id`, `enable_snat`, `external_fixed_ips`).
+    GatewayInfo,
 }
 
 /// Default of an attribute on POST.
@@ -348,7 +357,55 @@ fn validate(attr: &Attr, v: &Value) -> Option<String> {
             Value::Array(items) => items.iter().find_map(|i| check_string(i, NAME_LEN)),
             other => Some(format!("'{}' is not a list", py(other))),
         },
+        Check::Cidr => check_subnet(v),
+        Check::IpVersion => match to_int(v) {
+            Some(4 | 6) => None,
+            _ => Some(format!("{} is not in valid_values", py(v))),
+        },
+        // "" is the "not given" default (the subnet's first host), see `views::router`.
+        Check::IpOrNone => match v {
+            Value::Null => None,
+            Value::String(s) if s.is_empty() => None,
+            other => check_ip(other),
+        },
+        Check::GatewayInfo => match v {
+            Value::Null => None,
+            Value::Object(o) if o.is_empty() => None,
+            other => check_dict(
+                other,
+                &[
+                    ("network_id", &check_uuid),
+                    ("enable_snat", &|x: &Value| match to_bool(x) {
+                        Some(_) => None,
+                        None => Some(format!("'{}' is not a valid boolean value", py(x))),
+                    }),
+                    ("external_fixed_ips", &check_fixed_ips),
+                    ("qos_policy_id", &|_: &Value| None),
+                ],
+            )
+            .or_else(|| match other.get("network_id") {
+                None => Some("Validation of dictionary's keys failed. Expected keys: {'network_id'}".into()),
+                Some(_) => None,
+            }),
+        },
     }
+}
+
+fn check_ip(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) if s.parse::<std::net::IpAddr>().is_ok() => None,
+        other => Some(format!("'{}' is not a valid IP address", py(other))),
+    }
+}
+
+/// `external_fixed_ips`: a list of dicts of `subnet_id` and/or `ip_address`.
+fn check_fixed_ips(v: &Value) -> Option<String> {
+    let Value::Array(items) = v else {
+        return Some(format!("'{}' is not a list", py(v)));
+    };
+    items
+        .iter()
+        .find_map(|i| check_dict(i, &[("subnet_id", &check_uuid), ("ip_address", &check_ip)]))
 }
 
 fn too_big(x: &Value) -> Option<String> {
@@ -363,7 +420,7 @@ fn too_big(x: &Value) -> Option<String> {
 
 /// Which kind of write the body is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Op {
+pub enum Op {
     Create,
     Update,
 }

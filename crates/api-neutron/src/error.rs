@@ -49,6 +49,9 @@ pub enum ApiError {
     /// A `flavor_id` on a VPN service: the flavors plugin is not loaded.
     #[error("flavors plugin not loaded")]
     FlavorsPluginNotLoaded,
+    /// No port with this id is visible (ports are derived, not a stored kind).
+    #[error("port {0} not found")]
+    PortNotFound(String),
 }
 
 /// What an error answers: a `NeutronError` envelope, or for missing or invalid
@@ -137,6 +140,7 @@ fn not_found(kind: Kind, id: &str) -> (&'static str, String) {
         ),
         Kind::Gateway => ("RouterNotFound", format!("Router {id} could not be found")),
         Kind::Subnet => ("SubnetNotFound", format!("Subnet {id} could not be found.")),
+        Kind::Network => ("NetworkNotFound", format!("Network {id} could not be found.")),
         // Objects Neutron has no resource for (identity, NSX-only kinds).
         _ => ("NotFound", format!("The resource {id} could not be found.")),
     }
@@ -166,7 +170,14 @@ fn in_use(kind: Kind, id: &str) -> (StatusCode, &'static str, String) {
             "EndpointGroupInUse",
             format!("Endpoint group {id} is in use and cannot be deleted"),
         ),
-        Kind::Gateway => (c, "RouterInUse", format!("Router {id} still has VPN services")),
+        Kind::Gateway => (c, "RouterInUse", format!("Router {id} still has ports")),
+        Kind::Network => (
+            c,
+            "NetworkInUse",
+            format!(
+                "Unable to complete operation on network {id}. There are one or more ports still in use on the network."
+            ),
+        ),
         Kind::Subnet => (
             c,
             "SubnetInUse",
@@ -175,6 +186,32 @@ fn in_use(kind: Kind, id: &str) -> (StatusCode, &'static str, String) {
             ),
         ),
         _ => (c, "InUse", format!("The resource {id} is in use.")),
+    }
+}
+
+/// neutron-vpnaas's refusals of a change to what a VPN object uses (a
+/// router's gateway or interfaces), and Neutron's own for the core objects.
+fn used_by(kind: Kind, id: &str, user_kind: Kind, user: &str) -> (&'static str, String) {
+    match (kind, user_kind) {
+        (Kind::Gateway, Kind::VpnService) => (
+            "RouterInUseByVPNService",
+            format!("Router {id} is used by VPNService {user}"),
+        ),
+        (Kind::Subnet, Kind::VpnService) => (
+            "SubnetInUseByVPNService",
+            format!("Subnet {id} is used by VPNService {user}"),
+        ),
+        (Kind::Subnet, Kind::EndpointGroup) => (
+            "SubnetInUseByEndpointGroup",
+            format!("Subnet {id} is used by endpoint group {user}"),
+        ),
+        (Kind::Network, Kind::Gateway) => (
+            "NetworkInUse",
+            format!(
+                "Unable to complete operation on network {id}. There are one or more ports still in use on the network."
+            ),
+        ),
+        _ => ("InUse", format!("The resource {id} is in use.")),
     }
 }
 
@@ -300,6 +337,39 @@ fn violation(v: &Violation) -> (&'static str, String) {
             "VPNStateInvalidToUpdate",
             format!("Invalid state {state} of vpnaas resource {id} for updating"),
         ),
+        SubnetOverlap { cidr, network } => (
+            "InvalidInput",
+            format!(
+                "Invalid input for operation: Requested subnet with cidr: {cidr} for network: {network} overlaps with another subnet."
+            ),
+        ),
+        SubnetAlreadyAttached { subnet, router } => (
+            "BadRequest",
+            format!("Bad router request: Subnet {subnet} is already attached to router {router}."),
+        ),
+        SubnetOverlapsRouterInterface {
+            subnet,
+            cidr,
+            other,
+            other_cidr,
+        } => (
+            "BadRequest",
+            format!(
+                "Bad router request: Cidr {cidr} of subnet {subnet} overlaps with cidr {other_cidr} of subnet {other}."
+            ),
+        ),
+        SubnetHasNoGatewayIp { subnet } => (
+            "BadRequest",
+            format!("Bad router request: Subnet {subnet} does not have a gateway IP."),
+        ),
+        NetworkNotExternal { network } => (
+            "BadRequest",
+            format!("Bad router request: Network {network} is not an external network."),
+        ),
+        AddressNotInSubnet { address, subnet } => (
+            "InvalidIpForSubnet",
+            format!("IP address {address} is not a valid IP for the specified subnet {subnet}."),
+        ),
     }
 }
 
@@ -346,6 +416,11 @@ impl ApiError {
                 "FlavorsPluginNotLoaded",
                 "Flavors plugin not found",
             ),
+            ApiError::PortNotFound(id) => answer(
+                StatusCode::NOT_FOUND,
+                "PortNotFound",
+                format!("Port {id} could not be found."),
+            ),
             ApiError::Model(e) => model_answer(e),
         }
     }
@@ -366,6 +441,25 @@ fn model_answer(e: &Error) -> Answer {
             let (s, t, m) = in_use(*kind, id);
             answer(s, t, m)
         }
+        Error::UsedBy {
+            kind,
+            id,
+            user_kind,
+            user,
+        } => {
+            let (t, m) = used_by(*kind, id, *user_kind, user);
+            answer(StatusCode::CONFLICT, t, m)
+        }
+        Error::InterfaceNotFound { router, subnet } => answer(
+            StatusCode::NOT_FOUND,
+            "RouterInterfaceNotFoundForSubnet",
+            format!("Router {router} has no interface on subnet {subnet}"),
+        ),
+        Error::AddressesExhausted { network } => answer(
+            StatusCode::CONFLICT,
+            "IpAddressGenerationFailure",
+            format!("No more IP addresses available on network {network}."),
+        ),
         Error::Invalid(v) => {
             let (t, m) = violation(v);
             answer(StatusCode::BAD_REQUEST, t, m)
@@ -492,6 +586,12 @@ mod tests {
                 "FlavorsPluginNotLoaded",
                 "Flavors plugin not found",
             ),
+            (
+                ApiError::PortNotFound("p".into()),
+                404,
+                "PortNotFound",
+                "Port p could not be found.",
+            ),
         ];
         for (e, status, kind, message) in cases {
             match &e {
@@ -504,7 +604,8 @@ mod tests {
                 | ApiError::TooLarge
                 | ApiError::BadRequestFor { .. }
                 | ApiError::ExtensionNotFound(_)
-                | ApiError::FlavorsPluginNotLoaded => {}
+                | ApiError::FlavorsPluginNotLoaded
+                | ApiError::PortNotFound(_) => {}
             }
             assert_eq!(
                 e.answer(),

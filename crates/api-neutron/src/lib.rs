@@ -1,6 +1,7 @@
-//! The OpenStack Neutron VPNaaS v2.0 API (`/v2.0/vpn/...`), plus the read-only
-//! `/v2.0/routers` and `/v2.0/subnets` views of gateways that clients resolve
-//! names through, and the version/extension documents they probe.
+//! The OpenStack Neutron VPNaaS v2.0 API (`/v2.0/vpn/...`), the minimal core
+//! network API a VPN needs (`/v2.0/networks`, `/v2.0/subnets`, `/v2.0/routers`
+//! with their interfaces, and the read-only `/v2.0/ports` derived from them),
+//! and the version/extension documents clients probe.
 //!
 //! Handlers are generic over [`views::View`]: parse (Neutron's attribute rules),
 //! authorize (Neutron's default policy), call one `app` operation, render. All
@@ -34,7 +35,7 @@ use crate::attrs::{Get, Op, prepare_body};
 use crate::error::{ApiError, ApiResult};
 use crate::query::Collection;
 use crate::views::{
-    Connections, EndpointGroups, IkePolicies, IpsecPolicies, ReadOnly, Routers, Subnets, View, ViewCtx,
+    Connections, EndpointGroups, IkePolicies, IpsecPolicies, Networks, Routers, Subnets, View, ViewCtx,
     VpnServices,
 };
 
@@ -58,10 +59,31 @@ where
         .route("/v2.0/", get(v2_root))
         .route("/v2.0/extensions", get(extensions))
         .route("/v2.0/extensions/{alias}", get(extension_show))
-        .route("/v2.0/routers", get(ro_list::<Routers>))
-        .route("/v2.0/routers/{id}", get(ro_show::<Routers>))
-        .route("/v2.0/subnets", get(ro_list::<Subnets>))
-        .route("/v2.0/subnets/{id}", get(ro_show::<Subnets>))
+        .route("/v2.0/networks", get(network_list).post(create::<Networks>))
+        .route(
+            "/v2.0/networks/{id}",
+            get(network_show).put(update::<Networks>).delete(network_delete),
+        )
+        .route("/v2.0/subnets", get(list::<Subnets>).post(create::<Subnets>))
+        .route(
+            "/v2.0/subnets/{id}",
+            get(show::<Subnets>).put(update::<Subnets>).delete(subnet_delete),
+        )
+        .route("/v2.0/routers", get(list::<Routers>).post(router_create))
+        .route(
+            "/v2.0/routers/{id}",
+            get(show::<Routers>).put(router_update).delete(router_delete),
+        )
+        .route(
+            "/v2.0/routers/{id}/add_router_interface",
+            axum::routing::put(router_add_interface),
+        )
+        .route(
+            "/v2.0/routers/{id}/remove_router_interface",
+            axum::routing::put(router_remove_interface),
+        )
+        .route("/v2.0/ports", get(port_list))
+        .route("/v2.0/ports/{id}", get(port_show))
         .route("/v2.0/{*rest}", any(no_route));
     let r = resource::<S, IkePolicies>(r, "/v2.0/vpn/ikepolicies");
     let r = resource::<S, IpsecPolicies>(r, "/v2.0/vpn/ipsecpolicies");
@@ -148,6 +170,14 @@ async fn view_ctx_in<V: View>(
         ctx.gateways = refs.gateways;
         ctx.services = refs.services;
     }
+    if V::NETWORKS {
+        for s in snap.list_in::<model::Subnet>(&Scope::All).await? {
+            ctx.network_subnets
+                .entry(s.body.network_id.clone())
+                .or_default()
+                .push(s.meta.id);
+        }
+    }
     Ok(ctx)
 }
 
@@ -155,7 +185,7 @@ async fn view_ctx_in<V: View>(
 /// and update answer with the record they wrote; update checks the status of
 /// the record it is about to change).
 async fn view_ctx_for<V: View>(r: &Realizer, rec: &Record<V::Body>) -> ApiResult<ViewCtx> {
-    if !V::STATEFUL {
+    if !V::STATEFUL && !V::NETWORKS {
         return Ok(ViewCtx::default());
     }
     let mut snap = r.store.snapshot().await?;
@@ -423,14 +453,11 @@ async fn create<V: View>(
     if !ctx.is_member() {
         return Err(ApiError::Policy(format!("create_{}", V::RULE)));
     }
-    let project_id = match m.str_of("tenant_id") {
-        Some(p) if !p.is_empty() => p,
-        _ => ctx.project_id.clone(),
-    };
+    V::authorize(&m, &ctx, Op::Create)?;
     let body = V::build(&m)?;
     let meta = NewMeta {
         id: None,
-        project_id,
+        project_id: create_project(&m, &ctx),
         name: m.str_of("name").unwrap_or_default(),
         description: m.str_of("description").unwrap_or_default(),
     };
@@ -453,6 +480,7 @@ async fn update<V: View>(
     let Some(scope) = read_scope(&ctx) else {
         return Err(model::Error::not_found(<V::Body as store::Body>::KIND, &id).into());
     };
+    V::authorize(&m, &ctx, Op::Update)?;
     let written = app
         .update(
             &write_ctx(&ctx, rid),
@@ -483,41 +511,291 @@ async fn delete<V: View>(
     Ok(StatusCode::NO_CONTENT)
 }
 
-// ------------------------------------------------------------- gateway views
+// ------------------------------------------------------------- core network
 
-async fn ro_list<R: ReadOnly>(
+/// The project a create is for: the caller's, or the one named (which
+/// [`prepare_body`] allows admins only).
+fn create_project(m: &Map<String, Value>, ctx: &AuthContext) -> String {
+    match m.str_of("tenant_id") {
+        Some(p) if !p.is_empty() => p,
+        _ => ctx.project_id.clone(),
+    }
+}
+
+/// The networks a caller sees: its project's and every external one.
+async fn networks_visible(
+    store: &Store,
+    realizer: &Realizer,
+    ctx: &AuthContext,
+) -> ApiResult<(Vec<Record<model::Network>>, ViewCtx)> {
+    let Some(scope) = read_scope(ctx) else {
+        return Ok((Vec::new(), ViewCtx::default()));
+    };
+    let mut snap = store.snapshot().await?;
+    let nets: Vec<_> = snap
+        .list_in::<model::Network>(&Scope::All)
+        .await?
+        .into_iter()
+        .filter(|n| views::network_visible(&scope, n))
+        .collect();
+    let vctx = view_ctx_in::<Networks>(realizer, &mut snap, &nets).await?;
+    Ok((nets, vctx))
+}
+
+async fn network_list(
+    State(store): State<Store>,
+    State(realizer): State<Realizer>,
+    Caller(ctx): Caller,
+    headers: HeaderMap,
+    uri: OriginalUri,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Json<Collection<Vec<Map<String, Value>>>>> {
+    let q = query::parse(query::pairs(raw.as_deref()), Networks::attrs(), &[])?;
+    let (nets, vctx) = networks_visible(&store, &realizer, &ctx).await?;
+    let items = nets.iter().map(|n| Networks::render(n, &vctx)).collect();
+    Ok(Json(query::render(
+        items,
+        &q,
+        Networks::PLURAL,
+        &self_url(&headers, &uri),
+    )))
+}
+
+async fn network_show(
+    State(store): State<Store>,
+    State(realizer): State<Realizer>,
+    Caller(ctx): Caller,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Json<Value>> {
+    let fields = query::fields_only(&query::pairs(raw.as_deref()));
+    let (nets, vctx) = networks_visible(&store, &realizer, &ctx).await?;
+    let net = nets
+        .iter()
+        .find(|n| n.meta.id == id)
+        .ok_or_else(|| model::Error::not_found(model::Kind::Network, &id))?;
+    Ok(one::<Networks>(query::select_fields(
+        Networks::render(net, &vctx),
+        &fields,
+    )))
+}
+
+async fn network_delete(
+    State(app): State<App>,
+    Caller(ctx): Caller,
+    Extension(rid): Extension<RequestId>,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let scope = read_scope(&ctx).ok_or_else(|| model::Error::not_found(model::Kind::Network, &id))?;
+    app.network_delete(&write_ctx(&ctx, rid), &scope, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn subnet_delete(
+    State(app): State<App>,
+    Caller(ctx): Caller,
+    Extension(rid): Extension<RequestId>,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let scope = read_scope(&ctx).ok_or_else(|| model::Error::not_found(model::Kind::Subnet, &id))?;
+    app.subnet_delete(&write_ctx(&ctx, rid), &scope, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn router_create(
+    State(app): State<App>,
+    Caller(ctx): Caller,
+    Extension(rid): Extension<RequestId>,
+    raw: Bytes,
+) -> ApiResult<Response> {
+    let m = prepare_body(
+        &raw,
+        Routers::SINGULAR,
+        Routers::attrs(),
+        Op::Create,
+        own_project(&ctx),
+    )?;
+    if !ctx.is_member() {
+        return Err(ApiError::Policy("create_router".into()));
+    }
+    Routers::authorize(&m, &ctx, Op::Create)?;
+    let body = Routers::build(&m)?;
+    let external = match views::gateway_change(&m)? {
+        app::network::GatewayChange::Set(g) => Some(g),
+        _ => None,
+    };
+    let meta = NewMeta {
+        id: None,
+        project_id: create_project(&m, &ctx),
+        name: m.str_of("name").unwrap_or_default(),
+        description: m.str_of("description").unwrap_or_default(),
+    };
+    let written = app
+        .router_create(
+            &write_ctx(&ctx, rid),
+            &ctx.scope(),
+            meta,
+            body.admin_state_up,
+            external,
+        )
+        .await?;
+    let obj = Routers::render(&written.record, &ViewCtx::default());
+    Ok((StatusCode::CREATED, one::<Routers>(obj)).into_response())
+}
+
+async fn router_update(
+    State(app): State<App>,
+    Caller(ctx): Caller,
+    Extension(rid): Extension<RequestId>,
+    Path(id): Path<String>,
+    raw: Bytes,
+) -> ApiResult<Json<Value>> {
+    let m = prepare_body(
+        &raw,
+        Routers::SINGULAR,
+        Routers::attrs(),
+        Op::Update,
+        own_project(&ctx),
+    )?;
+    let scope = read_scope(&ctx).ok_or_else(|| model::Error::not_found(model::Kind::Gateway, &id))?;
+    Routers::authorize(&m, &ctx, Op::Update)?;
+    let change = views::gateway_change(&m)?;
+    let written = app
+        .router_update(
+            &write_ctx(&ctx, rid),
+            &scope,
+            &id,
+            |rec| Routers::apply(rec, &m),
+            change,
+        )
+        .await?;
+    Ok(one::<Routers>(Routers::render(
+        &written.record,
+        &ViewCtx::default(),
+    )))
+}
+
+async fn router_delete(
+    State(app): State<App>,
+    Caller(ctx): Caller,
+    Extension(rid): Extension<RequestId>,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let scope = read_scope(&ctx).ok_or_else(|| model::Error::not_found(model::Kind::Gateway, &id))?;
+    app.router_delete(&write_ctx(&ctx, rid), &scope, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The `subnet_id` of an interface request body (`{"subnet_id": ...}`; a
+/// `port_id` is refused: ports are derived, not created).
+fn interface_subnet(raw: &[u8]) -> ApiResult<String> {
+    let body: Value =
+        serde_json::from_slice(raw).map_err(|_| ApiError::BadRequest("Malformed request body".into()))?;
+    let Value::Object(o) = body else {
+        return Err(ApiError::BadRequest("Body contains invalid data".into()));
+    };
+    if o.contains_key("port_id") {
+        return Err(model::Error::Unsupported(
+            "router interfaces are added by subnet_id on this server, not by port_id".into(),
+        )
+        .into());
+    }
+    match o.get("subnet_id") {
+        Some(Value::String(s)) if model::validate::is_uuid_like(s) => Ok(s.clone()),
+        Some(v) => Err(ApiError::BadRequest(format!(
+            "Invalid input for subnet_id. Reason: '{}' is not a valid UUID.",
+            attrs::py(v)
+        ))),
+        None => Err(ApiError::BadRequestFor {
+            resource: "router",
+            msg: "Either subnet_id or port_id must be specified".into(),
+        }),
+    }
+}
+
+async fn router_add_interface(
+    State(app): State<App>,
+    Caller(ctx): Caller,
+    Extension(rid): Extension<RequestId>,
+    Path(id): Path<String>,
+    raw: Bytes,
+) -> ApiResult<Json<wire::RouterInterface>> {
+    let scope = read_scope(&ctx).ok_or_else(|| model::Error::not_found(model::Kind::Gateway, &id))?;
+    let subnet_id = interface_subnet(&raw)?;
+    let w = app
+        .router_add_interface(&write_ctx(&ctx, rid), &scope, &id, &subnet_id)
+        .await?;
+    let gw: Record<model::Gateway> = app.store().get(&Scope::All, &id).await?;
+    Ok(Json(wire::RouterInterface::new(&gw, &w.record)))
+}
+
+async fn router_remove_interface(
+    State(app): State<App>,
+    Caller(ctx): Caller,
+    Extension(rid): Extension<RequestId>,
+    Path(id): Path<String>,
+    raw: Bytes,
+) -> ApiResult<Json<wire::RouterInterface>> {
+    let scope = read_scope(&ctx).ok_or_else(|| model::Error::not_found(model::Kind::Gateway, &id))?;
+    let subnet_id = interface_subnet(&raw)?;
+    let w = app
+        .router_remove_interface(&write_ctx(&ctx, rid), &scope, &id, &subnet_id)
+        .await?;
+    let gw: Record<model::Gateway> = app.store().get(&Scope::All, &id).await?;
+    Ok(Json(wire::RouterInterface::new(&gw, &w.record)))
+}
+
+/// Every port the caller sees, derived from its routers and their subnets
+/// (one snapshot).
+async fn ports_visible(store: &Store, ctx: &AuthContext) -> ApiResult<Vec<Map<String, Value>>> {
+    let Some(scope) = read_scope(ctx) else {
+        return Ok(Vec::new());
+    };
+    let mut snap = store.snapshot().await?;
+    let gateways = snap.list_in::<model::Gateway>(&scope).await?;
+    let subnets = snap.list_in::<model::Subnet>(&Scope::All).await?;
+    Ok(views::ports(&gateways, &subnets)
+        .iter()
+        .map(wire::to_obj)
+        .collect())
+}
+
+async fn port_list(
     State(store): State<Store>,
     Caller(ctx): Caller,
     headers: HeaderMap,
     uri: OriginalUri,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Json<Collection<Vec<Map<String, Value>>>>> {
-    let q = query::parse(query::pairs(raw.as_deref()), R::attrs(), &[])?;
-    let items = match read_scope(&ctx) {
-        Some(s) => store.list::<R::Body>(&s).await?.iter().map(R::json).collect(),
-        None => Vec::new(),
-    };
-    Ok(Json(query::render(
-        items,
-        &q,
-        R::PLURAL,
-        &self_url(&headers, &uri),
-    )))
+    let (fixed_ips, pairs): (Vec<_>, Vec<_>) = query::pairs(raw.as_deref())
+        .into_iter()
+        .partition(|(k, _)| k == "fixed_ips");
+    let q = query::parse(pairs, &views::PORT_ATTRS, &[])?;
+    let wanted = fixed_ips
+        .iter()
+        .map(|(_, v)| views::fixed_ip_filter(v))
+        .collect::<ApiResult<Vec<_>>>()?;
+    let items = ports_visible(&store, &ctx)
+        .await?
+        .into_iter()
+        .filter(|p| wanted.iter().all(|w| views::port_has_fixed_ip(p, w)))
+        .collect();
+    Ok(Json(query::render(items, &q, "ports", &self_url(&headers, &uri))))
 }
 
-async fn ro_show<R: ReadOnly>(
+async fn port_show(
     State(store): State<Store>,
     Caller(ctx): Caller,
     Path(id): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Json<Value>> {
     let fields = query::fields_only(&query::pairs(raw.as_deref()));
-    let kind = <R::Body as store::Body>::KIND;
-    let scope = read_scope(&ctx).ok_or_else(|| model::Error::not_found(kind, &id))?;
-    let rec = store.get::<R::Body>(&scope, &id).await?;
-    Ok(Json(
-        json!({ R::SINGULAR: query::select_fields(R::json(&rec), &fields) }),
-    ))
+    let port = ports_visible(&store, &ctx)
+        .await?
+        .into_iter()
+        .find(|p| p.get("id").and_then(Value::as_str) == Some(id.as_str()))
+        .ok_or(ApiError::PortNotFound(id))?;
+    Ok(Json(json!({ "port": query::select_fields(port, &fields) })))
 }
 
 // --------------------------------------------------------- discovery documents
@@ -542,8 +820,10 @@ const COLLECTIONS: &[(&str, &str)] = &[
     ("vpnservice", "vpn/vpnservices"),
     ("endpoint_group", "vpn/endpoint-groups"),
     ("ipsec_site_connection", "vpn/ipsec-site-connections"),
-    ("router", "routers"),
+    ("network", "networks"),
     ("subnet", "subnets"),
+    ("router", "routers"),
+    ("port", "ports"),
 ];
 
 async fn v2_root(headers: HeaderMap, Caller(_): Caller) -> Json<wire::Resources> {

@@ -26,7 +26,10 @@ use utoipa::openapi::security::SecurityRequirement;
 use utoipa::openapi::{Components, OpenApi, RefOr, Required, ResponseBuilder};
 
 use crate::attrs::{Attr, Check, Conv, DPD_ACTIONS, Default as AttrDefault, LIFETIME_UNITS, NAME_LEN};
-use crate::views::{self, Connections, EndpointGroups, IkePolicies, IpsecPolicies, View, VpnServices};
+use crate::views::{
+    self, Connections, EndpointGroups, IkePolicies, IpsecPolicies, Networks, Routers, Subnets, View,
+    VpnServices,
+};
 use crate::wire;
 
 const TAG: &str = "neutron";
@@ -39,8 +42,11 @@ pub fn openapi() -> OpenApi {
     doc.resource::<VpnServices>();
     doc.resource::<EndpointGroups>();
     doc.resource::<Connections>();
-    doc.read_only::<wire::Router>("router", "routers", &views::ROUTER_ATTRS);
-    doc.read_only::<wire::Subnet>("subnet", "subnets", &views::SUBNET_ATTRS);
+    doc.resource::<Networks>();
+    doc.resource::<Subnets>();
+    doc.resource::<Routers>();
+    doc.router_interfaces();
+    doc.read_only::<wire::Port>("port", "ports", &views::PORT_ATTRS);
     doc.discovery();
     doc.schema::<wire::ErrorBody>();
     document(doc.paths, doc.components)
@@ -122,6 +128,41 @@ fn attr_schema(a: &Attr) -> Schema {
             .property("interval", integer(0, u32_max))
             .property("timeout", integer(0, u32_max))
             .additional_properties(Some(AdditionalProperties::<Schema>::FreeForm(false))),
+        Check::Cidr => ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some("A CIDR")),
+        Check::IpVersion => ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .enum_values(Some([4, 6])),
+        Check::IpOrNone => nullable(
+            ObjectBuilder::new().description(Some("An IP address")),
+            Type::String,
+        ),
+        Check::GatewayInfo => {
+            let fixed_ip = ObjectBuilder::new()
+                .schema_type(Type::Object)
+                .property(
+                    "subnet_id",
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .format(Some(SchemaFormat::Custom("uuid".into()))),
+                )
+                .property("ip_address", ObjectBuilder::new().schema_type(Type::String))
+                .additional_properties(Some(AdditionalProperties::<Schema>::FreeForm(false)));
+            nullable(
+                ObjectBuilder::new()
+                    .property(
+                        "network_id",
+                        ObjectBuilder::new()
+                            .schema_type(Type::String)
+                            .format(Some(SchemaFormat::Custom("uuid".into()))),
+                    )
+                    .property("enable_snat", ObjectBuilder::new().schema_type(Type::Boolean))
+                    .property("external_fixed_ips", array(fixed_ip))
+                    .additional_properties(Some(AdditionalProperties::<Schema>::FreeForm(false))),
+                Type::Object,
+            )
+        }
         Check::SubnetList => {
             return ArrayBuilder::new()
                 .items(
@@ -338,7 +379,51 @@ impl Doc {
         self.add(&member, HttpMethod::Delete, delete);
     }
 
-    /// Routers and subnets: list and show only.
+    /// `PUT /v2.0/routers/{id}/add_router_interface` and `remove_router_interface`.
+    fn router_interfaces(&mut self) {
+        self.schema::<wire::RouterInterface>();
+        let answer = schema_ref(&<wire::RouterInterface as ToSchema>::name());
+        let body: Schema = ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .property(
+                "subnet_id",
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .format(Some(SchemaFormat::Custom("uuid".into()))),
+            )
+            .required("subnet_id")
+            .into();
+        for (action, summary, extra) in [
+            (
+                "add_router_interface",
+                "Attach a subnet to a router",
+                (
+                    400,
+                    "A malformed body; or the subnet is on a router already, overlaps one of the router's, or has no gateway address",
+                ),
+            ),
+            (
+                "remove_router_interface",
+                "Detach a subnet from a router",
+                (409, "A VPN service or endpoint group uses the subnet"),
+            ),
+        ] {
+            let op = operation(format!("neutron_router_{action}"), summary.into())
+                .parameter(id_param("The router's id"))
+                .request_body(Some(json_body(body.clone())))
+                .response("200", json_response("The interface", answer.clone()));
+            let missing = (404, "No such router, subnet or interface (or another project's)");
+            let codes = if extra.0 == 400 {
+                vec![extra, UNAUTHORIZED, missing]
+            } else {
+                vec![(400, "A malformed body"), UNAUTHORIZED, missing, extra]
+            };
+            let op = errors(op, &codes);
+            self.add(&format!("/v2.0/routers/{{id}}/{action}"), HttpMethod::Put, op);
+        }
+    }
+
+    /// Ports: list and show only (derived from routers and subnets).
     fn read_only<T: ToSchema>(&mut self, singular: &'static str, plural: &'static str, attrs: &[Attr]) {
         self.schema::<T>();
         let c = Collection {

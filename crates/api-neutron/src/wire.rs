@@ -380,7 +380,8 @@ impl IpsecSiteConnection {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[schema(as = neutron::FixedIp)]
 pub struct FixedIp {
-    /// Always null: gateways have no Neutron subnets on their external side.
+    /// The subnet the address is from; null for a gateway whose addresses
+    /// the operator gave (`vpnaas gateway create`).
     #[schema(required = true)]
     pub subnet_id: Option<String>,
     /// The address.
@@ -391,16 +392,33 @@ pub struct FixedIp {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[schema(as = neutron::ExternalGatewayInfo)]
 pub struct ExternalGatewayInfo {
-    /// Always null.
+    /// The external network; null for operator-given addresses.
     #[schema(required = true)]
     pub network_id: Option<String>,
-    /// Always false.
+    /// As set (shown only; vpnaas does no NAT).
     pub enable_snat: bool,
     /// The gateway's external addresses.
     pub external_fixed_ips: Vec<FixedIp>,
 }
 
-/// A gateway as a Neutron router (read-only; made with `vpnaas gateway create`).
+/// The external addresses of a gateway with the subnets they came from.
+fn external_ips(gw: &Gateway) -> Vec<FixedIp> {
+    [
+        gw.external_v4
+            .map(|a| (gw.external_v4_subnet_id.clone(), a.to_string())),
+        gw.external_v6
+            .map(|a| (gw.external_v6_subnet_id.clone(), a.to_string())),
+    ]
+    .into_iter()
+    .flatten()
+    .map(|(subnet_id, ip_address)| FixedIp {
+        subnet_id,
+        ip_address,
+    })
+    .collect()
+}
+
+/// A gateway as a Neutron router.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[schema(as = neutron::Router)]
 pub struct Router {
@@ -416,9 +434,9 @@ pub struct Router {
     pub description: String,
     /// Always `ACTIVE`.
     pub status: Status,
-    /// Always true.
+    /// As set.
     pub admin_state_up: bool,
-    /// The gateway's external addresses; null when it has none.
+    /// The gateway's external network and addresses; null when it has none.
     #[schema(required = true)]
     pub external_gateway_info: Option<ExternalGatewayInfo>,
 }
@@ -426,17 +444,7 @@ pub struct Router {
 impl From<&Record<Gateway>> for Router {
     fn from(rec: &Record<Gateway>) -> Router {
         let (id, tenant_id, project_id, name, description) = common(&rec.meta);
-        let ips = [
-            rec.body.external_v4.map(|a| a.to_string()),
-            rec.body.external_v6.map(|a| a.to_string()),
-        ]
-        .into_iter()
-        .flatten()
-        .map(|ip_address| FixedIp {
-            subnet_id: None,
-            ip_address,
-        })
-        .collect();
+        let b = &rec.body;
         Router {
             id,
             tenant_id,
@@ -444,18 +452,76 @@ impl From<&Record<Gateway>> for Router {
             name,
             description,
             status: Status::Active,
-            admin_state_up: true,
-            external_gateway_info: rec.body.has_external().then_some(ExternalGatewayInfo {
-                network_id: None,
-                enable_snat: false,
-                external_fixed_ips: ips,
+            admin_state_up: b.admin_state_up,
+            external_gateway_info: (b.has_external() || b.external_network_id.is_some()).then(|| {
+                ExternalGatewayInfo {
+                    network_id: b.external_network_id.clone(),
+                    enable_snat: b.enable_snat,
+                    external_fixed_ips: external_ips(b),
+                }
             }),
         }
     }
 }
 
-/// A gateway's local subnet as a Neutron subnet (read-only; made with
-/// `vpnaas subnet create`).
+/// A Neutron network.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = neutron::Network)]
+pub struct Network {
+    /// UUID, assigned by the server.
+    pub id: String,
+    /// Always the same as `project_id`.
+    pub tenant_id: String,
+    /// The project owning the object.
+    pub project_id: String,
+    /// Display name; need not be unique.
+    pub name: String,
+    /// Free text.
+    pub description: String,
+    /// As set.
+    pub admin_state_up: bool,
+    /// Always `ACTIVE`.
+    pub status: Status,
+    /// Ids of the network's subnets.
+    pub subnets: Vec<String>,
+    /// Always false.
+    pub shared: bool,
+    /// Whether routers take their external addresses from it.
+    #[serde(rename = "router:external")]
+    #[schema(rename = "router:external")]
+    pub router_external: bool,
+}
+
+impl Network {
+    /// The network with its subnets' ids.
+    pub fn new(rec: &Record<model::Network>, subnets: Vec<String>) -> Network {
+        let (id, tenant_id, project_id, name, description) = common(&rec.meta);
+        Network {
+            id,
+            tenant_id,
+            project_id,
+            name,
+            description,
+            admin_state_up: rec.body.admin_state_up,
+            status: Status::Active,
+            subnets,
+            shared: false,
+            router_external: rec.body.external,
+        }
+    }
+}
+
+/// An allocation pool of a subnet.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = neutron::AllocationPool)]
+pub struct AllocationPool {
+    /// First address.
+    pub start: String,
+    /// Last address.
+    pub end: String,
+}
+
+/// A Neutron subnet.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[schema(as = neutron::Subnet)]
 pub struct Subnet {
@@ -473,29 +539,217 @@ pub struct Subnet {
     pub cidr: String,
     /// 4 or 6.
     pub ip_version: u8,
-    /// The gateway (router) id.
+    /// The network the subnet belongs to.
     pub network_id: String,
-    /// Always null.
+    /// The router interface address; null: none.
     #[schema(required = true)]
     pub gateway_ip: Option<String>,
-    /// Always false.
+    /// As set (nothing serves DHCP).
     pub enable_dhcp: bool,
+    /// The host addresses other than the gateway's, as one range (or two,
+    /// around a gateway address inside the range).
+    pub allocation_pools: Vec<AllocationPool>,
+}
+
+fn allocation_pools(cidr: &ipnet::IpNet, gateway: Option<std::net::IpAddr>) -> Vec<AllocationPool> {
+    let (first, last) = model::host_range(cidr);
+    let pool = |a: std::net::IpAddr, b: std::net::IpAddr| AllocationPool {
+        start: a.to_string(),
+        end: b.to_string(),
+    };
+    let step = |a: std::net::IpAddr, up: bool| -> Option<std::net::IpAddr> {
+        match a {
+            std::net::IpAddr::V4(v) => {
+                let n = u32::from(v);
+                let n = if up { n.checked_add(1)? } else { n.checked_sub(1)? };
+                Some(std::net::IpAddr::V4(n.into()))
+            }
+            std::net::IpAddr::V6(v) => {
+                let n = u128::from(v);
+                let n = if up { n.checked_add(1)? } else { n.checked_sub(1)? };
+                Some(std::net::IpAddr::V6(n.into()))
+            }
+        }
+    };
+    match gateway {
+        Some(g) if g >= first && g <= last => {
+            let mut out = Vec::new();
+            if g > first
+                && let Some(before) = step(g, false)
+            {
+                out.push(pool(first, before));
+            }
+            if g < last
+                && let Some(after) = step(g, true)
+            {
+                out.push(pool(after, last));
+            }
+            out
+        }
+        _ => vec![pool(first, last)],
+    }
 }
 
 impl From<&Record<model::Subnet>> for Subnet {
     fn from(rec: &Record<model::Subnet>) -> Subnet {
         let (id, tenant_id, project_id, name, description) = common(&rec.meta);
+        let b = &rec.body;
         Subnet {
             id,
             tenant_id,
             project_id,
             name,
             description,
-            cidr: rec.body.cidr.to_string(),
-            ip_version: rec.body.ip_version(),
-            network_id: rec.body.gateway_id.clone(),
-            gateway_ip: None,
-            enable_dhcp: false,
+            cidr: b.cidr.to_string(),
+            ip_version: b.ip_version(),
+            network_id: b.network_id.clone(),
+            gateway_ip: b.gateway_ip.map(|a| a.to_string()),
+            enable_dhcp: b.enable_dhcp,
+            allocation_pools: allocation_pools(&b.cidr, b.gateway_ip),
+        }
+    }
+}
+
+/// A port's address.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = neutron::PortFixedIp)]
+pub struct PortFixedIp {
+    /// The subnet the address is from.
+    #[schema(required = true)]
+    pub subnet_id: Option<String>,
+    /// The address.
+    pub ip_address: String,
+}
+
+/// A port derived from a router: its interface on a subnet, or its gateway
+/// on the external network. Not stored; see `views::router`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = neutron::Port)]
+pub struct Port {
+    /// Derived from the router (and subnet): stable.
+    pub id: String,
+    /// The router's project.
+    pub tenant_id: String,
+    /// The router's project.
+    pub project_id: String,
+    /// Always empty.
+    pub name: String,
+    /// Always empty.
+    pub description: String,
+    /// The subnet's network (interface) or the external network (gateway).
+    #[schema(required = true)]
+    pub network_id: Option<String>,
+    /// The router.
+    pub device_id: String,
+    /// `network:router_interface` or `network:router_gateway`.
+    pub device_owner: String,
+    /// Derived from the id (locally administered).
+    pub mac_address: String,
+    /// Always `ACTIVE`.
+    pub status: Status,
+    /// Always true.
+    pub admin_state_up: bool,
+    /// The interface's gateway address, or the router's external addresses.
+    pub fixed_ips: Vec<PortFixedIp>,
+}
+
+fn mac_of(id: &str) -> String {
+    let hex: String = id.chars().filter(char::is_ascii_hexdigit).take(10).collect();
+    let b = hex.as_bytes();
+    format!(
+        "fa:16:3e:{}:{}:{}",
+        std::str::from_utf8(&b[0..2]).unwrap_or("00"),
+        std::str::from_utf8(&b[2..4]).unwrap_or("00"),
+        std::str::from_utf8(&b[4..6]).unwrap_or("00")
+    )
+}
+
+impl Port {
+    /// The interface port of `gw` on `subnet` (its gateway address).
+    pub fn interface(gw: &Record<Gateway>, subnet: &Record<model::Subnet>) -> Port {
+        let id = interface_port_id(&gw.meta.id, &subnet.meta.id);
+        Port {
+            mac_address: mac_of(&id),
+            id,
+            tenant_id: gw.meta.project_id.clone(),
+            project_id: gw.meta.project_id.clone(),
+            name: String::new(),
+            description: String::new(),
+            network_id: Some(subnet.body.network_id.clone()),
+            device_id: gw.meta.id.clone(),
+            device_owner: "network:router_interface".into(),
+            status: Status::Active,
+            admin_state_up: true,
+            fixed_ips: vec![PortFixedIp {
+                subnet_id: Some(subnet.meta.id.clone()),
+                ip_address: subnet.body.gateway_ip.map(|a| a.to_string()).unwrap_or_default(),
+            }],
+        }
+    }
+
+    /// The gateway port of `gw`, when it has an external network.
+    pub fn gateway(gw: &Record<Gateway>) -> Option<Port> {
+        let network_id = gw.body.external_network_id.clone()?;
+        let id = model::derived_id(&["router-gateway-port", &gw.meta.id]);
+        Some(Port {
+            mac_address: mac_of(&id),
+            id,
+            tenant_id: gw.meta.project_id.clone(),
+            project_id: gw.meta.project_id.clone(),
+            name: String::new(),
+            description: String::new(),
+            network_id: Some(network_id),
+            device_id: gw.meta.id.clone(),
+            device_owner: "network:router_gateway".into(),
+            status: Status::Active,
+            admin_state_up: true,
+            fixed_ips: external_ips(&gw.body)
+                .into_iter()
+                .map(|f| PortFixedIp {
+                    subnet_id: f.subnet_id,
+                    ip_address: f.ip_address,
+                })
+                .collect(),
+        })
+    }
+}
+
+/// The id of `router`'s interface port on `subnet`.
+pub fn interface_port_id(router: &str, subnet: &str) -> String {
+    model::derived_id(&["router-interface-port", router, subnet])
+}
+
+/// The answer of `add_router_interface` / `remove_router_interface`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = neutron::RouterInterface)]
+pub struct RouterInterface {
+    /// The router.
+    pub id: String,
+    /// The router's project.
+    pub tenant_id: String,
+    /// The router's project.
+    pub project_id: String,
+    /// The interface port.
+    pub port_id: String,
+    /// The subnet.
+    pub subnet_id: String,
+    /// The subnet, as a list.
+    pub subnet_ids: Vec<String>,
+    /// The subnet's network.
+    pub network_id: String,
+}
+
+impl RouterInterface {
+    /// The interface of `gw` on `subnet`.
+    pub fn new(gw: &Record<Gateway>, subnet: &Record<model::Subnet>) -> RouterInterface {
+        RouterInterface {
+            id: gw.meta.id.clone(),
+            tenant_id: gw.meta.project_id.clone(),
+            project_id: gw.meta.project_id.clone(),
+            port_id: interface_port_id(&gw.meta.id, &subnet.meta.id),
+            subnet_id: subnet.meta.id.clone(),
+            subnet_ids: vec![subnet.meta.id.clone()],
+            network_id: subnet.body.network_id.clone(),
         }
     }
 }
@@ -673,10 +927,7 @@ mod tests {
     fn service_connection_and_group_render_as_neutron_shows_them() {
         let gw = rec(
             "g",
-            Gateway {
-                external_v4: Some("192.0.2.1".parse().unwrap()),
-                external_v6: None,
-            },
+            Gateway::with_addresses(Some("192.0.2.1".parse().unwrap()), None),
         );
         let svc = rec(
             "x",
@@ -733,10 +984,10 @@ mod tests {
     fn routers_and_subnets_render_as_neutron_shows_them() {
         let gw = rec(
             "x",
-            Gateway {
-                external_v4: Some("192.0.2.1".parse().unwrap()),
-                external_v6: Some("2001:db8::1".parse().unwrap()),
-            },
+            Gateway::with_addresses(
+                Some("192.0.2.1".parse().unwrap()),
+                Some("2001:db8::1".parse().unwrap()),
+            ),
         );
         assert_eq!(
             Value::Object(to_obj(&Router::from(&gw))),
@@ -745,25 +996,17 @@ mod tests {
                     "external_fixed_ips": [{"subnet_id": null, "ip_address": "192.0.2.1"},
                                            {"subnet_id": null, "ip_address": "2001:db8::1"}]}}))
         );
-        let bare = rec(
-            "x",
-            Gateway {
-                external_v4: None,
-                external_v6: None,
-            },
-        );
+        let bare = rec("x", Gateway::with_addresses(None, None));
         assert_eq!(to_obj(&Router::from(&bare))["external_gateway_info"], Value::Null);
         let subnet = rec(
             "x",
-            model::Subnet {
-                gateway_id: "g".into(),
-                cidr: "10.1.0.0/24".parse().unwrap(),
-            },
+            model::Subnet::attached("n", "g", "10.1.0.0/24".parse().unwrap()),
         );
         assert_eq!(
             Value::Object(to_obj(&Subnet::from(&subnet))),
-            with_common(json!({"cidr": "10.1.0.0/24", "ip_version": 4, "network_id": "g",
-                "gateway_ip": null, "enable_dhcp": false}))
+            with_common(json!({"cidr": "10.1.0.0/24", "ip_version": 4, "network_id": "n",
+                "gateway_ip": "10.1.0.1", "enable_dhcp": false,
+                "allocation_pools": [{"start": "10.1.0.2", "end": "10.1.0.254"}]}))
         );
     }
 }

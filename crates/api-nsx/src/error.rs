@@ -67,6 +67,7 @@ pub fn nsx_type(kind: Kind) -> &'static str {
         Kind::PeerEndpoint => "IPSecVPNPeerEndpoint",
         Kind::Gateway => "LogicalRouter",
         Kind::Subnet => "Subnet",
+        Kind::Network => "Network",
         Kind::EndpointGroup => "EndpointGroup",
         Kind::Project => "Project",
         Kind::User => "User",
@@ -272,6 +273,27 @@ fn model_answer(e: &Error) -> Answer {
                 nsx_type(*kind)
             ),
         ),
+        Error::UsedBy { kind, id, .. } => Answer::new(
+            bad,
+            code::IN_USE,
+            MODULE_VPN,
+            format!(
+                "{} {id} is in use by other objects and can not be modified or deleted.",
+                nsx_type(*kind)
+            ),
+        ),
+        Error::InterfaceNotFound { router, subnet } => Answer::new(
+            StatusCode::NOT_FOUND,
+            code::NOT_FOUND,
+            MODULE_COMMON,
+            format!("LogicalRouter {router} has no interface on subnet {subnet}."),
+        ),
+        Error::AddressesExhausted { network } => Answer::new(
+            bad,
+            code::CONFLICT,
+            MODULE_VPN,
+            format!("No more IP addresses available on network {network}."),
+        ),
         Error::SystemOwned { id, .. } => Answer::new(
             bad,
             code::SYSTEM_OWNED,
@@ -402,6 +424,18 @@ fn violation_message(v: &Violation) -> String {
         ServiceDisabled { service, connection } => format!(
             "VPN service {service} associated with the session {connection} is disabled. Can not get the realization status."
         ),
+        SubnetOverlap { cidr, network } => {
+            format!("Subnet {cidr} overlaps another subnet of network {network}.")
+        }
+        SubnetAlreadyAttached { subnet, router } => {
+            format!("Subnet {subnet} is already attached to LogicalRouter {router}.")
+        }
+        SubnetOverlapsRouterInterface { subnet, other, .. } => {
+            format!("Subnet {subnet} overlaps subnet {other} of the same LogicalRouter.")
+        }
+        SubnetHasNoGatewayIp { subnet } => format!("Subnet {subnet} has no gateway address."),
+        NetworkNotExternal { network } => format!("Network {network} is not external."),
+        AddressNotInSubnet { address, subnet } => format!("Address {address} is not in subnet {subnet}."),
     }
 }
 

@@ -60,10 +60,7 @@ async fn env() -> Env {
                 name: "gw1".into(),
                 description: String::new(),
             },
-            Gateway {
-                external_v4: Some("172.24.4.10".parse().unwrap()),
-                external_v6: None,
-            },
+            Gateway::with_addresses(Some("172.24.4.10".parse().unwrap()), None),
         )
         .await
         .unwrap();

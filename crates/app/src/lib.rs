@@ -23,6 +23,7 @@
 //! [`Rules::check`] of `PeerEndpoint`, then the cascade re-derives and checks
 //! every session that uses it).
 
+pub mod network;
 pub mod peer;
 pub mod rules;
 
@@ -129,6 +130,7 @@ impl App {
             dialect,
             creating: true,
             name: &meta.name,
+            id: meta.id.as_deref().unwrap_or_default(),
         })
         .await?;
         let rec = tx.insert(meta, body).await?;
@@ -190,6 +192,7 @@ impl App {
                         dialect,
                         creating: false,
                         name: &name,
+                        id,
                     })
                     .await?;
             }
@@ -303,29 +306,6 @@ impl App {
         .await?;
         tx.commit().await?;
         Ok(())
-    }
-
-    /// Registers an internal subnet on a gateway (operator); the subnet
-    /// belongs to the gateway's project.
-    pub async fn subnet_create(
-        &self,
-        w: &WriteCtx,
-        name: &str,
-        gateway_id: &str,
-        cidr: ipnet::IpNet,
-    ) -> Result<Written<Record<Subnet>>> {
-        let gw: Record<Gateway> = self.store.get(&Scope::All, gateway_id).await?;
-        let meta = NewMeta {
-            id: None,
-            project_id: gw.meta.project_id.clone(),
-            name: name.to_string(),
-            description: String::new(),
-        };
-        let body = Subnet {
-            gateway_id: gw.meta.id,
-            cidr,
-        };
-        self.create(w, &Scope::All, Dialect::Admin, meta, body).await
     }
 }
 

@@ -37,6 +37,8 @@ pub struct Check<'a, 'c> {
     pub creating: bool,
     /// The object's name, for messages that quote it.
     pub name: &'a str,
+    /// The object's id; empty on a create whose id the store generates.
+    pub id: &'a str,
 }
 
 /// The rules of one kind. `check` runs on a create, and on an update whose
@@ -106,14 +108,69 @@ impl Rules for DpdProfile {
 }
 
 impl Rules for Gateway {
+    /// A gateway's external side is written only by the router operations of
+    /// [`crate::network`] (which allocate its addresses in the transaction).
     async fn check(&mut self, _: Check<'_, '_>) -> Result<()> {
         Ok(())
     }
 }
 
-impl Rules for Subnet {
+impl Rules for Network {
+    /// A network that gateways take their addresses from stays external.
     async fn check(&mut self, cx: Check<'_, '_>) -> Result<()> {
-        cx.tx.get::<Gateway>(&Scope::All, &self.gateway_id).await?;
+        if !self.external && !cx.id.is_empty() {
+            for (kind, user) in cx.tx.users_of(cx.id).await? {
+                if kind == Kind::Gateway {
+                    return Err(Error::UsedBy {
+                        kind: Kind::Network,
+                        id: cx.id.to_string(),
+                        user_kind: kind,
+                        user,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Rules for Subnet {
+    /// Its network must be visible to the caller (operator writes: any), its
+    /// gateway address inside its prefix, and on a create its prefix must not
+    /// overlap another subnet of the network (Neutron's rule; the prefix can't
+    /// change afterwards).
+    async fn check(&mut self, cx: Check<'_, '_>) -> Result<()> {
+        let scope = match cx.dialect {
+            Dialect::Neutron => cx.scope,
+            Dialect::Nsx | Dialect::Admin => &Scope::All,
+        };
+        if let Some(ip) = self.gateway_ip
+            && !self.cidr.contains(&ip)
+        {
+            return Err(Error::field(
+                "gateway_ip",
+                format!("Gateway IP {ip} is not in subnet {}", self.cidr),
+            ));
+        }
+        if let Some(g) = &self.gateway_id {
+            cx.tx.get::<Gateway>(&Scope::All, g).await?;
+        }
+        if self.network_id.is_empty() {
+            // A row from before networks; `App::upgrade_core_network` gives it one.
+            return Ok(());
+        }
+        if cx.creating {
+            cx.tx.get::<Network>(scope, &self.network_id).await?;
+            for other in crate::network::subnets_of_in_txn(cx.tx, &self.network_id).await? {
+                if other.meta.id != cx.id && crate::network::overlaps(&other.body.cidr, &self.cidr) {
+                    return Err(Violation::SubnetOverlap {
+                        cidr: self.cidr.to_string(),
+                        network: self.network_id.clone(),
+                    }
+                    .into());
+                }
+            }
+        }
         Ok(())
     }
 }

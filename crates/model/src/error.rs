@@ -24,8 +24,12 @@ pub enum Kind {
     /// A gateway with its external addresses (Neutron router, NSX logical
     /// router), registered with `vpnaas gateway`.
     Gateway,
-    /// An internal subnet on a gateway, registered with `vpnaas subnet`.
+    /// A subnet of a network; a gateway's internal subnet once attached to it
+    /// (a Neutron router interface, or `vpnaas subnet create`).
     Subnet,
+    /// A Neutron network: what subnets belong to; external ones give gateways
+    /// their addresses.
+    Network,
     /// A Keystone project: the owner of resources.
     Project,
     /// A Keystone user.
@@ -55,6 +59,7 @@ impl Kind {
             Kind::Connection => "connection",
             Kind::Gateway => "gateway",
             Kind::Subnet => "subnet",
+            Kind::Network => "network",
             Kind::Project => "project",
             Kind::User => "user",
             Kind::DpdProfile => "dpd_profile",
@@ -68,7 +73,7 @@ impl Kind {
     /// Every kind, in declaration order (for `parse` and for tests that must
     /// cover each kind). A new kind must get an arm in `as_str` just above: add
     /// it here too.
-    pub const ALL: [Kind; 14] = [
+    pub const ALL: [Kind; 15] = [
         Kind::IkePolicy,
         Kind::IpsecPolicy,
         Kind::VpnService,
@@ -76,6 +81,7 @@ impl Kind {
         Kind::Connection,
         Kind::Gateway,
         Kind::Subnet,
+        Kind::Network,
         Kind::Project,
         Kind::User,
         Kind::DpdProfile,
@@ -246,6 +252,49 @@ pub enum Violation {
         /// The object's id.
         id: String,
     },
+    /// A subnet's prefix overlaps another subnet of the same network.
+    SubnetOverlap {
+        /// The new prefix.
+        cidr: String,
+        /// The network's id.
+        network: String,
+    },
+    /// A subnet is already attached to a gateway (another one, or this one).
+    SubnetAlreadyAttached {
+        /// The subnet's id.
+        subnet: String,
+        /// The gateway it is attached to.
+        router: String,
+    },
+    /// A subnet to attach overlaps a subnet already attached to the gateway.
+    SubnetOverlapsRouterInterface {
+        /// The subnet to attach.
+        subnet: String,
+        /// Its prefix.
+        cidr: String,
+        /// The attached subnet it overlaps.
+        other: String,
+        /// That subnet's prefix.
+        other_cidr: String,
+    },
+    /// A subnet without a gateway address can't be a gateway's interface.
+    SubnetHasNoGatewayIp {
+        /// The subnet's id.
+        subnet: String,
+    },
+    /// The network named as a gateway's external network is not external.
+    NetworkNotExternal {
+        /// The network's id.
+        network: String,
+    },
+    /// A requested address is not in the subnet it was asked from (or the
+    /// subnet is not on the external network).
+    AddressNotInSubnet {
+        /// The address asked for.
+        address: String,
+        /// The subnet.
+        subnet: String,
+    },
     /// Realization state asked for a connection whose service is disabled.
     ServiceDisabled {
         /// The service's id.
@@ -315,6 +364,33 @@ pub enum Error {
     /// The request breaks a domain rule; the violation says which.
     #[error("invalid request: {0:?}")]
     Invalid(Violation),
+    /// The object is used by `user` (and that use is what the message names:
+    /// a router used by a VPN service, a subnet by an endpoint group, ...).
+    #[error("{kind} {id} is used by {user_kind} {user}")]
+    UsedBy {
+        /// The used object's kind.
+        kind: Kind,
+        /// The used object's id.
+        id: String,
+        /// The user's kind.
+        user_kind: Kind,
+        /// The user's id.
+        user: String,
+    },
+    /// The gateway has no interface on the subnet (remove interface).
+    #[error("gateway {router} has no interface on subnet {subnet}")]
+    InterfaceNotFound {
+        /// The gateway's id.
+        router: String,
+        /// The subnet's id.
+        subnet: String,
+    },
+    /// No address is left to allocate on the network (or the requested one is taken).
+    #[error("no more addresses available on network {network}")]
+    AddressesExhausted {
+        /// The network's id.
+        network: String,
+    },
     /// Optimistic concurrency: the caller's revision is not the current one.
     #[error("{kind} {id}: revision {given:?} is not the current revision {current}")]
     StaleRevision {
@@ -398,6 +474,17 @@ pub fn one_of_each(kind: Kind) -> Vec<Error> {
         Error::NotFound { kind, id: id() },
         Error::RequestNotFound { request_id: id() },
         Error::InUse { kind, id: id() },
+        Error::UsedBy {
+            kind,
+            id: id(),
+            user_kind: Kind::VpnService,
+            user: id(),
+        },
+        Error::AddressesExhausted { network: id() },
+        Error::InterfaceNotFound {
+            router: id(),
+            subnet: id(),
+        },
         Error::AlreadyExists {
             kind,
             key: "id",
@@ -425,6 +512,9 @@ pub fn one_of_each(kind: Kind) -> Vec<Error> {
             Error::NotFound { .. }
             | Error::RequestNotFound { .. }
             | Error::InUse { .. }
+            | Error::UsedBy { .. }
+            | Error::AddressesExhausted { .. }
+            | Error::InterfaceNotFound { .. }
             | Error::AlreadyExists { .. }
             | Error::AmbiguousName { .. }
             | Error::SystemOwned { .. }
@@ -466,6 +556,12 @@ impl Violation {
             IpsecUnsupported { .. } => "IpsecUnsupported",
             StateInvalidToUpdate { .. } => "StateInvalidToUpdate",
             ServiceDisabled { .. } => "ServiceDisabled",
+            SubnetOverlap { .. } => "SubnetOverlap",
+            SubnetAlreadyAttached { .. } => "SubnetAlreadyAttached",
+            SubnetOverlapsRouterInterface { .. } => "SubnetOverlapsRouterInterface",
+            SubnetHasNoGatewayIp { .. } => "SubnetHasNoGatewayIp",
+            NetworkNotExternal { .. } => "NetworkNotExternal",
+            AddressNotInSubnet { .. } => "AddressNotInSubnet",
         }
     }
 
@@ -525,6 +621,26 @@ impl Violation {
             ServiceDisabled {
                 service: s(),
                 connection: s(),
+            },
+            SubnetOverlap {
+                cidr: s(),
+                network: s(),
+            },
+            SubnetAlreadyAttached {
+                subnet: s(),
+                router: s(),
+            },
+            SubnetOverlapsRouterInterface {
+                subnet: s(),
+                cidr: s(),
+                other: s(),
+                other_cidr: s(),
+            },
+            SubnetHasNoGatewayIp { subnet: s() },
+            NetworkNotExternal { network: s() },
+            AddressNotInSubnet {
+                address: s(),
+                subnet: s(),
             },
         ]
     }

@@ -291,34 +291,161 @@ impl Default for IpsecPolicy {
 
 /// A gateway ("router" in Neutron, logical router in NSX): the place VPN
 /// services live, with the public addresses tunnels terminate on.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// The addresses are either given by the operator (`vpnaas gateway create`,
+/// no network) or allocated from the subnets of an external [`Network`]
+/// (Neutron's `external_gateway_info`); realization only reads the addresses.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct Gateway {
     /// The public IPv4 address IPv4 tunnels terminate on, if any.
     pub external_v4: Option<Ipv4Addr>,
     /// The public IPv6 address IPv6 tunnels terminate on, if any.
     pub external_v6: Option<Ipv6Addr>,
+    /// The external network the addresses were allocated from (Neutron's
+    /// `external_gateway_info.network_id`); None for operator-given addresses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_network_id: Option<String>,
+    /// The subnet of the external network `external_v4` came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_v4_subnet_id: Option<String>,
+    /// The subnet of the external network `external_v6` came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_v6_subnet_id: Option<String>,
+    /// Neutron's `external_gateway_info.enable_snat`: shown, not realized.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub enable_snat: bool,
+    /// Neutron's `admin_state_up`: shown; a VPN service's own flag is what
+    /// takes tunnels down.
+    #[serde(default = "crate::nsx::yes")]
+    pub admin_state_up: bool,
 }
 
 impl Gateway {
+    /// A gateway with operator-given addresses and no external network.
+    pub fn with_addresses(external_v4: Option<Ipv4Addr>, external_v6: Option<Ipv6Addr>) -> Gateway {
+        Gateway {
+            external_v4,
+            external_v6,
+            admin_state_up: true,
+            ..Gateway::default()
+        }
+    }
+
     /// Whether the gateway has any external address (a VPN service needs one).
     pub fn has_external(&self) -> bool {
         self.external_v4.is_some() || self.external_v6.is_some()
     }
+
+    /// Drops the external side: no network, no addresses.
+    pub fn clear_external(&mut self) {
+        self.external_v4 = None;
+        self.external_v6 = None;
+        self.external_network_id = None;
+        self.external_v4_subnet_id = None;
+        self.external_v6_subnet_id = None;
+        self.enable_snat = false;
+    }
 }
 
-/// An internal subnet attached to a gateway.
+/// A Neutron network: the container of subnets. vpnaas forwards no packets,
+/// so a network is only what subnets belong to and, when `external`, where
+/// gateways' external addresses are allocated from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Network {
+    /// Shown (`admin_state_up`); nothing is realized from it.
+    pub admin_state_up: bool,
+    /// `router:external`: gateways take their external addresses from its subnets.
+    pub external: bool,
+}
+
+/// A subnet of a [`Network`]; attached to a gateway (a router interface) when
+/// `gateway_id` is set, and only then usable as a VPN service's local side.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Subnet {
-    /// The gateway the subnet is attached to.
-    pub gateway_id: String,
+    /// The gateway the subnet is attached to (Neutron: the router with an
+    /// interface on it). Stored as a plain id by older versions, which read
+    /// back as attached.
+    #[serde(default)]
+    pub gateway_id: Option<String>,
+    /// The network the subnet belongs to. Empty only in rows written before
+    /// networks existed, until the server's start gives them one
+    /// (`app::App::upgrade_core_network`).
+    #[serde(default)]
+    pub network_id: String,
     /// The subnet's prefix.
     pub cidr: IpNet,
+    /// The router interface's address (Neutron `gateway_ip`); None: no gateway
+    /// address (older rows, or `gateway_ip: null`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway_ip: Option<IpAddr>,
+    /// Neutron's `enable_dhcp`: accepted and shown, nothing serves DHCP.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub enable_dhcp: bool,
 }
 
 impl Subnet {
+    /// A subnet of `network_id` attached to `gateway_id` (the operator's
+    /// `vpnaas subnet create`), with its first host as gateway address.
+    pub fn attached(network_id: &str, gateway_id: &str, cidr: IpNet) -> Subnet {
+        Subnet {
+            gateway_id: Some(gateway_id.to_string()),
+            network_id: network_id.to_string(),
+            cidr,
+            gateway_ip: first_host(&cidr),
+            enable_dhcp: false,
+        }
+    }
+
     /// The IP version (4 or 6) of its prefix.
     pub fn ip_version(&self) -> u8 {
         ip_version(&self.cidr)
+    }
+
+    /// Whether the subnet is attached to `gateway_id`.
+    pub fn is_on(&self, gateway_id: &str) -> bool {
+        self.gateway_id.as_deref() == Some(gateway_id)
+    }
+}
+
+/// The first host address of a prefix (Neutron's default `gateway_ip`): the
+/// address after the network address, or the only one of a /32 (/128).
+pub fn first_host(net: &IpNet) -> Option<IpAddr> {
+    hosts(net).next()
+}
+
+/// The first and last host address of a prefix: all but the network address
+/// (and, for IPv4, the broadcast address) when the prefix has more than two
+/// addresses; every address of a /31, /32, /127 or /128.
+pub fn host_range(net: &IpNet) -> (IpAddr, IpAddr) {
+    match net {
+        IpNet::V4(n) => {
+            let (first, last) = (u32::from(n.network()), u32::from(n.broadcast()));
+            let (first, last) = if n.prefix_len() >= 31 {
+                (first, last)
+            } else {
+                (first + 1, last - 1)
+            };
+            (IpAddr::V4(first.into()), IpAddr::V4(last.into()))
+        }
+        IpNet::V6(n) => {
+            let (first, last) = (u128::from(n.network()), u128::from(n.broadcast()));
+            let first = if n.prefix_len() >= 127 { first } else { first + 1 };
+            (IpAddr::V6(first.into()), IpAddr::V6(last.into()))
+        }
+    }
+}
+
+/// The host addresses of a prefix ([`host_range`]), in order, lazily: an
+/// IPv6 /64 has 2^64 of them, so callers take what they need.
+pub fn hosts(net: &IpNet) -> Box<dyn Iterator<Item = IpAddr> + Send> {
+    match host_range(net) {
+        (IpAddr::V4(a), IpAddr::V4(b)) => {
+            Box::new((u32::from(a)..=u32::from(b)).map(|x| IpAddr::V4(x.into())))
+        }
+        (IpAddr::V6(a), IpAddr::V6(b)) => {
+            Box::new((u128::from(a)..=u128::from(b)).map(|x| IpAddr::V6(x.into())))
+        }
+        _ => Box::new(std::iter::empty()),
     }
 }
 
@@ -532,4 +659,28 @@ impl Connection {
     pub fn is_endpoint_form(&self) -> bool {
         self.local_endpoint_id.is_some()
     }
+}
+
+/// A stable id derived from `parts` (UUID-shaped: the first 16 bytes of their
+/// SHA-256, with version-4 bits set, so clients that check for a UUID accept
+/// it). Used for objects that are not stored but derived from stored ones —
+/// Neutron's router ports — and for the network the operator's
+/// `vpnaas subnet create` puts a gateway's subnets in: the same inputs always
+/// give the same id, on every server and after every restart.
+pub fn derived_id(parts: &[&str]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update(p.as_bytes());
+        h.update([0u8]);
+    }
+    let digest = h.finalize();
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    uuid::Builder::from_random_bytes(bytes).into_uuid().to_string()
+}
+
+/// The id of the network `vpnaas subnet create` puts `gateway_id`'s subnets in.
+pub fn gateway_network_id(gateway_id: &str) -> String {
+    derived_id(&["gateway-network", gateway_id])
 }

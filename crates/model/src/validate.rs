@@ -110,7 +110,7 @@ pub fn vpn_service(
         .into());
     }
     if let Some(s) = subnet
-        && s.body.gateway_id != gateway.meta.id
+        && !s.body.is_on(&gateway.meta.id)
     {
         return Err(Violation::SubnetNotOnRouter {
             subnet: s.meta.id.clone(),
@@ -237,7 +237,7 @@ pub fn connection(conn: &Connection, refs: &ConnectionRefs<'_>) -> Result<u8> {
             .into());
         }
         for s in &refs.local_group_subnets {
-            if s.body.gateway_id != refs.gateway.meta.id {
+            if !s.body.is_on(&refs.gateway.meta.id) {
                 return Err(Violation::SubnetNotOnRouter {
                     subnet: s.meta.id.clone(),
                     router: refs.gateway.meta.id.clone(),
@@ -360,10 +360,7 @@ mod tests {
             },
             gateway: Record {
                 meta: meta("g"),
-                body: Gateway {
-                    external_v4: Some("198.51.100.1".parse().unwrap()),
-                    external_v6: None,
-                },
+                body: Gateway::with_addresses(Some("198.51.100.1".parse().unwrap()), None),
             },
             ipsec: Record {
                 meta: meta("p"),
@@ -385,10 +382,7 @@ mod tests {
             },
             subnet: Record {
                 meta: meta("sub"),
-                body: Subnet {
-                    gateway_id: "g".into(),
-                    cidr: "10.1.0.0/24".parse().unwrap(),
-                },
+                body: Subnet::attached("n", "g", "10.1.0.0/24".parse().unwrap()),
             },
         }
     }

@@ -371,10 +371,7 @@ mod tests {
             .await
             .unwrap();
         let mut tx = store.begin(&WriteCtx::new("test")).await.unwrap();
-        let gateway = model::Gateway {
-            external_v4: Some("192.0.2.1".parse().unwrap()),
-            external_v6: None,
-        };
+        let gateway = model::Gateway::with_addresses(Some("192.0.2.1".parse().unwrap()), None);
         let meta = NewMeta {
             id: None,
             project_id: "p".into(),

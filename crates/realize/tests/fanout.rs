@@ -51,10 +51,7 @@ async fn gateway(store: &Store, name: &str) -> String {
         name: name.into(),
         description: String::new(),
     };
-    let body = model::Gateway {
-        external_v4: Some("192.0.2.1".parse().unwrap()),
-        external_v6: None,
-    };
+    let body = model::Gateway::with_addresses(Some("192.0.2.1".parse().unwrap()), None);
     let id = tx.insert(meta, body).await.unwrap().meta.id;
     tx.commit().await.unwrap();
     id

@@ -55,12 +55,36 @@ impl Body for IpsecPolicy {
 
 impl Body for Gateway {
     const KIND: Kind = Kind::Gateway;
+    /// The external subnets its addresses came from: they can't be deleted
+    /// while it holds them.
+    fn refs(&self) -> Vec<String> {
+        let mut r: Vec<String> = [&self.external_v4_subnet_id, &self.external_v6_subnet_id]
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect();
+        r.extend(self.external_network_id.clone());
+        r.sort();
+        r.dedup();
+        r
+    }
+}
+
+impl Body for Network {
+    const KIND: Kind = Kind::Network;
 }
 
 impl Body for Subnet {
     const KIND: Kind = Kind::Subnet;
+    /// Its network (none only in rows older than networks) and, once
+    /// attached, its gateway: a write to an attached subnet reaches that
+    /// gateway's nodes through this reference.
     fn refs(&self) -> Vec<String> {
-        vec![self.gateway_id.clone()]
+        let mut r: Vec<String> = self.gateway_id.iter().cloned().collect();
+        if !self.network_id.is_empty() {
+            r.push(self.network_id.clone());
+        }
+        r
     }
 }
 

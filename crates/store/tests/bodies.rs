@@ -81,15 +81,32 @@ fn ipsec() -> IpsecPolicy {
 
 fn gateway() -> Gateway {
     Gateway {
-        external_v4: Some("192.0.2.1".parse().unwrap()),
-        external_v6: Some("2001:db8::1".parse().unwrap()),
+        external_network_id: Some("net-ext".into()),
+        external_v4_subnet_id: Some("sub-ext-4".into()),
+        external_v6_subnet_id: Some("sub-ext-6".into()),
+        enable_snat: true,
+        admin_state_up: false,
+        ..Gateway::with_addresses(
+            Some("192.0.2.1".parse().unwrap()),
+            Some("2001:db8::1".parse().unwrap()),
+        )
+    }
+}
+
+fn network() -> Network {
+    Network {
+        admin_state_up: true,
+        external: true,
     }
 }
 
 fn subnet() -> Subnet {
     Subnet {
-        gateway_id: "gw-1".into(),
+        gateway_id: Some("gw-1".into()),
+        network_id: "net-1".into(),
         cidr: net("10.1.0.0/24"),
+        gateway_ip: Some("10.1.0.1".parse().unwrap()),
+        enable_dhcp: true,
     }
 }
 
@@ -233,6 +250,7 @@ fn stored_documents_are_the_golden_ones() {
         check(ipsec(), g("IpsecPolicy")),
         check(gateway(), g("Gateway")),
         check(subnet(), g("Subnet")),
+        check(network(), g("Network")),
         check(service(), g("VpnService")),
         check(group(), g("EndpointGroup")),
         check(connection(), g("Connection")),
@@ -257,4 +275,26 @@ fn stored_documents_are_the_golden_ones() {
              UPDATE_GOLDEN=1 cargo nextest run -p store --test bodies\nnow:\n{text}"
         );
     }
+}
+
+/// Rows written before networks existed (issue 11) still decode: a gateway
+/// with bare addresses, a subnet with a plain `gateway_id` and no network.
+#[test]
+fn documents_from_before_networks_decode() {
+    let gw: Gateway = decode(r#"{"external_v4":"192.0.2.1","external_v6":null}"#).unwrap();
+    assert_eq!(
+        gw,
+        Gateway::with_addresses(Some("192.0.2.1".parse().unwrap()), None)
+    );
+    let s: Subnet = decode(r#"{"gateway_id":"gw-1","cidr":"10.1.0.0/24"}"#).unwrap();
+    assert_eq!(
+        s,
+        Subnet {
+            gateway_id: Some("gw-1".into()),
+            network_id: String::new(),
+            cidr: net("10.1.0.0/24"),
+            gateway_ip: None,
+            enable_dhcp: false,
+        }
+    );
 }

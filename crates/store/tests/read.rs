@@ -34,10 +34,7 @@ async fn site(store: &Store, project: &str, i: u8, ike: &str, ipsec: &str) -> Si
     let subnet = put(
         store,
         meta(project, "subnet"),
-        Subnet {
-            gateway_id: gateway.meta.id.clone(),
-            cidr: format!("10.{i}.0.0/24").parse().unwrap(),
-        },
+        Subnet::attached("", &gateway.meta.id, format!("10.{i}.0.0/24").parse().unwrap()),
     )
     .await;
     let service = put(

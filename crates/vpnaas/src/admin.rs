@@ -199,10 +199,7 @@ pub async fn gateway_create(
                 name: name.to_string(),
                 description: String::new(),
             },
-            Gateway {
-                external_v4: v4,
-                external_v6: v6,
-            },
+            Gateway::with_addresses(v4, v6),
         )
         .await?;
     Ok(gateway_json(&w.record))
@@ -235,7 +232,8 @@ pub async fn subnet_create(store: &Store, name: &str, gateway: &str, cidr: &str)
     let s: &Record<Subnet> = &w.record;
     Ok(
         json!({"id": s.meta.id, "name": s.meta.name, "project_id": s.meta.project_id,
-              "gateway_id": s.body.gateway_id, "cidr": s.body.cidr.to_string()}),
+              "gateway_id": s.body.gateway_id, "network_id": s.body.network_id,
+              "cidr": s.body.cidr.to_string(), "gateway_ip": s.body.gateway_ip}),
     )
 }
 

@@ -567,10 +567,7 @@ async fn realize_site(store: &store::Store, name: &str, octet: u8) -> anyhow::Re
             all,
             Dialect::Admin,
             meta(name),
-            Gateway {
-                external_v4: Some(format!("203.0.113.{octet}").parse()?),
-                external_v6: None,
-            },
+            Gateway::with_addresses(Some(format!("203.0.113.{octet}").parse()?), None),
         )
         .await?
         .record;

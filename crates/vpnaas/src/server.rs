@@ -218,6 +218,14 @@ pub async fn start(cfg: ServeConfig) -> anyhow::Result<Running> {
         }
     }
     let admin_password_file = crate::admin::bootstrap(&store, &cfg).await?;
+    // Subnets stored before networks existed get their gateway's network.
+    let moved = crate::admin::operator(&store).upgrade_core_network().await?;
+    if moved > 0 {
+        tracing::info!(
+            subnets = moved,
+            "gave subnets from before networks their gateway's network"
+        );
+    }
     let main = Listener::bind(cfg.listen, tls.clone()).await?;
     let addr = main.local_addr()?;
     let mut listeners = vec![main];

@@ -40,6 +40,8 @@ pub struct ViewCtx {
     pub services: HashMap<String, Record<VpnService>>,
     /// Derived statuses of the rendered records.
     pub status: StatusView,
+    /// The subnet ids of each rendered network.
+    pub network_subnets: HashMap<String, Vec<String>>,
 }
 
 type Obj = Map<String, Value>;
@@ -61,6 +63,8 @@ pub trait View: Send + Sync + 'static {
     /// Attributes rendered from the [`ViewCtx`] (what the record references),
     /// not from the record: an answer that names none of them needs no ctx.
     const FROM_CTX: &'static [&'static str] = &[];
+    /// Whether rendering needs each network's subnets ([`ViewCtx::network_subnets`]).
+    const NETWORKS: bool = false;
 
     /// The typed response body of one object.
     type Wire: serde::Serialize + utoipa::ToSchema;
@@ -80,6 +84,11 @@ pub trait View: Send + Sync + 'static {
     const UPDATE: Expect = Expect::NOTHING;
     /// Applies a checked update body to the current record.
     fn apply(rec: &mut Record<Self::Body>, m: &Obj);
+    /// Neutron's attribute policies beyond "a member may write": e.g.
+    /// `router:external` only for admins. Runs on the checked body.
+    fn authorize(_m: &Obj, _ctx: &identity::AuthContext, _op: crate::attrs::Op) -> ApiResult<()> {
+        Ok(())
+    }
     /// Status of an object, for stateful resources.
     fn status(_rec: &Record<Self::Body>, _ctx: &ViewCtx) -> Option<Status> {
         None

@@ -445,10 +445,7 @@ mod tests {
             "sub".into(),
             Record {
                 meta: meta("sub"),
-                body: Subnet {
-                    gateway_id: "g".into(),
-                    cidr: "10.1.0.0/24".parse().unwrap(),
-                },
+                body: Subnet::attached("n", "g", "10.1.0.0/24".parse().unwrap()),
             },
         );
         let r = shown::<Sessions>(

@@ -61,10 +61,7 @@ pub(crate) async fn site(app: &App, project: &str, octet: u8) -> Site {
             &Scope::All,
             Dialect::Admin,
             meta(project, "gw"),
-            Gateway {
-                external_v4: Some(format!("192.0.2.{octet}").parse().unwrap()),
-                external_v6: None,
-            },
+            Gateway::with_addresses(Some(format!("192.0.2.{octet}").parse().unwrap()), None),
         )
         .await
         .unwrap()

@@ -35,10 +35,7 @@ fn meta(name: &str) -> NewMeta {
 }
 
 fn gw(octet: u8) -> Gateway {
-    Gateway {
-        external_v4: Some(format!("192.0.2.{octet}").parse().unwrap()),
-        external_v6: None,
-    }
+    Gateway::with_addresses(Some(format!("192.0.2.{octet}").parse().unwrap()), None)
 }
 
 /// Waits until `n` writers queue for the gate.

@@ -34,10 +34,7 @@ pub(crate) fn meta(project: &str, name: &str) -> NewMeta {
 /// A gateway of `project` with external address 192.0.2.`octet`.
 pub(crate) async fn gateway(store: &Store, project: &str, name: &str, octet: u8) -> Record<Gateway> {
     let mut tx = store.begin(&w()).await.unwrap();
-    let gateway = Gateway {
-        external_v4: Some(format!("192.0.2.{octet}").parse().unwrap()),
-        external_v6: None,
-    };
+    let gateway = Gateway::with_addresses(Some(format!("192.0.2.{octet}").parse().unwrap()), None);
     let rec = tx.insert(meta(project, name), gateway).await.unwrap();
     tx.commit().await.unwrap();
     rec
