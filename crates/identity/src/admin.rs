@@ -30,9 +30,7 @@
 use model::{Error, Kind};
 use serde_json::{Map, Value};
 use store::Store;
-use store::identity::{
-    Grant, ListFilter, NewProject, NewUser, Project, ProjectPatch, User, UserPatch,
-};
+use store::identity::{Grant, ListFilter, NewProject, NewUser, Project, ProjectPatch, User, UserPatch};
 
 use crate::error::{KeystoneError, Lockout};
 use crate::{AuthContext, roles};
@@ -297,7 +295,11 @@ pub async fn assignments(store: &Store, q: &AssignmentQuery) -> Result<Vec<Assig
         .await?;
     let mut out: Vec<Assignment> = Vec::new();
     for g in grants {
-        let implied = if q.effective { roles::implied(&g.role) } else { Vec::new() };
+        let implied = if q.effective {
+            roles::implied(&g.role)
+        } else {
+            Vec::new()
+        };
         for (role, prior) in implied {
             let a = Assignment {
                 grant: Grant {

@@ -119,7 +119,11 @@ fn take_string(m: &mut Map<String, Value>, key: &str, nullable: bool) -> Result<
         Some(v) => Err(invalid(
             key,
             &v,
-            if nullable { "is not of type 'string', 'null'" } else { "is not of type 'string'" },
+            if nullable {
+                "is not of type 'string', 'null'"
+            } else {
+                "is not of type 'string'"
+            },
         )),
     }
 }
@@ -149,7 +153,11 @@ fn take_bool(m: &mut Map<String, Value>, key: &str) -> Result<Option<bool>> {
         Some(Value::Bool(b)) => Ok(Some(b)),
         Some(Value::String(s)) if matches!(s.as_str(), "True" | "TRUE" | "true") => Ok(Some(true)),
         Some(Value::String(s)) if matches!(s.as_str(), "False" | "FALSE" | "false") => Ok(Some(false)),
-        Some(v) => Err(invalid(key, &v, "is not one of [True, 'True', 'TRUE', 'true', False, 'False', 'FALSE', 'false']")),
+        Some(v) => Err(invalid(
+            key,
+            &v,
+            "is not one of [True, 'True', 'TRUE', 'true', False, 'False', 'FALSE', 'false']",
+        )),
     }
 }
 
@@ -166,7 +174,11 @@ fn take_options(m: &mut Map<String, Value>) -> Result<()> {
     match m.remove("options") {
         None | Some(Value::Null) => Ok(()),
         Some(Value::Object(o)) if o.is_empty() => Ok(()),
-        Some(v) => Err(invalid("options", &v, "is not supported: this server has no resource options")),
+        Some(v) => Err(invalid(
+            "options",
+            &v,
+            "is not supported: this server has no resource options",
+        )),
     }
 }
 
@@ -186,17 +198,31 @@ fn take_project_fixed(m: &mut Map<String, Value>) -> Result<()> {
     m.remove("links");
     match m.remove("is_domain") {
         None | Some(Value::Bool(false)) | Some(Value::Null) => {}
-        Some(v) => return Err(invalid("is_domain", &v, "is not supported: this server has one domain")),
+        Some(v) => {
+            return Err(invalid(
+                "is_domain",
+                &v,
+                "is not supported: this server has one domain",
+            ));
+        }
     }
     match m.remove("parent_id") {
         None | Some(Value::Null) => {}
         Some(Value::String(s)) if s == DEFAULT_DOMAIN_ID => {}
-        Some(v) => return Err(invalid("parent_id", &v, "is not supported: projects are not nested here")),
+        Some(v) => {
+            return Err(invalid(
+                "parent_id",
+                &v,
+                "is not supported: projects are not nested here",
+            ));
+        }
     }
     if let Some(t) = m.get("tags") {
-        let ok = t
-            .as_array()
-            .is_some_and(|a| a.len() <= 80 && a.iter().all(|x| x.as_str().is_some_and(|s| !s.contains([',', '/']))));
+        let ok = t.as_array().is_some_and(|a| {
+            a.len() <= 80
+                && a.iter()
+                    .all(|x| x.as_str().is_some_and(|s| !s.contains([',', '/'])))
+        });
         if !ok {
             return Err(invalid("tags", t, "is not a valid list of tags"));
         }
@@ -209,7 +235,9 @@ fn project_new(bytes: &[u8]) -> Result<NewProject> {
     let Some(name) = take_name(&mut m, 64)? else {
         return Err(KeystoneError::Invalid("'name' is a required property".into()));
     };
-    let description = take_string(&mut m, "description", true)?.flatten().unwrap_or_default();
+    let description = take_string(&mut m, "description", true)?
+        .flatten()
+        .unwrap_or_default();
     let enabled = take_bool(&mut m, "enabled")?.unwrap_or(true);
     m.remove("id");
     take_project_fixed(&mut m)?;
@@ -224,7 +252,9 @@ fn project_new(bytes: &[u8]) -> Result<NewProject> {
 fn project_patch(bytes: &[u8], id: &str) -> Result<ProjectPatch> {
     let mut m = body_object(bytes, "project")?;
     if m.is_empty() {
-        return Err(KeystoneError::Invalid("{} does not have enough properties".into()));
+        return Err(KeystoneError::Invalid(
+            "{} does not have enough properties".into(),
+        ));
     }
     take_matching_id(&mut m, id)?;
     let name = take_name(&mut m, 64)?;
@@ -248,7 +278,11 @@ fn take_user_fixed(m: &mut Map<String, Value>) -> Result<()> {
     match m.remove("federated") {
         None | Some(Value::Null) => Ok(()),
         Some(Value::Array(a)) if a.is_empty() => Ok(()),
-        Some(v) => Err(invalid("federated", &v, "is not supported: this server has no identity providers")),
+        Some(v) => Err(invalid(
+            "federated",
+            &v,
+            "is not supported: this server has no identity providers",
+        )),
     }
 }
 
@@ -291,14 +325,21 @@ fn user_change(bytes: &[u8], id: &str) -> Result<UserChange> {
 /// Keystone's `query_filter_is_true`: present and empty, or not a false word.
 fn query_true(q: &HashMap<String, String>, key: &str) -> bool {
     q.get(key).is_some_and(|v| {
-        !matches!(v.to_ascii_lowercase().as_str(), "0" | "false" | "f" | "no" | "n" | "off")
+        !matches!(
+            v.to_ascii_lowercase().as_str(),
+            "0" | "false" | "f" | "no" | "n" | "off"
+        )
     })
 }
 
 /// oslo's `bool_from_string`, for the `enabled` list filter.
 fn query_bool(q: &HashMap<String, String>, key: &str) -> Option<bool> {
-    q.get(key)
-        .map(|v| matches!(v.to_ascii_lowercase().as_str(), "1" | "t" | "true" | "on" | "y" | "yes"))
+    q.get(key).map(|v| {
+        matches!(
+            v.to_ascii_lowercase().as_str(),
+            "1" | "t" | "true" | "on" | "y" | "yes"
+        )
+    })
 }
 
 /// The `name` and `enabled` filters, and whether the domain filter (if
@@ -408,7 +449,10 @@ fn assignment_body(id: &Identity, a: admin::Assignment, names: bool) -> Assignme
     };
     AssignmentBody {
         links: AssignmentLinks {
-            assignment: format!("{}/projects/{project_id}/users/{user_id}/roles/{granted}", base(id)),
+            assignment: format!(
+                "{}/projects/{project_id}/users/{user_id}/roles/{granted}",
+                base(id)
+            ),
             prior_role: a
                 .prior_role
                 .map(|p| format!("{}/roles/{p}/implies/{role}", base(id))),
@@ -433,10 +477,14 @@ async fn domain_list(
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<DomainsResponse>> {
     require_admin(&c, "identity:list_domains")?;
-    let matches = q.get("name").is_none_or(|n| n == DEFAULT_DOMAIN_NAME)
-        && query_bool(&q, "enabled").is_none_or(|e| e);
+    let matches =
+        q.get("name").is_none_or(|n| n == DEFAULT_DOMAIN_NAME) && query_bool(&q, "enabled").is_none_or(|e| e);
     Ok(Json(DomainsResponse {
-        domains: if matches { vec![domain_body(&id)] } else { Vec::new() },
+        domains: if matches {
+            vec![domain_body(&id)]
+        } else {
+            Vec::new()
+        },
         links: collection_links(&id, "domains"),
     }))
 }
@@ -616,7 +664,13 @@ async fn user_create(
     require_admin(&c, "identity:create_user")?;
     let input = user_new(&body)?;
     let u = admin::user_create(&id.store, input).await?;
-    Ok((StatusCode::CREATED, Json(UserResponse { user: user_body(&id, u) })).into_response())
+    Ok((
+        StatusCode::CREATED,
+        Json(UserResponse {
+            user: user_body(&id, u),
+        }),
+    )
+        .into_response())
 }
 
 /// Admin, or the user itself.
@@ -629,7 +683,9 @@ async fn user_show(
         require_admin(&c, "identity:get_user")?;
     }
     let u = admin::user_get(&id.store, &user_id).await?;
-    Ok(Json(UserResponse { user: user_body(&id, u) }))
+    Ok(Json(UserResponse {
+        user: user_body(&id, u),
+    }))
 }
 
 async fn user_update(
@@ -642,7 +698,9 @@ async fn user_update(
     let change = user_change(&body, &user_id)?;
     let u = admin::user_update(&id.store, &user_id, change).await?;
     id.forget_user(&user_id);
-    Ok(Json(UserResponse { user: user_body(&id, u) }))
+    Ok(Json(UserResponse {
+        user: user_body(&id, u),
+    }))
 }
 
 async fn user_delete(
@@ -728,7 +786,9 @@ async fn role_show(
 ) -> Result<Json<RoleResponse>> {
     require_admin(&c, "identity:get_role")?;
     let r = roles::find(&role_id).ok_or_else(|| KeystoneError::not_found("role", role_id))?;
-    Ok(Json(RoleResponse { role: role_body(&id, r) }))
+    Ok(Json(RoleResponse {
+        role: role_body(&id, r),
+    }))
 }
 
 /// Filters `user.id`, `scope.project.id`, `role.id`; `effective`,
@@ -740,9 +800,14 @@ async fn assignment_list(
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<AssignmentsResponse>> {
     require_admin(&c, "identity:list_role_assignments")?;
-    let none = ["group.id", "scope.domain.id", "scope.system", "scope.OS-INHERIT:inherited_to"]
-        .iter()
-        .any(|k| q.contains_key(*k));
+    let none = [
+        "group.id",
+        "scope.domain.id",
+        "scope.system",
+        "scope.OS-INHERIT:inherited_to",
+    ]
+    .iter()
+    .any(|k| q.contains_key(*k));
     let query = AssignmentQuery {
         user_id: q.get("user.id").cloned(),
         project_id: q.get("scope.project.id").cloned(),

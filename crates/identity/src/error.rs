@@ -60,7 +60,9 @@ pub enum KeystoneError {
         id: String,
     },
     /// Keystone's `RoleAssignmentNotFound`.
-    #[error("Could not find role assignment with role: {role}, user or group: {user}, project, domain, or system: {project}.")]
+    #[error(
+        "Could not find role assignment with role: {role}, user or group: {user}, project, domain, or system: {project}."
+    )]
     GrantNotFound {
         /// The role id.
         role: String,
@@ -79,7 +81,9 @@ pub enum KeystoneError {
     },
     /// A project that still owns objects of the network APIs can't be
     /// deleted (vpnaas's rule: Keystone would orphan them).
-    #[error("Cannot delete project {id}: it still owns {objects}. Delete them first (or disable the project instead).")]
+    #[error(
+        "Cannot delete project {id}: it still owns {objects}. Delete them first (or disable the project instead)."
+    )]
     ProjectInUse {
         /// The project id.
         id: String,
@@ -124,25 +128,37 @@ impl KeystoneError {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Lockout {
     /// Deleting the bootstrap admin user.
-    #[error("Cannot delete user {0}: it is the bootstrap admin (the server's --admin-user); without it the operator could be locked out.")]
+    #[error(
+        "Cannot delete user {0}: it is the bootstrap admin (the server's --admin-user); without it the operator could be locked out."
+    )]
     DeleteAdminUser(String),
     /// Disabling the bootstrap admin user.
-    #[error("Cannot disable user {0}: it is the bootstrap admin (the server's --admin-user); without it the operator could be locked out.")]
+    #[error(
+        "Cannot disable user {0}: it is the bootstrap admin (the server's --admin-user); without it the operator could be locked out."
+    )]
     DisableAdminUser(String),
     /// Deleting the bootstrap admin project.
-    #[error("Cannot delete project {0}: it is the bootstrap admin project (the server's --admin-project); without it the operator could be locked out.")]
+    #[error(
+        "Cannot delete project {0}: it is the bootstrap admin project (the server's --admin-project); without it the operator could be locked out."
+    )]
     DeleteAdminProject(String),
     /// Disabling the bootstrap admin project.
-    #[error("Cannot disable project {0}: it is the bootstrap admin project (the server's --admin-project); without it the operator could be locked out.")]
+    #[error(
+        "Cannot disable project {0}: it is the bootstrap admin project (the server's --admin-project); without it the operator could be locked out."
+    )]
     DisableAdminProject(String),
     /// Removing the bootstrap admin's own grant.
-    #[error("Cannot remove role {role} from the bootstrap admin user on the admin project: the operator would be locked out.")]
+    #[error(
+        "Cannot remove role {role} from the bootstrap admin user on the admin project: the operator would be locked out."
+    )]
     RevokeAdminGrant {
         /// The role (`admin`).
         role: String,
     },
     /// An admin removing `admin` from itself on the project of its token.
-    #[error("Cannot remove your own admin role on the project your token is scoped to: you would lock yourself out. Ask another admin to do it.")]
+    #[error(
+        "Cannot remove your own admin role on the project your token is scoped to: you would lock yourself out. Ask another admin to do it."
+    )]
     RevokeOwnAdmin,
 }
 

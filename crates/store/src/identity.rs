@@ -314,7 +314,7 @@ impl Store {
                         .await
                         .map_err(db_err("lock writers"))?;
                 }
-                f(&mut *conn).await
+                f(&mut conn).await
             }
             .await;
             match done {
@@ -450,15 +450,17 @@ impl Store {
                     p.enabled = e;
                 }
                 merge_extra(&mut p.extra, &patch.extra);
-                sqlx::query("UPDATE projects SET name = $1, description = $2, enabled = $3, extra = $4 WHERE id = $5")
-                    .bind(&p.name)
-                    .bind(&p.description)
-                    .bind(p.enabled)
-                    .bind(extra_text(&p.extra))
-                    .bind(&id)
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(unique_name(Kind::Project, &p.name, "update project"))?;
+                sqlx::query(
+                    "UPDATE projects SET name = $1, description = $2, enabled = $3, extra = $4 WHERE id = $5",
+                )
+                .bind(&p.name)
+                .bind(&p.description)
+                .bind(p.enabled)
+                .bind(extra_text(&p.extra))
+                .bind(&id)
+                .execute(&mut *conn)
+                .await
+                .map_err(unique_name(Kind::Project, &p.name, "update project"))?;
                 if !p.enabled {
                     sqlx::query("DELETE FROM tokens WHERE project_id = $1")
                         .bind(&id)
@@ -557,8 +559,7 @@ impl Store {
         self.identity_write(move |conn| {
             Box::pin(async move {
                 let mut u = user_in(conn, &id).await?;
-                if patch.enabled == Some(false)
-                    && bootstrap_of(conn).await?.is_some_and(|b| b.user_id == id)
+                if patch.enabled == Some(false) && bootstrap_of(conn).await?.is_some_and(|b| b.user_id == id)
                 {
                     return Err(Error::system_owned(Kind::User, &id));
                 }

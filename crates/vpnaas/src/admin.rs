@@ -35,7 +35,11 @@ pub async fn bootstrap(store: &Store, cfg: &ServeConfig) -> anyhow::Result<Optio
     if let Ok(user) = store.user_find(&cfg.admin_user).await {
         // A database from before the record existed: record what is there.
         if let Ok(project) = store.project_find(&cfg.admin_project).await
-            && store.roles_of(&user.id, &project.id).await?.iter().any(|r| r == "admin")
+            && store
+                .roles_of(&user.id, &project.id)
+                .await?
+                .iter()
+                .any(|r| r == "admin")
         {
             record_bootstrap(store, &user.id, &project.id).await?;
         }
