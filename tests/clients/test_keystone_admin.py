@@ -182,11 +182,14 @@ def test_cli_roles_and_assignments(cli, ks, admin_token, world):
     assert ks.call("DELETE", f"/users/{u.id}", admin_token).status_code == 204
 
 
-def test_cli_domains(cli):
-    listed, shown = cli.many(
+def test_cli_domains_and_implied_roles(cli):
+    listed, shown, implied = cli.many(
         ("domain", "list", "-f", "json", {"user": "admin"}),
         ("domain", "show", "default", "-f", "json", {"user": "admin"}),
+        ("implied", "role", "list", "-f", "json", {"user": "admin"}),
     )
+    rules = {(r["Prior Role Name"], r["Implied Role Name"]) for r in cli_ok(implied, "implied role list")}
+    assert rules == {("admin", "member"), ("member", "reader")}, rules
     assert [(d["ID"], d["Name"], d["Enabled"]) for d in cli_ok(listed, "domain list")] == [
         ("default", "Default", True)
     ]
@@ -234,6 +237,11 @@ def test_implied_roles_in_tokens_and_effective_assignments(ks, admin_token):
     assert got == {("admin", pname), ("member", pname), ("reader", pname)}, eff
     implied = [a for a in eff["role_assignments"] if a["role"]["id"] == "reader"][0]
     assert implied["links"]["prior_role"].endswith("/roles/member/implies/reader"), implied
+    rule = ks.s.get(implied["links"]["prior_role"], headers={"X-Auth-Token": admin_token},
+                    timeout=HTTP_TIMEOUT).json()["role_inference"]
+    assert (rule["prior_role"]["name"], rule["implies"]["name"]) == ("member", "reader"), rule
+    keystone_error(ks.call("GET", "/roles/reader/implies/admin", admin_token), 404,
+                   message="reader does not imply admin.")
     assert ks.call("DELETE", f"/users/{u.id}", admin_token).status_code == 204
     assert ks.call("DELETE", f"/projects/{pid}", admin_token).status_code == 204
 

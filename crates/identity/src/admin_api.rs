@@ -67,6 +67,9 @@ where
         .route("/v3/users/{user_id}/projects", get(user_projects))
         .route("/v3/roles", get(role_list))
         .route("/v3/roles/{role_id}", get(role_show))
+        .route("/v3/roles/{role_id}/implies", get(role_implies))
+        .route("/v3/roles/{role_id}/implies/{implied_id}", get(role_inference))
+        .route("/v3/role_inferences", get(role_inferences))
         .route("/v3/role_assignments", get(assignment_list))
 }
 
@@ -788,6 +791,88 @@ async fn role_show(
     let r = roles::find(&role_id).ok_or_else(|| KeystoneError::not_found("role", role_id))?;
     Ok(Json(RoleResponse {
         role: role_body(&id, r),
+    }))
+}
+
+fn role_ref(id: &Identity, r: &roles::RoleDef) -> RoleRefBody {
+    RoleRefBody {
+        id: r.name.to_string(),
+        name: r.name.to_string(),
+        description: r.description.to_string(),
+        links: SelfLink {
+            self_: format!("{}/roles/{}", base(id), r.name),
+        },
+    }
+}
+
+fn inferences_of(id: &Identity, r: &roles::RoleDef) -> RoleInferences {
+    RoleInferences {
+        prior_role: role_ref(id, r),
+        implies: r
+            .implies
+            .iter()
+            .filter_map(|i| roles::find(i))
+            .map(|i| role_ref(id, i))
+            .collect(),
+    }
+}
+
+/// Every implication rule (`openstack implied role list`).
+async fn role_inferences(
+    State(id): State<Identity>,
+    Caller(c): Caller,
+) -> Result<Json<RoleInferencesResponse>> {
+    require_admin(&c, "identity:list_role_inference_rules")?;
+    Ok(Json(RoleInferencesResponse {
+        role_inferences: roles::ROLES
+            .iter()
+            .filter(|r| !r.implies.is_empty())
+            .map(|r| inferences_of(&id, r))
+            .collect(),
+        links: collection_links(&id, "role_inferences"),
+    }))
+}
+
+/// What one role implies directly.
+async fn role_implies(
+    State(id): State<Identity>,
+    Caller(c): Caller,
+    Path(role_id): Path<String>,
+) -> Result<Json<RoleImpliesResponse>> {
+    require_admin(&c, "identity:list_implied_roles")?;
+    let r = roles::find(&role_id).ok_or_else(|| KeystoneError::not_found("role", role_id))?;
+    Ok(Json(RoleImpliesResponse {
+        role_inference: inferences_of(&id, r),
+        links: SelfLink {
+            self_: format!("{}/roles/{}/implies", base(&id), r.name),
+        },
+    }))
+}
+
+/// One implication rule (what an effective assignment's `prior_role` link names).
+async fn role_inference(
+    State(id): State<Identity>,
+    Caller(c): Caller,
+    Path((role_id, implied_id)): Path<(String, String)>,
+) -> Result<Json<RoleInferenceResponse>> {
+    require_admin(&c, "identity:get_implied_role")?;
+    let prior = roles::find(&role_id).ok_or_else(|| KeystoneError::not_found("role", role_id.clone()))?;
+    let implied =
+        roles::find(&implied_id).ok_or_else(|| KeystoneError::not_found("role", implied_id.clone()))?;
+    if !prior.implies.contains(&implied.name) {
+        return Err(KeystoneError::ImpliedRoleNotFound {
+            prior: role_id,
+            implied: implied_id,
+        });
+    }
+    Ok(Json(RoleInferenceResponse {
+        role_inference: RoleInference {
+            prior_role: role_ref(&id, prior),
+            implies: role_ref(&id, implied),
+        },
+        links: SelfLink {
+            self_: format!("{}/roles/{}/implies/{}", base(&id), prior.name, implied.name),
+        },
     }))
 }
 

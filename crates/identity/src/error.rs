@@ -71,6 +71,14 @@ pub enum KeystoneError {
         /// The project id.
         project: String,
     },
+    /// Keystone's `ImpliedRoleNotFound`.
+    #[error("{prior} does not imply {implied}.")]
+    ImpliedRoleNotFound {
+        /// The prior role id.
+        prior: String,
+        /// The implied role id.
+        implied: String,
+    },
     /// Keystone's `Conflict`: a unique name is taken.
     #[error("Conflict occurred attempting to store {kind} - {details}.")]
     Conflict {
@@ -113,7 +121,8 @@ impl KeystoneError {
             KeystoneError::Forbidden(_) => StatusCode::FORBIDDEN,
             KeystoneError::TokenNotFound
             | KeystoneError::NotFound { .. }
-            | KeystoneError::GrantNotFound { .. } => StatusCode::NOT_FOUND,
+            | KeystoneError::GrantNotFound { .. }
+            | KeystoneError::ImpliedRoleNotFound { .. } => StatusCode::NOT_FOUND,
             KeystoneError::Invalid(_) => StatusCode::BAD_REQUEST,
             KeystoneError::Conflict { .. } | KeystoneError::ProjectInUse { .. } => StatusCode::CONFLICT,
             KeystoneError::Lockout(_) => StatusCode::FORBIDDEN,

@@ -522,3 +522,61 @@ pub struct AssignmentsResponse {
     /// The collection's links.
     pub links: CollectionLinks,
 }
+
+/// A role as an implication rule names it.
+#[derive(Debug, Serialize)]
+pub struct RoleRefBody {
+    /// Role id (= name).
+    pub id: String,
+    /// Role name.
+    pub name: String,
+    /// What the role is for.
+    pub description: String,
+    /// `self`.
+    pub links: SelfLink,
+}
+
+/// One implication rule: a role and one role it implies.
+#[derive(Debug, Serialize)]
+pub struct RoleInference {
+    /// The implying role.
+    pub prior_role: RoleRefBody,
+    /// The implied role.
+    pub implies: RoleRefBody,
+}
+
+/// `GET /v3/roles/{prior}/implies/{implied}`.
+#[derive(Debug, Serialize)]
+pub struct RoleInferenceResponse {
+    /// The rule.
+    pub role_inference: RoleInference,
+    /// `self`.
+    pub links: SelfLink,
+}
+
+/// A role with every role it implies directly.
+#[derive(Debug, Serialize)]
+pub struct RoleInferences {
+    /// The implying role.
+    pub prior_role: RoleRefBody,
+    /// The roles it implies directly.
+    pub implies: Vec<RoleRefBody>,
+}
+
+/// `GET /v3/role_inferences` (every role that implies another).
+#[derive(Debug, Serialize)]
+pub struct RoleInferencesResponse {
+    /// The rules, by prior role.
+    pub role_inferences: Vec<RoleInferences>,
+    /// The collection's links.
+    pub links: CollectionLinks,
+}
+
+/// `GET /v3/roles/{prior}/implies`.
+#[derive(Debug, Serialize)]
+pub struct RoleImpliesResponse {
+    /// The role and what it implies directly.
+    pub role_inference: RoleInferences,
+    /// `self`.
+    pub links: SelfLink,
+}
