@@ -294,30 +294,30 @@ pub async fn assignments(store: &Store, q: &AssignmentQuery) -> Result<Vec<Assig
         .grants(q.user_id.as_deref(), q.project_id.as_deref())
         .await?;
     let mut out: Vec<Assignment> = Vec::new();
-    for g in grants {
-        let implied = if q.effective {
-            roles::implied(&g.role)
-        } else {
-            Vec::new()
-        };
-        for (role, prior) in implied {
-            let a = Assignment {
-                grant: Grant {
-                    role: role.to_string(),
-                    ..g.clone()
-                },
-                prior_role: Some(prior),
-            };
-            if !out.contains(&a) {
-                out.push(a);
-            }
-        }
+    // Direct grants first, then what they imply, as Keystone lists them.
+    for g in &grants {
         let direct = Assignment {
-            grant: g,
+            grant: g.clone(),
             prior_role: None,
         };
         if !out.contains(&direct) {
             out.push(direct);
+        }
+    }
+    if q.effective {
+        for g in &grants {
+            for (role, prior) in roles::implied(&g.role) {
+                let a = Assignment {
+                    grant: Grant {
+                        role: role.to_string(),
+                        ..g.clone()
+                    },
+                    prior_role: Some(prior),
+                };
+                if !out.contains(&a) {
+                    out.push(a);
+                }
+            }
         }
     }
     if let Some(r) = &q.role_id {
