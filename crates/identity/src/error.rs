@@ -46,6 +46,66 @@ pub enum KeystoneError {
     /// The subject token of an introspection request is missing or invalid.
     #[error("Could not find token.")]
     TokenNotFound,
+    /// Keystone's `SchemaValidationError`: a body or query that breaks the
+    /// schema, in Keystone's words (`Invalid input for field/attribute ...`).
+    #[error("{0}")]
+    Invalid(String),
+    /// Keystone's `ProjectNotFound`, `UserNotFound`, `RoleNotFound`,
+    /// `DomainNotFound`.
+    #[error("Could not find {kind}: {id}.")]
+    NotFound {
+        /// `project`, `user`, `role` or `domain`.
+        kind: &'static str,
+        /// The id asked for.
+        id: String,
+    },
+    /// Keystone's `RoleAssignmentNotFound`.
+    #[error(
+        "Could not find role assignment with role: {role}, user or group: {user}, project, domain, or system: {project}."
+    )]
+    GrantNotFound {
+        /// The role id.
+        role: String,
+        /// The user id.
+        user: String,
+        /// The project id.
+        project: String,
+    },
+    /// Keystone's `ImpliedRoleNotFound`.
+    #[error("{prior} does not imply {implied}.")]
+    ImpliedRoleNotFound {
+        /// The prior role id.
+        prior: String,
+        /// The implied role id.
+        implied: String,
+    },
+    /// Keystone's `Conflict`: a unique name is taken.
+    #[error("Conflict occurred attempting to store {kind} - {details}.")]
+    Conflict {
+        /// `project` or `user`.
+        kind: &'static str,
+        /// Keystone's detail for the duplicate.
+        details: String,
+    },
+    /// A project that still owns objects of the network APIs can't be
+    /// deleted (vpnaas's rule: Keystone would orphan them).
+    #[error(
+        "Cannot delete project {id}: it still owns {objects}. Delete them first (or disable the project instead)."
+    )]
+    ProjectInUse {
+        /// The project id.
+        id: String,
+        /// What it owns, counted (`2 gateway, 1 subnet`).
+        objects: String,
+    },
+    /// A change that would lock the operator out (Keystone's
+    /// `ForbiddenNotSecurity`, 403).
+    #[error("{0}")]
+    Lockout(Lockout),
+    /// `POST /v3/users/{id}/password` with a wrong original password (or an
+    /// unknown or disabled user), in Keystone's words.
+    #[error("Error when changing user password: Invalid user / password")]
+    PasswordChange,
     /// A storage failure; the source is logged, never sent.
     #[error("An unexpected error prevented the server from fulfilling your request.")]
     Internal(#[source] model::Error),
@@ -59,16 +119,87 @@ impl KeystoneError {
             KeystoneError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             KeystoneError::Validation(_) => StatusCode::BAD_REQUEST,
             KeystoneError::Forbidden(_) => StatusCode::FORBIDDEN,
-            KeystoneError::TokenNotFound => StatusCode::NOT_FOUND,
+            KeystoneError::TokenNotFound
+            | KeystoneError::NotFound { .. }
+            | KeystoneError::GrantNotFound { .. }
+            | KeystoneError::ImpliedRoleNotFound { .. } => StatusCode::NOT_FOUND,
+            KeystoneError::Invalid(_) => StatusCode::BAD_REQUEST,
+            KeystoneError::Conflict { .. } | KeystoneError::ProjectInUse { .. } => StatusCode::CONFLICT,
+            KeystoneError::Lockout(_) => StatusCode::FORBIDDEN,
+            KeystoneError::PasswordChange => StatusCode::UNAUTHORIZED,
             KeystoneError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 }
 
+/// What a refused lock-out would have done (the bootstrap admin is the
+/// server's `--admin-user` in its `--admin-project`, made at first start).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Lockout {
+    /// Deleting the bootstrap admin user.
+    #[error(
+        "Cannot delete user {0}: it is the bootstrap admin (the server's --admin-user); without it the operator could be locked out."
+    )]
+    DeleteAdminUser(String),
+    /// Disabling the bootstrap admin user.
+    #[error(
+        "Cannot disable user {0}: it is the bootstrap admin (the server's --admin-user); without it the operator could be locked out."
+    )]
+    DisableAdminUser(String),
+    /// Deleting the bootstrap admin project.
+    #[error(
+        "Cannot delete project {0}: it is the bootstrap admin project (the server's --admin-project); without it the operator could be locked out."
+    )]
+    DeleteAdminProject(String),
+    /// Disabling the bootstrap admin project.
+    #[error(
+        "Cannot disable project {0}: it is the bootstrap admin project (the server's --admin-project); without it the operator could be locked out."
+    )]
+    DisableAdminProject(String),
+    /// Removing the bootstrap admin's own grant.
+    #[error(
+        "Cannot remove role {role} from the bootstrap admin user on the admin project: the operator would be locked out."
+    )]
+    RevokeAdminGrant {
+        /// The role (`admin`).
+        role: String,
+    },
+    /// An admin removing `admin` from itself on the project of its token.
+    #[error(
+        "Cannot remove your own admin role on the project your token is scoped to: you would lock yourself out. Ask another admin to do it."
+    )]
+    RevokeOwnAdmin,
+}
+
+impl KeystoneError {
+    /// A missing object of the identity API, in Keystone's words.
+    pub fn not_found(kind: &'static str, id: impl Into<String>) -> KeystoneError {
+        KeystoneError::NotFound { kind, id: id.into() }
+    }
+}
+
+/// The store's and the model's errors as Keystone answers them. Refusals whose
+/// wording depends on the operation (the bootstrap admin's protection, a
+/// project in use) are worded by the operation (`crate::admin`) with the
+/// variants above; this is what any other error becomes.
 impl From<model::Error> for KeystoneError {
     fn from(e: model::Error) -> KeystoneError {
+        use model::{Error, Kind};
+        let kind = |k: Kind| match k {
+            Kind::Project => Some("project"),
+            Kind::User => Some("user"),
+            _ => None,
+        };
         match e {
-            model::Error::Unauthenticated => KeystoneError::Unauthorized,
+            Error::Unauthenticated => KeystoneError::Unauthorized,
+            Error::NotFound { kind: k, id } if kind(k).is_some() => KeystoneError::NotFound {
+                kind: kind(k).unwrap_or_default(),
+                id,
+            },
+            Error::AlreadyExists { kind: k, key, value } if kind(k).is_some() => KeystoneError::Conflict {
+                kind: kind(k).unwrap_or_default(),
+                details: format!("Duplicate entry found with {key} {value} at domain ID default"),
+            },
             e => KeystoneError::Internal(e),
         }
     }

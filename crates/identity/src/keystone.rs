@@ -37,6 +37,7 @@ where
                 .post(token_create)
                 .delete(token_revoke),
         )
+        .merge(crate::admin_api::router())
 }
 
 /// The security scheme name of a Keystone token in `X-Auth-Token` (Keystone

@@ -12,11 +12,14 @@
 //! verifications, per-user lock-out, per-address throttling), because a check is
 //! the one thing an unauthenticated caller can make expensive.
 
+pub mod admin;
+pub mod admin_api;
 pub mod error;
 pub mod guard;
 pub mod keystone;
 mod password;
 pub mod request;
+pub mod roles;
 pub mod wire;
 
 use std::collections::HashMap;
@@ -54,7 +57,8 @@ pub struct AuthContext {
     pub project_id: String,
     /// That project's name.
     pub project_name: String,
-    /// The user's roles on that project, sorted (`admin`, `member`, `reader`).
+    /// The user's roles on that project, sorted: those granted and those they
+    /// imply ([`roles::effective`]: `admin` brings `member` and `reader`).
     pub roles: Vec<String>,
 }
 
@@ -325,7 +329,7 @@ impl Identity {
             .project_find(project)
             .await
             .map_err(|_| Error::Unauthenticated)?;
-        let roles = self.store.roles_of(&user.id, &p.id).await?;
+        let roles = roles::effective(&self.store.roles_of(&user.id, &p.id).await?);
         if roles.is_empty() || !p.enabled {
             return Err(Error::Unauthenticated);
         }
@@ -400,6 +404,46 @@ impl Identity {
             c.insert(hash, (ctx.clone(), row.expires_at, Instant::now()));
         }
         Ok((ctx, row.expires_at))
+    }
+
+    /// Drops every cached validation of `user_id`'s tokens, so the next
+    /// request with one reads the store again (after a revocation, or a
+    /// change of the user's roles).
+    pub fn forget_user(&self, user_id: &str) {
+        if let Ok(mut c) = self.cache.lock() {
+            c.retain(|_, (ctx, _, _)| ctx.user_id != user_id);
+        }
+    }
+
+    /// Drops every cached validation of tokens scoped to `project_id`.
+    pub fn forget_project(&self, project_id: &str) {
+        if let Ok(mut c) = self.cache.lock() {
+            c.retain(|_, (ctx, _, _)| ctx.project_id != project_id);
+        }
+    }
+
+    /// Keystone's self-service password change: `original` must be the
+    /// user's password (checked through the guard, like a login); then the
+    /// new one replaces it and every token of the user is revoked.
+    pub async fn change_password(
+        &self,
+        user_id: &str,
+        original: &str,
+        new: &str,
+        peer: Peer,
+    ) -> std::result::Result<(), KeystoneError> {
+        let u = match self.check_password(user_id, original, peer).await {
+            Ok(u) if u.id == user_id => u,
+            Ok(_) | Err(AuthError::Unauthenticated) => return Err(KeystoneError::PasswordChange),
+            Err(e) => return Err(e.into()),
+        };
+        let change = admin::UserChange {
+            password: Some(new.to_string()),
+            ..admin::UserChange::default()
+        };
+        admin::user_update(&self.store, &u.id, change).await?;
+        self.forget_user(&u.id);
+        Ok(())
     }
 
     /// Revokes a token.

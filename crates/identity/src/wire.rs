@@ -8,6 +8,7 @@
 //! which part of the body is missing; [`AuthRequest`] only documents it.
 
 use serde::Serialize;
+use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
 use crate::{DEFAULT_DOMAIN_ID, DEFAULT_DOMAIN_NAME};
@@ -291,4 +292,291 @@ pub struct DomainRef {
     pub id: Option<String>,
     /// Domain name.
     pub name: Option<String>,
+}
+
+// ------------------------------------------------ the admin subset (responses)
+
+/// A resource's `links` (`self`: its URL).
+#[derive(Debug, Serialize)]
+pub struct SelfLink {
+    /// Absolute URL of the resource.
+    #[serde(rename = "self")]
+    pub self_: String,
+}
+
+/// A collection's `links`: vpnaas answers whole lists, so `next` and
+/// `previous` are always null.
+#[derive(Debug, Serialize)]
+pub struct CollectionLinks {
+    /// Absolute URL of the collection.
+    #[serde(rename = "self")]
+    pub self_: String,
+    /// Always null.
+    pub next: Option<String>,
+    /// Always null.
+    pub previous: Option<String>,
+}
+
+/// A project as Keystone shows it (`GET /v3/projects/{id}`).
+#[derive(Debug, Serialize)]
+pub struct ProjectBody {
+    /// Project id.
+    pub id: String,
+    /// Unique name.
+    pub name: String,
+    /// Free-form.
+    pub description: String,
+    /// `default`.
+    pub domain_id: &'static str,
+    /// Whether tokens may be scoped to it.
+    pub enabled: bool,
+    /// Always false: projects here are projects only.
+    pub is_domain: bool,
+    /// The domain (`default`): projects are not nested.
+    pub parent_id: &'static str,
+    /// Keystone's project tags.
+    pub tags: Vec<Value>,
+    /// Resource options (none are supported: always empty).
+    pub options: Map<String, Value>,
+    /// `self`.
+    pub links: SelfLink,
+    /// Other attributes a client stored with it.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// `{"project": ...}`.
+#[derive(Debug, Serialize)]
+pub struct ProjectResponse {
+    /// The project.
+    pub project: ProjectBody,
+}
+
+/// `{"projects": [...], "links": ...}`.
+#[derive(Debug, Serialize)]
+pub struct ProjectsResponse {
+    /// The projects, by name.
+    pub projects: Vec<ProjectBody>,
+    /// The collection's links.
+    pub links: CollectionLinks,
+}
+
+/// A user as Keystone shows it (never its password).
+#[derive(Debug, Serialize)]
+pub struct UserBody {
+    /// User id.
+    pub id: String,
+    /// Unique name.
+    pub name: String,
+    /// `default`.
+    pub domain_id: &'static str,
+    /// Whether the user can authenticate.
+    pub enabled: bool,
+    /// Keystone's `default_project_id`, when set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub default_project_id: Option<String>,
+    /// Always null: passwords here do not expire.
+    pub password_expires_at: Option<String>,
+    /// Resource options (none are supported: always empty).
+    pub options: Map<String, Value>,
+    /// `self`.
+    pub links: SelfLink,
+    /// Other attributes (`email`, `description`, ...).
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// `{"user": ...}`.
+#[derive(Debug, Serialize)]
+pub struct UserResponse {
+    /// The user.
+    pub user: UserBody,
+}
+
+/// `{"users": [...], "links": ...}`.
+#[derive(Debug, Serialize)]
+pub struct UsersResponse {
+    /// The users, by name.
+    pub users: Vec<UserBody>,
+    /// The collection's links.
+    pub links: CollectionLinks,
+}
+
+/// A role (`admin`, `member`, `reader`, `service`; its id is its name).
+#[derive(Debug, Serialize)]
+pub struct RoleBody {
+    /// Role id (= name).
+    pub id: String,
+    /// Role name.
+    pub name: String,
+    /// What the role is for.
+    pub description: String,
+    /// Always null: roles are global.
+    pub domain_id: Option<String>,
+    /// Resource options (always empty).
+    pub options: Map<String, Value>,
+    /// `self`.
+    pub links: SelfLink,
+}
+
+/// `{"role": ...}`.
+#[derive(Debug, Serialize)]
+pub struct RoleResponse {
+    /// The role.
+    pub role: RoleBody,
+}
+
+/// `{"roles": [...], "links": ...}`.
+#[derive(Debug, Serialize)]
+pub struct RolesResponse {
+    /// The roles, by name.
+    pub roles: Vec<RoleBody>,
+    /// The collection's links.
+    pub links: CollectionLinks,
+}
+
+/// The one domain, `Default`.
+#[derive(Debug, Serialize)]
+pub struct DomainBody {
+    /// `default`.
+    pub id: &'static str,
+    /// `Default`.
+    pub name: &'static str,
+    /// What it is.
+    pub description: &'static str,
+    /// Always true.
+    pub enabled: bool,
+    /// Always empty.
+    pub tags: Vec<String>,
+    /// Always empty.
+    pub options: Map<String, Value>,
+    /// `self`.
+    pub links: SelfLink,
+}
+
+/// `{"domain": ...}`.
+#[derive(Debug, Serialize)]
+pub struct DomainResponse {
+    /// The domain.
+    pub domain: DomainBody,
+}
+
+/// `{"domains": [...], "links": ...}`.
+#[derive(Debug, Serialize)]
+pub struct DomainsResponse {
+    /// The domains (`Default`, unless a filter excludes it).
+    pub domains: Vec<DomainBody>,
+    /// The collection's links.
+    pub links: CollectionLinks,
+}
+
+/// The user, project or role of an assignment: its id, and with
+/// `include_names` its name (and the domain of a user or project).
+#[derive(Debug, Serialize)]
+pub struct AssignmentRef {
+    /// Id.
+    pub id: String,
+    /// Name (`include_names`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Its domain (`include_names`; users and projects).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub domain: Option<Domain>,
+}
+
+/// An assignment's scope (always a project here).
+#[derive(Debug, Serialize)]
+pub struct AssignmentScope {
+    /// The project.
+    pub project: AssignmentRef,
+}
+
+/// An assignment's links.
+#[derive(Debug, Serialize)]
+pub struct AssignmentLinks {
+    /// The grant's URL (for an implied role, the grant of the role implying it).
+    pub assignment: String,
+    /// For an implied role: `/v3/roles/{prior}/implies/{implied}`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prior_role: Option<String>,
+}
+
+/// One role assignment.
+#[derive(Debug, Serialize)]
+pub struct AssignmentBody {
+    /// The role.
+    pub role: AssignmentRef,
+    /// The user.
+    pub user: AssignmentRef,
+    /// Where.
+    pub scope: AssignmentScope,
+    /// Its links.
+    pub links: AssignmentLinks,
+}
+
+/// `{"role_assignments": [...], "links": ...}`.
+#[derive(Debug, Serialize)]
+pub struct AssignmentsResponse {
+    /// The assignments.
+    pub role_assignments: Vec<AssignmentBody>,
+    /// The collection's links.
+    pub links: CollectionLinks,
+}
+
+/// A role as an implication rule names it.
+#[derive(Debug, Serialize)]
+pub struct RoleRefBody {
+    /// Role id (= name).
+    pub id: String,
+    /// Role name.
+    pub name: String,
+    /// What the role is for.
+    pub description: String,
+    /// `self`.
+    pub links: SelfLink,
+}
+
+/// One implication rule: a role and one role it implies.
+#[derive(Debug, Serialize)]
+pub struct RoleInference {
+    /// The implying role.
+    pub prior_role: RoleRefBody,
+    /// The implied role.
+    pub implies: RoleRefBody,
+}
+
+/// `GET /v3/roles/{prior}/implies/{implied}`.
+#[derive(Debug, Serialize)]
+pub struct RoleInferenceResponse {
+    /// The rule.
+    pub role_inference: RoleInference,
+    /// `self`.
+    pub links: SelfLink,
+}
+
+/// A role with every role it implies directly.
+#[derive(Debug, Serialize)]
+pub struct RoleInferences {
+    /// The implying role.
+    pub prior_role: RoleRefBody,
+    /// The roles it implies directly.
+    pub implies: Vec<RoleRefBody>,
+}
+
+/// `GET /v3/role_inferences` (every role that implies another).
+#[derive(Debug, Serialize)]
+pub struct RoleInferencesResponse {
+    /// The rules, by prior role.
+    pub role_inferences: Vec<RoleInferences>,
+    /// The collection's links.
+    pub links: CollectionLinks,
+}
+
+/// `GET /v3/roles/{prior}/implies`.
+#[derive(Debug, Serialize)]
+pub struct RoleImpliesResponse {
+    /// The role and what it implies directly.
+    pub role_inference: RoleInferences,
+    /// `self`.
+    pub links: SelfLink,
 }

@@ -367,3 +367,142 @@ async fn keystone_answers_locked_and_throttled_in_its_envelope() {
     let (s, _, _) = call(&app, login_req("admin", "admin-pw", None)).await;
     assert_eq!(s, StatusCode::CREATED);
 }
+
+// ------------------------------------------------------ the admin subset
+
+fn admin_req(method: Method, uri: &str, token: &str, body: Option<Value>) -> Request<Body> {
+    let b = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("x-auth-token", token)
+        .header("content-type", "application/json");
+    match body {
+        Some(v) => b.body(Body::from(v.to_string())).unwrap(),
+        None => b.body(Body::empty()).unwrap(),
+    }
+}
+
+#[tokio::test]
+async fn the_admin_subset_answers_in_keystones_words_and_revokes_at_once() {
+    let e = env(AuthLimits::default()).await;
+    let app: Router = identity::keystone::router().with_state(e.id.clone());
+    let admin = token(&app, "admin").await;
+    let demo = token(&app, "demo").await;
+
+    // Create, duplicate, unknown, bad body.
+    let (s, _, b) = call(
+        &app,
+        admin_req(
+            Method::POST,
+            "/v3/projects",
+            &admin,
+            Some(json!({"project": {"name": "p1"}})),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let p = b["project"].clone();
+    assert_eq!(
+        (p["domain_id"].clone(), p["parent_id"].clone()),
+        (json!("default"), json!("default"))
+    );
+    assert_eq!(p["is_domain"], false);
+    assert!(
+        p["links"]["self"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/v3/projects/{}", p["id"].as_str().unwrap()))
+    );
+    let (s, _, b) = call(
+        &app,
+        admin_req(
+            Method::POST,
+            "/v3/projects",
+            &admin,
+            Some(json!({"project": {"name": "p1"}})),
+        ),
+    )
+    .await;
+    assert_eq!(
+        (s, b["error"]["code"].clone()),
+        (StatusCode::CONFLICT, json!(409))
+    );
+    let (s, _, b) = call(&app, admin_req(Method::GET, "/v3/users/nosuch", &admin, None)).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert_eq!(
+        b,
+        json!({"error": {"code": 404, "title": "Not Found", "message": "Could not find user: nosuch."}})
+    );
+    let req = Request::post("/v3/users")
+        .header("x-auth-token", &admin)
+        .body(Body::from("{garbage"))
+        .unwrap();
+    let (s, _, b) = call(&app, req).await;
+    assert_eq!(
+        (s, b["error"]["code"].clone()),
+        (StatusCode::BAD_REQUEST, json!(400))
+    );
+    let (s, _, b) = call(&app, admin_req(Method::GET, "/v3/projects", &demo, None)).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    assert_eq!(
+        b["error"]["message"],
+        "You are not authorized to perform the requested action: identity:list_projects."
+    );
+
+    // Implied roles: a user granted only admin gets all three.
+    let uid = &e.users["admin"];
+    let pid = p["id"].as_str().unwrap();
+    let (s, _, _) = call(
+        &app,
+        admin_req(
+            Method::PUT,
+            &format!("/v3/projects/{pid}/users/{uid}/roles/admin"),
+            &admin,
+            None,
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let ctx =
+        e.id.context_for(&e.store.user_get(uid).await.unwrap(), pid)
+            .await
+            .unwrap();
+    assert_eq!(ctx.roles, ["admin", "member", "reader"]);
+
+    // Disabling the demo user ends its token at once, even if it was cached.
+    let (s, _, _) = call(
+        &app,
+        admin_req(
+            Method::GET,
+            &format!("/v3/users/{}", e.users["demo"]),
+            &demo,
+            None,
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "reading oneself");
+    let (s, _, b) = call(
+        &app,
+        admin_req(
+            Method::PATCH,
+            &format!("/v3/users/{}", e.users["demo"]),
+            &admin,
+            Some(json!({"user": {"enabled": false}})),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(b["user"]["enabled"], false);
+    assert!(b["user"].get("password").is_none());
+    let (s, _, _) = call(
+        &app,
+        admin_req(
+            Method::GET,
+            &format!("/v3/users/{}", e.users["demo"]),
+            &demo,
+            None,
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+}

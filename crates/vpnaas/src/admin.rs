@@ -22,10 +22,27 @@ pub fn operator(store: &Store) -> App {
     App::new(store.clone(), realize::RealizeConfig::default().node_timeout)
 }
 
-/// Creates the admin project, user and role on first start. Returns the file a
-/// generated password was written to, if one was generated.
+/// Creates the admin project, user and role on first start, and records them
+/// as the bootstrap admin (which no API can delete, disable or strip of its
+/// role: see `identity::admin`). Returns the file a generated password was
+/// written to, if one was generated.
 pub async fn bootstrap(store: &Store, cfg: &ServeConfig) -> anyhow::Result<Option<PathBuf>> {
-    if store.user_find(&cfg.admin_user).await.is_ok() {
+    // Recorded once: after that the admin may have been renamed, and is not
+    // made again under the configured name.
+    if store.bootstrap_admin().await?.is_some() {
+        return Ok(None);
+    }
+    if let Ok(user) = store.user_find(&cfg.admin_user).await {
+        // A database from before the record existed: record what is there.
+        if let Ok(project) = store.project_find(&cfg.admin_project).await
+            && store
+                .roles_of(&user.id, &project.id)
+                .await?
+                .iter()
+                .any(|r| r == "admin")
+        {
+            record_bootstrap(store, &user.id, &project.id).await?;
+        }
         return Ok(None);
     }
     let (password, file) = match &cfg.admin_password {
@@ -58,10 +75,21 @@ pub async fn bootstrap(store: &Store, cfg: &ServeConfig) -> anyhow::Result<Optio
         }
         other => other?,
     };
+    // `admin` implies `member` and `reader` (identity::roles), as in Keystone.
     store.role_grant(&user.id, &project.id, "admin").await?;
-    store.role_grant(&user.id, &project.id, "member").await?;
-    store.role_grant(&user.id, &project.id, "reader").await?;
+    record_bootstrap(store, &user.id, &project.id).await?;
     Ok(file)
+}
+
+async fn record_bootstrap(store: &Store, user_id: &str, project_id: &str) -> anyhow::Result<()> {
+    store
+        .bootstrap_admin_set(&store::identity::BootstrapAdmin {
+            user_id: user_id.to_string(),
+            project_id: project_id.to_string(),
+            role: "admin".into(),
+        })
+        .await?;
+    Ok(())
 }
 
 fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
@@ -81,17 +109,23 @@ fn admin_ctx() -> WriteCtx {
     WriteCtx::new("vpnaas-admin")
 }
 
-/// Creates a project; answers it as JSON.
+/// Creates a project (the same operation as `POST /v3/projects`); answers it
+/// as JSON.
 pub async fn project_create(store: &Store, name: &str, description: &str) -> anyhow::Result<Value> {
-    let p = store.project_create(name, description).await?;
+    let new = store::identity::NewProject {
+        name: name.to_string(),
+        description: description.to_string(),
+        enabled: true,
+        extra: Default::default(),
+    };
+    let p = identity::admin::project_create(store, &new).await?;
     Ok(json!({"id": p.id, "name": p.name, "description": p.description}))
 }
 
 /// Every project, as a JSON list.
 pub async fn project_list(store: &Store) -> anyhow::Result<Value> {
     Ok(Value::Array(
-        store
-            .project_list()
+        identity::admin::project_list(store, &Default::default())
             .await?
             .into_iter()
             .map(|p| json!({"id": p.id, "name": p.name, "description": p.description}))
@@ -101,7 +135,8 @@ pub async fn project_list(store: &Store) -> anyhow::Result<Value> {
 
 /// Creates a user with a password and grants it `roles` in `project`; an
 /// existing user (same password) only gains the roles. Answers the user and
-/// its roles there as JSON (without the password).
+/// its roles there as JSON (without the password). The same operations as
+/// `POST /v3/users` and `PUT /v3/projects/{p}/users/{u}/roles/{r}`.
 pub async fn user_create(
     store: &Store,
     name: &str,
@@ -129,22 +164,27 @@ pub async fn user_create(
             u
         }
         Err(_) => {
-            store
-                .user_create(name, &identity::hash_password(password)?)
-                .await?
+            let input = identity::admin::UserInput {
+                name: name.to_string(),
+                password: Some(password.to_string()),
+                enabled: true,
+                ..Default::default()
+            };
+            identity::admin::user_create(store, input).await?
         }
     };
     for r in roles {
-        store.role_grant(&user.id, &p.id, r).await?;
+        identity::admin::grant(store, &p.id, &user.id, r).await?;
     }
     Ok(
         json!({"id": user.id, "name": user.name, "project_id": p.id, "roles": store.roles_of(&user.id, &p.id).await?}),
     )
 }
 
-/// Changes a user's password and/or enables or disables the user. Tokens
-/// already issued to a disabled user stop working at once; cached password
-/// checks no longer match a changed password.
+/// Changes a user's password and/or enables or disables the user (the same
+/// operation as `PATCH /v3/users/{id}`). Tokens already issued to the user
+/// are revoked (a running server's validation cache forgets them within
+/// seconds); cached password checks no longer match a changed password.
 pub async fn user_set(
     store: &Store,
     name: &str,
@@ -155,18 +195,15 @@ pub async fn user_set(
         .user_find(name)
         .await
         .with_context(|| format!("user {name}"))?;
-    if let Some(pw) = password {
-        if pw.is_empty() {
-            bail!("the password must not be empty");
-        }
-        store
-            .user_set_password(&user.id, &identity::hash_password(pw)?)
-            .await?;
+    if password.is_some_and(str::is_empty) {
+        bail!("the password must not be empty");
     }
-    if let Some(e) = enabled {
-        store.user_set_enabled(&user.id, e).await?;
-    }
-    let user = store.user_find(&user.id).await?;
+    let change = identity::admin::UserChange {
+        password: password.map(str::to_string),
+        enabled,
+        ..Default::default()
+    };
+    let user = identity::admin::user_update(store, &user.id, change).await?;
     Ok(json!({"id": user.id, "name": user.name, "enabled": user.enabled}))
 }
 
