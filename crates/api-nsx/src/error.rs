@@ -264,16 +264,7 @@ fn model_answer(e: &Error) -> Answer {
             MODULE_COMMON,
             not_found_message(request_id),
         ),
-        Error::InUse { kind, id } => Answer::new(
-            bad,
-            code::IN_USE,
-            MODULE_VPN,
-            format!(
-                "{} {id} is in use by other objects and can not be modified or deleted.",
-                nsx_type(*kind)
-            ),
-        ),
-        Error::UsedBy { kind, id, .. } => Answer::new(
+        Error::InUse { kind, id } | Error::UsedBy { kind, id, .. } => Answer::new(
             bad,
             code::IN_USE,
             MODULE_VPN,

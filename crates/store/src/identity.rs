@@ -398,8 +398,19 @@ impl Store {
 
     /// The projects `filter` matches, by name.
     pub async fn project_list(&self, filter: &ListFilter) -> Result<Vec<Project>> {
+        let rows = self.filtered(SELECT_PROJECT, filter, "list projects").await?;
+        Ok(rows.iter().map(project_from).collect())
+    }
+
+    /// The rows of `select` (projects or users) that `filter` matches, by name.
+    async fn filtered(
+        &self,
+        select: &str,
+        filter: &ListFilter,
+        what: &'static str,
+    ) -> Result<Vec<crate::backend::Row>> {
         let (w, binds) = list_where(filter);
-        let sql = format!("{SELECT_PROJECT}{w} ORDER BY name");
+        let sql = format!("{select}{w} ORDER BY name");
         let mut q = sqlx::query(&sql);
         for b in binds {
             q = match b {
@@ -407,11 +418,7 @@ impl Store {
                 ListBind::Bool(v) => q.bind(v),
             };
         }
-        let rows = q
-            .fetch_all(self.read_pool())
-            .await
-            .map_err(db_err("list projects"))?;
-        Ok(rows.iter().map(project_from).collect())
+        q.fetch_all(self.read_pool()).await.map_err(db_err(what))
     }
 
     /// The projects where `user_id` holds at least one role, by name.
@@ -676,19 +683,7 @@ impl Store {
 
     /// The users `filter` matches, by name.
     pub async fn user_list(&self, filter: &ListFilter) -> Result<Vec<User>> {
-        let (w, binds) = list_where(filter);
-        let sql = format!("{SELECT_USER}{w} ORDER BY name");
-        let mut q = sqlx::query(&sql);
-        for b in binds {
-            q = match b {
-                ListBind::Text(t) => q.bind(t),
-                ListBind::Bool(v) => q.bind(v),
-            };
-        }
-        let rows = q
-            .fetch_all(self.read_pool())
-            .await
-            .map_err(db_err("list users"))?;
+        let rows = self.filtered(SELECT_USER, filter, "list users").await?;
         Ok(rows.iter().map(user_from).collect())
     }
 
