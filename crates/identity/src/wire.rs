@@ -321,7 +321,8 @@ pub struct CollectionLinks {
     pub previous: Option<String>,
 }
 
-/// A project as Keystone shows it (`GET /v3/projects/{id}`).
+/// A project as Keystone shows it (`GET /v3/projects/{id}`), with any other
+/// attribute a client stored with it besides these.
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(as = keystone::ProjectBody)]
 pub struct ProjectBody {
@@ -371,7 +372,8 @@ pub struct ProjectsResponse {
     pub links: CollectionLinks,
 }
 
-/// A user as Keystone shows it (never its password).
+/// A user as Keystone shows it (never its password), with any other
+/// attribute a client stored with it (`email`, `description`, ...).
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(as = keystone::UserBody)]
 pub struct UserBody {
@@ -636,23 +638,25 @@ pub struct ProjectCreateRequest {
 #[schema(as = keystone::ProjectCreate)]
 pub struct ProjectCreate {
     /// Unique name (1 to 64 characters, not only white space; trimmed).
-    #[schema(min_length = 1, max_length = 64)]
+    #[schema(min_length = 1, max_length = 64, pattern = r"[\S]+")]
     pub name: String,
     /// Free-form (default empty).
     pub description: Option<String>,
     /// Whether tokens may be scoped to it (default true; also `"true"`/`"false"`).
     pub enabled: Option<bool>,
     /// `default` (the only domain; any other is 404).
+    #[schema(pattern = "^default$")]
     pub domain_id: Option<String>,
     /// Only false: this server has one domain.
     pub is_domain: Option<bool>,
     /// `default` or null: projects are not nested.
+    #[schema(pattern = "^default$")]
     pub parent_id: Option<String>,
     /// Keystone's project tags (at most 80, without `,` or `/`).
+    #[schema(max_items = 80)]
     pub tags: Option<Vec<String>>,
     /// Resource options: only `{}` (none are supported).
-    #[schema(value_type = Option<Object>)]
-    pub options: Option<Value>,
+    pub options: Option<NoOptions>,
 }
 
 /// `PATCH /v3/projects/{project_id}`.
@@ -670,7 +674,7 @@ pub struct ProjectUpdate {
     /// Its id again (it can't change).
     pub id: Option<String>,
     /// A new unique name (1 to 64 characters, not only white space).
-    #[schema(min_length = 1, max_length = 64)]
+    #[schema(min_length = 1, max_length = 64, pattern = r"[\S]+")]
     pub name: Option<String>,
     /// A new description.
     pub description: Option<String>,
@@ -678,16 +682,18 @@ pub struct ProjectUpdate {
     /// bootstrap admin project can't be disabled).
     pub enabled: Option<bool>,
     /// `default`.
+    #[schema(pattern = "^default$")]
     pub domain_id: Option<String>,
     /// Only false.
     pub is_domain: Option<bool>,
     /// `default` or null.
+    #[schema(pattern = "^default$")]
     pub parent_id: Option<String>,
     /// New tags (at most 80, without `,` or `/`).
+    #[schema(max_items = 80)]
     pub tags: Option<Vec<String>>,
     /// Only `{}`.
-    #[schema(value_type = Option<Object>)]
-    pub options: Option<Value>,
+    pub options: Option<NoOptions>,
 }
 
 /// `POST /v3/users`.
@@ -703,7 +709,7 @@ pub struct UserCreateRequest {
 #[schema(as = keystone::UserCreate)]
 pub struct UserCreate {
     /// Unique name (1 to 255 characters, not only white space; trimmed).
-    #[schema(min_length = 1, max_length = 255)]
+    #[schema(min_length = 1, max_length = 255, pattern = r"[\S]+")]
     pub name: String,
     /// Its password (none: it can't authenticate with one).
     pub password: Option<String>,
@@ -712,14 +718,14 @@ pub struct UserCreate {
     /// Keystone's `default_project_id` (grants nothing by itself).
     pub default_project_id: Option<String>,
     /// `default` (the only domain; any other is 404).
+    #[schema(pattern = "^default$")]
     pub domain_id: Option<String>,
     /// Kept as an extra attribute.
     pub email: Option<String>,
     /// Kept as an extra attribute.
     pub description: Option<String>,
     /// Resource options: only `{}`.
-    #[schema(value_type = Option<Object>)]
-    pub options: Option<Value>,
+    pub options: Option<NoOptions>,
 }
 
 /// `PATCH /v3/users/{user_id}`.
@@ -737,7 +743,7 @@ pub struct UserUpdate {
     /// Its id again (it can't change).
     pub id: Option<String>,
     /// A new unique name.
-    #[schema(min_length = 1, max_length = 255)]
+    #[schema(min_length = 1, max_length = 255, pattern = r"[\S]+")]
     pub name: Option<String>,
     /// A new password (revokes the user's tokens).
     pub password: Option<String>,
@@ -747,14 +753,14 @@ pub struct UserUpdate {
     /// A new default project (`null` clears it).
     pub default_project_id: Option<String>,
     /// `default`.
+    #[schema(pattern = "^default$")]
     pub domain_id: Option<String>,
     /// An extra attribute.
     pub email: Option<String>,
     /// An extra attribute.
     pub description: Option<String>,
     /// Only `{}`.
-    #[schema(value_type = Option<Object>)]
-    pub options: Option<Value>,
+    pub options: Option<NoOptions>,
 }
 
 /// `POST /v3/users/{user_id}/password`.
@@ -774,3 +780,8 @@ pub struct PasswordChange {
     /// The new password.
     pub password: String,
 }
+
+/// Resource options of a request: none are supported, so only `{}` (or null).
+#[derive(Debug, ToSchema)]
+#[schema(as = keystone::NoOptions, max_properties = 0)]
+pub struct NoOptions {}
