@@ -3,7 +3,9 @@
 
 Starts the server on 127.0.0.1 (a port chosen by the kernel) on a fresh
 database, makes one object of every kind through the APIs (so show, update,
-state and status reach real objects instead of 404s), then runs schemathesis
+state and status reach real objects instead of 404s; for the Keystone admin
+operations a project and a user of their own, never the bootstrap admin's, so
+the fuzzer can't rename or re-password the suite's admin), then runs schemathesis
 over every operation of the document the server serves at GET /openapi.json,
 each with its API's credentials:
 

@@ -1,11 +1,13 @@
 //! Keystone's JSON: the typed bodies the `/v3` handlers answer with, and the
-//! documented shape of the one request body they read.
+//! documented shapes of the request bodies they read.
 //!
 //! Responses are built here from identity types (`From`), serialized by serde,
 //! and described by the same types' `utoipa::ToSchema`, so the OpenAPI document
 //! and the wire can't drift apart. The request side stays parsed by hand in
-//! [`crate::keystone`], because Keystone's exact refusal messages depend on
-//! which part of the body is missing; [`AuthRequest`] only documents it.
+//! [`crate::keystone`] and [`crate::admin_api`], because Keystone's exact
+//! refusal messages depend on which part of the body is missing or wrong;
+//! [`AuthRequest`], [`ProjectCreateRequest`], [`UserCreateRequest`] and the
+//! other `*Request` types only document them.
 
 use serde::Serialize;
 use serde_json::{Map, Value};
