@@ -3,7 +3,9 @@
 
 Starts the server on 127.0.0.1 (a port chosen by the kernel) on a fresh
 database, makes one object of every kind through the APIs (so show, update,
-state and status reach real objects instead of 404s), then runs schemathesis
+state and status reach real objects instead of 404s; for the Keystone admin
+operations a project and a user of their own, never the bootstrap admin's, so
+the fuzzer can't rename or re-password the suite's admin), then runs schemathesis
 over every operation of the document the server serves at GET /openapi.json,
 each with its API's credentials:
 
@@ -136,9 +138,9 @@ def token(url: str, password: str) -> str:
     return r.headers["X-Subject-Token"]
 
 
-def fixtures(s: Server, tok: str) -> dict[str, str]:
+def fixtures(s: Server, tok: str) -> dict:
     """One object of every kind (two of each connection/session: one to delete).
-    Returns {operation id: path id}."""
+    Returns {operation id: path id}, for Keystone {operation id: {parameter: value}}."""
     gw = s.admin("gateway", "create", "gw1", "--project", "admin",
                  "--external-v4", "192.0.2.1", "--external-v6", "2001:db8::1")
     sub = s.admin("subnet", "create", "net1", "--gateway", "gw1", "--cidr", "10.1.0.0/24")
@@ -199,7 +201,7 @@ def fixtures(s: Server, tok: str) -> dict[str, str]:
         "nsx_services": nsvc, "nsx_local_endpoints": le, "nsx_peer_endpoints": pe,
         "nsx_sessions": sessions[0],
     }
-    by_op: dict[str, str] = {}
+    by_op: dict = {}
     for prefix, oid in ids.items():
         for verb in ("show", "update", "delete"):
             by_op[f"{prefix}_{verb}"] = oid
@@ -212,6 +214,48 @@ def fixtures(s: Server, tok: str) -> dict[str, str]:
     by_op["nsx_session_status"] = conns[0]  # a Neutron connection is a session too
     by_op["node_config"] = by_op["node_report"] = node["id"]
     by_op["__node_token"] = node["token"]
+    by_op.update(keystone_fixtures(s, h))
+    return by_op
+
+
+def keystone_fixtures(s: Server, h: dict[str, str]) -> dict[str, dict[str, str]]:
+    """The Keystone admin subset's path parameters: a project and a user of
+    their own (with a grant), never the bootstrap admin's, so whatever the
+    fuzzer renames, re-passwords, disables or revokes, the suite's admin
+    still logs in (the server refuses deleting or disabling the bootstrap
+    admin anyway). Deletes get a second project and user, deleted once."""
+
+    def create(coll: str, key: str, body: dict) -> str:
+        r = requests.post(f"{s.url}/v3/{coll}", headers=h, json={key: body}, timeout=30)
+        if r.status_code != 201:
+            raise SystemExit(f"fixture {coll}: {r.status_code} {r.text}")
+        return r.json()[key]["id"]
+
+    proj = create("projects", "project", {"name": "fuzz-project"})
+    proj_del = create("projects", "project", {"name": "fuzz-project-delete"})
+    user = create("users", "user", {"name": "fuzz-user", "password": "fuzz-user-password",
+                                    "default_project_id": proj})
+    user_del = create("users", "user", {"name": "fuzz-user-delete"})
+    r = requests.put(f"{s.url}/v3/projects/{proj}/users/{user}/roles/member", headers=h, timeout=30)
+    if r.status_code != 204:
+        raise SystemExit(f"fixture grant: {r.status_code} {r.text}")
+    grant = {"project_id": proj, "user_id": user, "role_id": "member"}
+    by_op: dict[str, dict[str, str]] = {
+        "keystone_domain_show": {"domain_id": "default"},
+        "keystone_project_delete": {"project_id": proj_del},
+        "keystone_grant_list": {"project_id": proj, "user_id": user},
+        "keystone_user_delete": {"user_id": user_del},
+        "keystone_role_show": {"role_id": "member"},
+        "keystone_role_implies": {"role_id": "admin"},
+        "keystone_role_inference_show": {"role_id": "admin", "implied_id": "member"},
+    }
+    for verb in ("show", "update"):
+        by_op[f"keystone_project_{verb}"] = {"project_id": proj}
+        by_op[f"keystone_user_{verb}"] = {"user_id": user}
+    for op in ("user_projects", "user_password_change"):
+        by_op[f"keystone_{op}"] = {"user_id": user}
+    for op in ("show", "check", "create", "delete"):
+        by_op[f"keystone_grant_{op}"] = grant
     return by_op
 
 
@@ -219,7 +263,7 @@ def toml_str(v: str) -> str:
     return json.dumps(v)  # a JSON string is a TOML basic string
 
 
-def config(doc: dict, base: str, tok: str, password: str, ids: dict[str, str], subjects: tuple[str, str]) -> str:
+def config(doc: dict, base: str, tok: str, password: str, ids: dict, subjects: tuple[str, str]) -> str:
     """One [[operations]] block per operation: its API's credentials and, where
     a fixture exists, the id of a real object."""
     lines = [f"base-url = {toml_str(base)}", "", "[headers]", f"X-Auth-Token = {toml_str(tok)}", ""]
@@ -230,8 +274,11 @@ def config(doc: dict, base: str, tok: str, password: str, ids: dict[str, str], s
             oid = op["operationId"]
             tag = (op.get("tags") or [""])[0]
             params: dict[str, object] = {}
-            if oid in ids and "{id}" in path:
-                params["id"] = ids[oid]
+            fixed = ids.get(oid)
+            if isinstance(fixed, dict):
+                params.update(fixed)
+            elif fixed is not None and "{id}" in path:
+                params["id"] = fixed
             block = ["[[operations]]", f"include-operation-id = {toml_str(oid)}"]
             if tag == "nsx":
                 # As a header: schemathesis applies an operation's `auth.basic`

@@ -56,7 +56,10 @@ where
         .route("/v3/projects/{project_id}/users/{user_id}/roles", get(grant_list))
         .route(
             "/v3/projects/{project_id}/users/{user_id}/roles/{role_id}",
-            get(grant_check).put(grant_create).delete(grant_delete),
+            get(grant_check)
+                .head(grant_head)
+                .put(grant_create)
+                .delete(grant_delete),
         )
         .route("/v3/users", get(user_list).post(user_create))
         .route(
@@ -72,6 +75,37 @@ where
         .route("/v3/role_inferences", get(role_inferences))
         .route("/v3/role_assignments", get(assignment_list))
 }
+
+/// The admin subset's operations (merged by [`crate::keystone::openapi`]).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    domain_list,
+    domain_show,
+    project_list,
+    project_create,
+    project_show,
+    project_update,
+    project_delete,
+    grant_list,
+    grant_check,
+    grant_head,
+    grant_create,
+    grant_delete,
+    user_list,
+    user_create,
+    user_show,
+    user_update,
+    user_delete,
+    password_change,
+    user_projects,
+    role_list,
+    role_show,
+    role_implies,
+    role_inference,
+    role_inferences,
+    assignment_list,
+))]
+pub(crate) struct AdminApi;
 
 // ----------------------------------------------------------------- policy
 
@@ -474,6 +508,23 @@ fn no_content() -> Response {
 
 // ---------------------------------------------------------------- domains
 
+#[utoipa::path(
+    get,
+    path = "/v3/domains",
+    tag = "keystone",
+    operation_id = "keystone_domain_list",
+    summary = "List domains (the one, `Default`)",
+    params(
+        ("name" = Option<String>, Query, description = "Only the domain of this name"),
+        ("enabled" = Option<bool>, Query, description = "Only enabled (or disabled) domains"),
+    ),
+    security(("keystone_token" = [])),
+    responses(
+        (status = 200, description = "The domains", body = DomainsResponse),
+        (status = 401, description = "Missing or invalid `X-Auth-Token`", body = ErrorBody),
+        (status = 403, description = "The caller is not admin (Keystone's default policy)", body = ErrorBody),
+    ),
+)]
 async fn domain_list(
     State(id): State<Identity>,
     Caller(c): Caller,
@@ -494,6 +545,20 @@ async fn domain_list(
 
 /// Anyone with a token may read the domain of its project (Keystone's
 /// `token.project.domain.id:%(target.domain.id)s`): here, `default`.
+#[utoipa::path(
+    get,
+    path = "/v3/domains/{domain_id}",
+    tag = "keystone",
+    operation_id = "keystone_domain_show",
+    summary = "Show a domain (anyone with a token: `default` is every project's)",
+    params(("domain_id" = String, Path, description = "The domain's id (`default`)")),
+    security(("keystone_token" = [])),
+    responses(
+        (status = 200, description = "The domain", body = DomainResponse),
+        (status = 401, description = "Missing or invalid `X-Auth-Token`", body = ErrorBody),
+        (status = 404, description = "No such domain", body = ErrorBody),
+    ),
+)]
 async fn domain_show(
     State(id): State<Identity>,
     Caller(_): Caller,
@@ -509,6 +574,26 @@ async fn domain_show(
 
 // --------------------------------------------------------------- projects
 
+#[utoipa::path(
+    get,
+    path = "/v3/projects",
+    tag = "keystone",
+    operation_id = "keystone_project_list",
+    summary = "List projects",
+    params(
+        ("name" = Option<String>, Query, description = "Only the project of this name"),
+        ("enabled" = Option<bool>, Query, description = "Only enabled (or disabled) projects"),
+        ("domain_id" = Option<String>, Query, description = "Only projects of this domain (`default`: all; any other: none)"),
+        ("is_domain" = Option<bool>, Query, description = "True: none (no project is a domain)"),
+        ("parent_id" = Option<String>, Query, description = "Only children of this parent (`default`: all; any other: none)"),
+    ),
+    security(("keystone_token" = [])),
+    responses(
+        (status = 200, description = "The projects, by name", body = ProjectsResponse),
+        (status = 401, description = "Missing or invalid `X-Auth-Token`", body = ErrorBody),
+        (status = 403, description = "The caller is not admin (Keystone's default policy)", body = ErrorBody),
+    ),
+)]
 async fn project_list(
     State(id): State<Identity>,
     Caller(c): Caller,
@@ -530,6 +615,23 @@ async fn project_list(
     }))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v3/projects",
+    tag = "keystone",
+    operation_id = "keystone_project_create",
+    summary = "Create a project",
+    request_body(content = ProjectCreateRequest, content_type = "application/json"),
+    security(("keystone_token" = [])),
+    responses(
+        (status = 201, description = "Created", body = ProjectResponse),
+        (status = 400, description = "Malformed body or invalid attributes", body = ErrorBody),
+        (status = 401, description = "Missing or invalid `X-Auth-Token`", body = ErrorBody),
+        (status = 403, description = "The caller is not admin (Keystone's default policy)", body = ErrorBody),
+        (status = 404, description = "No such domain", body = ErrorBody),
+        (status = 409, description = "The name is taken", body = ErrorBody),
+    ),
+)]
 async fn project_create(
     State(id): State<Identity>,
     Caller(c): Caller,
@@ -548,6 +650,21 @@ async fn project_create(
 }
 
 /// Admin, or the project of the caller's own token.
+#[utoipa::path(
+    get,
+    path = "/v3/projects/{project_id}",
+    tag = "keystone",
+    operation_id = "keystone_project_show",
+    summary = "Show a project (admin, or the project of the caller's token)",
+    params(("project_id" = String, Path, description = "The project's id")),
+    security(("keystone_token" = [])),
+    responses(
+        (status = 200, description = "The project", body = ProjectResponse),
+        (status = 401, description = "Missing or invalid `X-Auth-Token`", body = ErrorBody),
+        (status = 403, description = "Another project, and the caller is not admin", body = ErrorBody),
+        (status = 404, description = "No such project", body = ErrorBody),
+    ),
+)]
 async fn project_show(
     State(id): State<Identity>,
     Caller(c): Caller,
@@ -562,6 +679,24 @@ async fn project_show(
     }))
 }
 
+#[utoipa::path(
+    patch,
+    path = "/v3/projects/{project_id}",
+    tag = "keystone",
+    operation_id = "keystone_project_update",
+    summary = "Update a project (disabling revokes its tokens)",
+    params(("project_id" = String, Path, description = "The project's id")),
+    request_body(content = ProjectUpdateRequest, content_type = "application/json"),
+    security(("keystone_token" = [])),
+    responses(
+        (status = 200, description = "Updated", body = ProjectResponse),
+        (status = 400, description = "Malformed body, invalid attributes, or a changed id", body = ErrorBody),
+        (status = 401, description = "Missing or invalid `X-Auth-Token`", body = ErrorBody),
+        (status = 403, description = "The caller is not admin, or the project is the bootstrap admin project and would be disabled", body = ErrorBody),
+        (status = 404, description = "No such project or domain", body = ErrorBody),
+        (status = 409, description = "The name is taken", body = ErrorBody),
+    ),
+)]
 async fn project_update(
     State(id): State<Identity>,
     Caller(c): Caller,
@@ -579,6 +714,22 @@ async fn project_update(
     }))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/v3/projects/{project_id}",
+    tag = "keystone",
+    operation_id = "keystone_project_delete",
+    summary = "Delete a project that owns no objects",
+    params(("project_id" = String, Path, description = "The project's id")),
+    security(("keystone_token" = [])),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "Missing or invalid `X-Auth-Token`", body = ErrorBody),
+        (status = 403, description = "The caller is not admin, or it is the bootstrap admin project", body = ErrorBody),
+        (status = 404, description = "No such project", body = ErrorBody),
+        (status = 409, description = "It still owns objects of the network APIs", body = ErrorBody),
+    ),
+)]
 async fn project_delete(
     State(id): State<Identity>,
     Caller(c): Caller,
@@ -592,6 +743,24 @@ async fn project_delete(
 
 // ----------------------------------------------------------------- grants
 
+#[utoipa::path(
+    get,
+    path = "/v3/projects/{project_id}/users/{user_id}/roles",
+    tag = "keystone",
+    operation_id = "keystone_grant_list",
+    summary = "List the roles granted directly to a user on a project",
+    params(
+        ("project_id" = String, Path, description = "The project's id"),
+        ("user_id" = String, Path, description = "The user's id"),
+    ),
+    security(("keystone_token" = [])),
+    responses(
+        (status = 200, description = "The roles", body = RolesResponse),
+        (status = 401, description = "Missing or invalid `X-Auth-Token`", body = ErrorBody),
+        (status = 403, description = "The caller is not admin (Keystone's default policy)", body = ErrorBody),
+        (status = 404, description = "No such project or user", body = ErrorBody),
+    ),
+)]
 async fn grant_list(
     State(id): State<Identity>,
     Caller(c): Caller,
@@ -606,6 +775,25 @@ async fn grant_list(
 }
 
 /// `GET` and `HEAD`: 204 if the grant exists (directly), as Keystone.
+#[utoipa::path(
+    get,
+    path = "/v3/projects/{project_id}/users/{user_id}/roles/{role_id}",
+    tag = "keystone",
+    operation_id = "keystone_grant_show",
+    summary = "Check a grant (204 if the role is granted directly)",
+    params(
+        ("project_id" = String, Path, description = "The project's id"),
+        ("user_id" = String, Path, description = "The user's id"),
+        ("role_id" = String, Path, description = "The role's id (its name: `admin`, `member`, `reader`, `service`)"),
+    ),
+    security(("keystone_token" = [])),
+    responses(
+        (status = 204, description = "Granted"),
+        (status = 401, description = "Missing or invalid `X-Auth-Token`", body = ErrorBody),
+        (status = 403, description = "The caller is not admin (Keystone's default policy)", body = ErrorBody),
+        (status = 404, description = "No such project, user, role or grant", body = ErrorBody),
+    ),
+)]
 async fn grant_check(
     State(id): State<Identity>,
     Caller(c): Caller,
@@ -616,6 +804,53 @@ async fn grant_check(
     Ok(no_content())
 }
 
+/// `HEAD`: [`grant_check`] without a body (its own operation in the document).
+#[utoipa::path(
+    head,
+    path = "/v3/projects/{project_id}/users/{user_id}/roles/{role_id}",
+    tag = "keystone",
+    operation_id = "keystone_grant_check",
+    summary = "Check a grant (204 if the role is granted directly; no body)",
+    params(
+        ("project_id" = String, Path, description = "The project's id"),
+        ("user_id" = String, Path, description = "The user's id"),
+        ("role_id" = String, Path, description = "The role's id (its name: `admin`, `member`, `reader`, `service`)"),
+    ),
+    security(("keystone_token" = [])),
+    responses(
+        (status = 204, description = "Granted"),
+        (status = 401, description = "Missing or invalid `X-Auth-Token`"),
+        (status = 403, description = "The caller is not admin (Keystone's default policy)"),
+        (status = 404, description = "No such project, user, role or grant"),
+    ),
+)]
+async fn grant_head(
+    state: State<Identity>,
+    caller: Caller,
+    path: Path<(String, String, String)>,
+) -> Result<Response> {
+    grant_check(state, caller, path).await
+}
+
+#[utoipa::path(
+    put,
+    path = "/v3/projects/{project_id}/users/{user_id}/roles/{role_id}",
+    tag = "keystone",
+    operation_id = "keystone_grant_create",
+    summary = "Grant a role to a user on a project (again: no change)",
+    params(
+        ("project_id" = String, Path, description = "The project's id"),
+        ("user_id" = String, Path, description = "The user's id"),
+        ("role_id" = String, Path, description = "The role's id (its name: `admin`, `member`, `reader`, `service`)"),
+    ),
+    security(("keystone_token" = [])),
+    responses(
+        (status = 204, description = "Granted"),
+        (status = 401, description = "Missing or invalid `X-Auth-Token`", body = ErrorBody),
+        (status = 403, description = "The caller is not admin (Keystone's default policy)", body = ErrorBody),
+        (status = 404, description = "No such project, user or role", body = ErrorBody),
+    ),
+)]
 async fn grant_create(
     State(id): State<Identity>,
     Caller(c): Caller,
@@ -628,6 +863,25 @@ async fn grant_create(
     Ok(no_content())
 }
 
+#[utoipa::path(
+    delete,
+    path = "/v3/projects/{project_id}/users/{user_id}/roles/{role_id}",
+    tag = "keystone",
+    operation_id = "keystone_grant_delete",
+    summary = "Revoke a grant (revokes the user's tokens on that project)",
+    params(
+        ("project_id" = String, Path, description = "The project's id"),
+        ("user_id" = String, Path, description = "The user's id"),
+        ("role_id" = String, Path, description = "The role's id (its name: `admin`, `member`, `reader`, `service`)"),
+    ),
+    security(("keystone_token" = [])),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 401, description = "Missing or invalid `X-Auth-Token`", body = ErrorBody),
+        (status = 403, description = "The caller is not admin, or it is the bootstrap admin's `admin` grant, or the caller's own `admin` on its token's project", body = ErrorBody),
+        (status = 404, description = "No such project, user, role or grant", body = ErrorBody),
+    ),
+)]
 async fn grant_delete(
     State(id): State<Identity>,
     Caller(c): Caller,
@@ -641,6 +895,24 @@ async fn grant_delete(
 
 // ------------------------------------------------------------------ users
 
+#[utoipa::path(
+    get,
+    path = "/v3/users",
+    tag = "keystone",
+    operation_id = "keystone_user_list",
+    summary = "List users",
+    params(
+        ("name" = Option<String>, Query, description = "Only the user of this name"),
+        ("enabled" = Option<bool>, Query, description = "Only enabled (or disabled) users"),
+        ("domain_id" = Option<String>, Query, description = "Only users of this domain (`default`: all; any other: none)"),
+    ),
+    security(("keystone_token" = [])),
+    responses(
+        (status = 200, description = "The users, by name", body = UsersResponse),
+        (status = 401, description = "Missing or invalid `X-Auth-Token`", body = ErrorBody),
+        (status = 403, description = "The caller is not admin (Keystone's default policy)", body = ErrorBody),
+    ),
+)]
 async fn user_list(
     State(id): State<Identity>,
     Caller(c): Caller,
@@ -659,6 +931,23 @@ async fn user_list(
     }))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v3/users",
+    tag = "keystone",
+    operation_id = "keystone_user_create",
+    summary = "Create a user",
+    request_body(content = UserCreateRequest, content_type = "application/json"),
+    security(("keystone_token" = [])),
+    responses(
+        (status = 201, description = "Created", body = UserResponse),
+        (status = 400, description = "Malformed body or invalid attributes", body = ErrorBody),
+        (status = 401, description = "Missing or invalid `X-Auth-Token`", body = ErrorBody),
+        (status = 403, description = "The caller is not admin (Keystone's default policy)", body = ErrorBody),
+        (status = 404, description = "No such domain", body = ErrorBody),
+        (status = 409, description = "The name is taken", body = ErrorBody),
+    ),
+)]
 async fn user_create(
     State(id): State<Identity>,
     Caller(c): Caller,
@@ -677,6 +966,21 @@ async fn user_create(
 }
 
 /// Admin, or the user itself.
+#[utoipa::path(
+    get,
+    path = "/v3/users/{user_id}",
+    tag = "keystone",
+    operation_id = "keystone_user_show",
+    summary = "Show a user (admin, or the user itself)",
+    params(("user_id" = String, Path, description = "The user's id")),
+    security(("keystone_token" = [])),
+    responses(
+        (status = 200, description = "The user", body = UserResponse),
+        (status = 401, description = "Missing or invalid `X-Auth-Token`", body = ErrorBody),
+        (status = 403, description = "Another user, and the caller is not admin", body = ErrorBody),
+        (status = 404, description = "No such user", body = ErrorBody),
+    ),
+)]
 async fn user_show(
     State(id): State<Identity>,
     Caller(c): Caller,
@@ -691,6 +995,24 @@ async fn user_show(
     }))
 }
 
+#[utoipa::path(
+    patch,
+    path = "/v3/users/{user_id}",
+    tag = "keystone",
+    operation_id = "keystone_user_update",
+    summary = "Update a user (a new password or disabling revokes its tokens)",
+    params(("user_id" = String, Path, description = "The user's id")),
+    request_body(content = UserUpdateRequest, content_type = "application/json"),
+    security(("keystone_token" = [])),
+    responses(
+        (status = 200, description = "Updated", body = UserResponse),
+        (status = 400, description = "Malformed body, invalid attributes, or a changed id", body = ErrorBody),
+        (status = 401, description = "Missing or invalid `X-Auth-Token`", body = ErrorBody),
+        (status = 403, description = "The caller is not admin, or the user is the bootstrap admin and would be disabled", body = ErrorBody),
+        (status = 404, description = "No such user or domain", body = ErrorBody),
+        (status = 409, description = "The name is taken", body = ErrorBody),
+    ),
+)]
 async fn user_update(
     State(id): State<Identity>,
     Caller(c): Caller,
@@ -706,6 +1028,21 @@ async fn user_update(
     }))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/v3/users/{user_id}",
+    tag = "keystone",
+    operation_id = "keystone_user_delete",
+    summary = "Delete a user with its grants and tokens",
+    params(("user_id" = String, Path, description = "The user's id")),
+    security(("keystone_token" = [])),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "Missing or invalid `X-Auth-Token`", body = ErrorBody),
+        (status = 403, description = "The caller is not admin, or it is the bootstrap admin", body = ErrorBody),
+        (status = 404, description = "No such user", body = ErrorBody),
+    ),
+)]
 async fn user_delete(
     State(id): State<Identity>,
     Caller(c): Caller,
@@ -720,6 +1057,22 @@ async fn user_delete(
 /// `{"user": {"password": ..., "original_password": ...}}`: no token needed;
 /// a wrong original password is 401 in Keystone's words (and counts as a
 /// failed login); success revokes every token of the user.
+#[utoipa::path(
+    post,
+    path = "/v3/users/{user_id}/password",
+    tag = "keystone",
+    operation_id = "keystone_user_password_change",
+    summary = "Change one's own password (no token: the original password is the credential)",
+    params(("user_id" = String, Path, description = "The user's id")),
+    request_body(content = PasswordChangeRequest, content_type = "application/json"),
+    responses(
+        (status = 204, description = "Changed; every token of the user is revoked"),
+        (status = 400, description = "Malformed body", body = ErrorBody),
+        (status = 401, description = "Wrong original password, an unknown or disabled user, or a locked account", body = ErrorBody),
+        (status = 429, description = "Too many failed password checks from this address (`Retry-After`)", body = ErrorBody),
+        (status = 503, description = "Every password-hashing thread is busy (`Retry-After`)", body = ErrorBody),
+    ),
+)]
 async fn password_change(
     State(id): State<Identity>,
     peer: Peer,
@@ -746,6 +1099,21 @@ async fn password_change(
 
 /// Admin, or the user itself (the CLI's `project list` falls back to this
 /// for a non-admin).
+#[utoipa::path(
+    get,
+    path = "/v3/users/{user_id}/projects",
+    tag = "keystone",
+    operation_id = "keystone_user_projects",
+    summary = "List the projects a user has a role on (admin, or the user itself)",
+    params(("user_id" = String, Path, description = "The user's id")),
+    security(("keystone_token" = [])),
+    responses(
+        (status = 200, description = "The projects", body = ProjectsResponse),
+        (status = 401, description = "Missing or invalid `X-Auth-Token`", body = ErrorBody),
+        (status = 403, description = "Another user, and the caller is not admin", body = ErrorBody),
+        (status = 404, description = "No such user", body = ErrorBody),
+    ),
+)]
 async fn user_projects(
     State(id): State<Identity>,
     Caller(c): Caller,
@@ -764,6 +1132,23 @@ async fn user_projects(
 
 // ------------------------------------------------------------------ roles
 
+#[utoipa::path(
+    get,
+    path = "/v3/roles",
+    tag = "keystone",
+    operation_id = "keystone_role_list",
+    summary = "List roles",
+    params(
+        ("name" = Option<String>, Query, description = "Only the role of this name"),
+        ("domain_id" = Option<String>, Query, description = "Only roles of this domain (any: none, roles are global)"),
+    ),
+    security(("keystone_token" = [])),
+    responses(
+        (status = 200, description = "The roles", body = RolesResponse),
+        (status = 401, description = "Missing or invalid `X-Auth-Token`", body = ErrorBody),
+        (status = 403, description = "The caller is not admin (Keystone's default policy)", body = ErrorBody),
+    ),
+)]
 async fn role_list(
     State(id): State<Identity>,
     Caller(c): Caller,
@@ -782,6 +1167,23 @@ async fn role_list(
     }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v3/roles/{role_id}",
+    tag = "keystone",
+    operation_id = "keystone_role_show",
+    summary = "Show a role",
+    params(
+        ("role_id" = String, Path, description = "The role's id (its name: `admin`, `member`, `reader`, `service`)"),
+    ),
+    security(("keystone_token" = [])),
+    responses(
+        (status = 200, description = "The role", body = RoleResponse),
+        (status = 401, description = "Missing or invalid `X-Auth-Token`", body = ErrorBody),
+        (status = 403, description = "The caller is not admin (Keystone's default policy)", body = ErrorBody),
+        (status = 404, description = "No such role", body = ErrorBody),
+    ),
+)]
 async fn role_show(
     State(id): State<Identity>,
     Caller(c): Caller,
@@ -818,6 +1220,19 @@ fn inferences_of(id: &Identity, r: &roles::RoleDef) -> RoleInferences {
 }
 
 /// Every implication rule (`openstack implied role list`).
+#[utoipa::path(
+    get,
+    path = "/v3/role_inferences",
+    tag = "keystone",
+    operation_id = "keystone_role_inference_list",
+    summary = "List every implication rule",
+    security(("keystone_token" = [])),
+    responses(
+        (status = 200, description = "The rules, by prior role", body = RoleInferencesResponse),
+        (status = 401, description = "Missing or invalid `X-Auth-Token`", body = ErrorBody),
+        (status = 403, description = "The caller is not admin (Keystone's default policy)", body = ErrorBody),
+    ),
+)]
 async fn role_inferences(
     State(id): State<Identity>,
     Caller(c): Caller,
@@ -834,6 +1249,21 @@ async fn role_inferences(
 }
 
 /// What one role implies directly.
+#[utoipa::path(
+    get,
+    path = "/v3/roles/{role_id}/implies",
+    tag = "keystone",
+    operation_id = "keystone_role_implies",
+    summary = "List the roles a role implies directly",
+    params(("role_id" = String, Path, description = "The prior role's id")),
+    security(("keystone_token" = [])),
+    responses(
+        (status = 200, description = "The role and what it implies", body = RoleImpliesResponse),
+        (status = 401, description = "Missing or invalid `X-Auth-Token`", body = ErrorBody),
+        (status = 403, description = "The caller is not admin (Keystone's default policy)", body = ErrorBody),
+        (status = 404, description = "No such role", body = ErrorBody),
+    ),
+)]
 async fn role_implies(
     State(id): State<Identity>,
     Caller(c): Caller,
@@ -850,6 +1280,24 @@ async fn role_implies(
 }
 
 /// One implication rule (what an effective assignment's `prior_role` link names).
+#[utoipa::path(
+    get,
+    path = "/v3/roles/{role_id}/implies/{implied_id}",
+    tag = "keystone",
+    operation_id = "keystone_role_inference_show",
+    summary = "Show one implication rule",
+    params(
+        ("role_id" = String, Path, description = "The prior role's id"),
+        ("implied_id" = String, Path, description = "The implied role's id"),
+    ),
+    security(("keystone_token" = [])),
+    responses(
+        (status = 200, description = "The rule", body = RoleInferenceResponse),
+        (status = 401, description = "Missing or invalid `X-Auth-Token`", body = ErrorBody),
+        (status = 403, description = "The caller is not admin (Keystone's default policy)", body = ErrorBody),
+        (status = 404, description = "No such role, or the prior role does not imply the other", body = ErrorBody),
+    ),
+)]
 async fn role_inference(
     State(id): State<Identity>,
     Caller(c): Caller,
@@ -879,6 +1327,30 @@ async fn role_inference(
 /// Filters `user.id`, `scope.project.id`, `role.id`; `effective`,
 /// `include_names`. Groups, domains, the system scope and inheritance have no
 /// assignments here: filtering by them lists none.
+#[utoipa::path(
+    get,
+    path = "/v3/role_assignments",
+    tag = "keystone",
+    operation_id = "keystone_role_assignment_list",
+    summary = "List role assignments",
+    params(
+        ("user.id" = Option<String>, Query, description = "Only this user's"),
+        ("scope.project.id" = Option<String>, Query, description = "Only on this project"),
+        ("role.id" = Option<String>, Query, description = "Only of this role"),
+        ("effective" = Option<bool>, Query, description = "Also the roles the grants imply (present and not a false word: true)"),
+        ("include_names" = Option<bool>, Query, description = "Also names (and domains) of the user, project and role"),
+        ("group.id" = Option<String>, Query, description = "Any value: none (no group has assignments)"),
+        ("scope.domain.id" = Option<String>, Query, description = "Any value: none (no domain has assignments)"),
+        ("scope.system" = Option<String>, Query, description = "Any value: none (no system assignments)"),
+        ("scope.OS-INHERIT:inherited_to" = Option<String>, Query, description = "Any value: none (no inherited assignments)"),
+    ),
+    security(("keystone_token" = [])),
+    responses(
+        (status = 200, description = "The assignments", body = AssignmentsResponse),
+        (status = 401, description = "Missing or invalid `X-Auth-Token`", body = ErrorBody),
+        (status = 403, description = "The caller is not admin (Keystone's default policy)", body = ErrorBody),
+    ),
+)]
 async fn assignment_list(
     State(id): State<Identity>,
     Caller(c): Caller,

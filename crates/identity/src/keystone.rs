@@ -52,6 +52,7 @@ struct KeystoneApi;
 /// `/v3`), their schemas, and the [`TOKEN_SCHEME`] security scheme.
 pub fn openapi() -> utoipa::openapi::OpenApi {
     let mut doc = KeystoneApi::openapi();
+    doc.merge(crate::admin_api::AdminApi::openapi());
     if let Some(item) = doc.paths.paths.get("/v3").cloned() {
         let mut item = item;
         if let Some(op) = item.get.as_mut() {

@@ -1,11 +1,13 @@
 //! Keystone's JSON: the typed bodies the `/v3` handlers answer with, and the
-//! documented shape of the one request body they read.
+//! documented shapes of the request bodies they read.
 //!
 //! Responses are built here from identity types (`From`), serialized by serde,
 //! and described by the same types' `utoipa::ToSchema`, so the OpenAPI document
 //! and the wire can't drift apart. The request side stays parsed by hand in
-//! [`crate::keystone`], because Keystone's exact refusal messages depend on
-//! which part of the body is missing; [`AuthRequest`] only documents it.
+//! [`crate::keystone`] and [`crate::admin_api`], because Keystone's exact
+//! refusal messages depend on which part of the body is missing or wrong;
+//! [`AuthRequest`], [`ProjectCreateRequest`], [`UserCreateRequest`] and the
+//! other `*Request` types only document them.
 
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -297,7 +299,8 @@ pub struct DomainRef {
 // ------------------------------------------------ the admin subset (responses)
 
 /// A resource's `links` (`self`: its URL).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = keystone::SelfLink)]
 pub struct SelfLink {
     /// Absolute URL of the resource.
     #[serde(rename = "self")]
@@ -306,19 +309,24 @@ pub struct SelfLink {
 
 /// A collection's `links`: vpnaas answers whole lists, so `next` and
 /// `previous` are always null.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = keystone::CollectionLinks)]
 pub struct CollectionLinks {
     /// Absolute URL of the collection.
     #[serde(rename = "self")]
     pub self_: String,
     /// Always null.
+    #[schema(required = true)]
     pub next: Option<String>,
     /// Always null.
+    #[schema(required = true)]
     pub previous: Option<String>,
 }
 
-/// A project as Keystone shows it (`GET /v3/projects/{id}`).
-#[derive(Debug, Serialize)]
+/// A project as Keystone shows it (`GET /v3/projects/{id}`), with any other
+/// attribute a client stored with it besides these.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = keystone::ProjectBody)]
 pub struct ProjectBody {
     /// Project id.
     pub id: String,
@@ -335,25 +343,30 @@ pub struct ProjectBody {
     /// The domain (`default`): projects are not nested.
     pub parent_id: &'static str,
     /// Keystone's project tags.
+    #[schema(value_type = Vec<String>)]
     pub tags: Vec<Value>,
     /// Resource options (none are supported: always empty).
+    #[schema(value_type = Object)]
     pub options: Map<String, Value>,
     /// `self`.
     pub links: SelfLink,
     /// Other attributes a client stored with it.
     #[serde(flatten)]
+    #[schema(ignore)]
     pub extra: Map<String, Value>,
 }
 
 /// `{"project": ...}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = keystone::ProjectResponse)]
 pub struct ProjectResponse {
     /// The project.
     pub project: ProjectBody,
 }
 
 /// `{"projects": [...], "links": ...}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = keystone::ProjectsResponse)]
 pub struct ProjectsResponse {
     /// The projects, by name.
     pub projects: Vec<ProjectBody>,
@@ -361,8 +374,10 @@ pub struct ProjectsResponse {
     pub links: CollectionLinks,
 }
 
-/// A user as Keystone shows it (never its password).
-#[derive(Debug, Serialize)]
+/// A user as Keystone shows it (never its password), with any other
+/// attribute a client stored with it (`email`, `description`, ...).
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = keystone::UserBody)]
 pub struct UserBody {
     /// User id.
     pub id: String,
@@ -376,25 +391,30 @@ pub struct UserBody {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub default_project_id: Option<String>,
     /// Always null: passwords here do not expire.
+    #[schema(required = true)]
     pub password_expires_at: Option<String>,
     /// Resource options (none are supported: always empty).
+    #[schema(value_type = Object)]
     pub options: Map<String, Value>,
     /// `self`.
     pub links: SelfLink,
     /// Other attributes (`email`, `description`, ...).
     #[serde(flatten)]
+    #[schema(ignore)]
     pub extra: Map<String, Value>,
 }
 
 /// `{"user": ...}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = keystone::UserResponse)]
 pub struct UserResponse {
     /// The user.
     pub user: UserBody,
 }
 
 /// `{"users": [...], "links": ...}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = keystone::UsersResponse)]
 pub struct UsersResponse {
     /// The users, by name.
     pub users: Vec<UserBody>,
@@ -403,7 +423,8 @@ pub struct UsersResponse {
 }
 
 /// A role (`admin`, `member`, `reader`, `service`; its id is its name).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = keystone::RoleBody)]
 pub struct RoleBody {
     /// Role id (= name).
     pub id: String,
@@ -412,22 +433,26 @@ pub struct RoleBody {
     /// What the role is for.
     pub description: String,
     /// Always null: roles are global.
+    #[schema(required = true)]
     pub domain_id: Option<String>,
     /// Resource options (always empty).
+    #[schema(value_type = Object)]
     pub options: Map<String, Value>,
     /// `self`.
     pub links: SelfLink,
 }
 
 /// `{"role": ...}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = keystone::RoleResponse)]
 pub struct RoleResponse {
     /// The role.
     pub role: RoleBody,
 }
 
 /// `{"roles": [...], "links": ...}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = keystone::RolesResponse)]
 pub struct RolesResponse {
     /// The roles, by name.
     pub roles: Vec<RoleBody>,
@@ -436,7 +461,8 @@ pub struct RolesResponse {
 }
 
 /// The one domain, `Default`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = keystone::DomainBody)]
 pub struct DomainBody {
     /// `default`.
     pub id: &'static str,
@@ -449,20 +475,23 @@ pub struct DomainBody {
     /// Always empty.
     pub tags: Vec<String>,
     /// Always empty.
+    #[schema(value_type = Object)]
     pub options: Map<String, Value>,
     /// `self`.
     pub links: SelfLink,
 }
 
 /// `{"domain": ...}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = keystone::DomainResponse)]
 pub struct DomainResponse {
     /// The domain.
     pub domain: DomainBody,
 }
 
 /// `{"domains": [...], "links": ...}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = keystone::DomainsResponse)]
 pub struct DomainsResponse {
     /// The domains (`Default`, unless a filter excludes it).
     pub domains: Vec<DomainBody>,
@@ -472,7 +501,8 @@ pub struct DomainsResponse {
 
 /// The user, project or role of an assignment: its id, and with
 /// `include_names` its name (and the domain of a user or project).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = keystone::AssignmentRef)]
 pub struct AssignmentRef {
     /// Id.
     pub id: String,
@@ -485,14 +515,16 @@ pub struct AssignmentRef {
 }
 
 /// An assignment's scope (always a project here).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = keystone::AssignmentScope)]
 pub struct AssignmentScope {
     /// The project.
     pub project: AssignmentRef,
 }
 
 /// An assignment's links.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = keystone::AssignmentLinks)]
 pub struct AssignmentLinks {
     /// The grant's URL (for an implied role, the grant of the role implying it).
     pub assignment: String,
@@ -502,7 +534,8 @@ pub struct AssignmentLinks {
 }
 
 /// One role assignment.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = keystone::AssignmentBody)]
 pub struct AssignmentBody {
     /// The role.
     pub role: AssignmentRef,
@@ -515,7 +548,8 @@ pub struct AssignmentBody {
 }
 
 /// `{"role_assignments": [...], "links": ...}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = keystone::AssignmentsResponse)]
 pub struct AssignmentsResponse {
     /// The assignments.
     pub role_assignments: Vec<AssignmentBody>,
@@ -524,7 +558,8 @@ pub struct AssignmentsResponse {
 }
 
 /// A role as an implication rule names it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = keystone::RoleRefBody)]
 pub struct RoleRefBody {
     /// Role id (= name).
     pub id: String,
@@ -537,7 +572,8 @@ pub struct RoleRefBody {
 }
 
 /// One implication rule: a role and one role it implies.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = keystone::RoleInference)]
 pub struct RoleInference {
     /// The implying role.
     pub prior_role: RoleRefBody,
@@ -546,7 +582,8 @@ pub struct RoleInference {
 }
 
 /// `GET /v3/roles/{prior}/implies/{implied}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = keystone::RoleInferenceResponse)]
 pub struct RoleInferenceResponse {
     /// The rule.
     pub role_inference: RoleInference,
@@ -555,7 +592,8 @@ pub struct RoleInferenceResponse {
 }
 
 /// A role with every role it implies directly.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = keystone::RoleInferences)]
 pub struct RoleInferences {
     /// The implying role.
     pub prior_role: RoleRefBody,
@@ -564,7 +602,8 @@ pub struct RoleInferences {
 }
 
 /// `GET /v3/role_inferences` (every role that implies another).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = keystone::RoleInferencesResponse)]
 pub struct RoleInferencesResponse {
     /// The rules, by prior role.
     pub role_inferences: Vec<RoleInferences>,
@@ -573,10 +612,178 @@ pub struct RoleInferencesResponse {
 }
 
 /// `GET /v3/roles/{prior}/implies`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = keystone::RoleImpliesResponse)]
 pub struct RoleImpliesResponse {
     /// The role and what it implies directly.
     pub role_inference: RoleInferences,
     /// `self`.
     pub links: SelfLink,
 }
+
+// ------------------------------------------------- the admin subset (requests)
+//
+// Documented only, like [`AuthRequest`]: the handlers read each body field by
+// field ([`crate::admin_api`]) for Keystone's exact refusals. Attributes not
+// listed (a user's `email`, anything else) are kept as "extra" and shown back.
+
+/// `POST /v3/projects`.
+#[derive(Debug, ToSchema)]
+#[schema(as = keystone::ProjectCreateRequest)]
+pub struct ProjectCreateRequest {
+    /// The new project.
+    pub project: ProjectCreate,
+}
+
+/// A new project's attributes.
+#[derive(Debug, ToSchema)]
+#[schema(as = keystone::ProjectCreate)]
+pub struct ProjectCreate {
+    /// Unique name (1 to 64 characters, not only white space; trimmed).
+    #[schema(min_length = 1, max_length = 64, pattern = r"[\S]+")]
+    pub name: String,
+    /// Free-form (default empty).
+    pub description: Option<String>,
+    /// Whether tokens may be scoped to it (default true; also `"true"`/`"false"`).
+    pub enabled: Option<bool>,
+    /// `default` (the only domain; any other is 404).
+    #[schema(pattern = "^default$")]
+    pub domain_id: Option<String>,
+    /// Only false: this server has one domain.
+    pub is_domain: Option<bool>,
+    /// `default` or null: projects are not nested.
+    #[schema(pattern = "^default$")]
+    pub parent_id: Option<String>,
+    /// Keystone's project tags (at most 80, without `,` or `/`).
+    #[schema(max_items = 80)]
+    pub tags: Option<Vec<String>>,
+    /// Resource options: only `{}` (none are supported).
+    pub options: Option<NoOptions>,
+}
+
+/// `PATCH /v3/projects/{project_id}`.
+#[derive(Debug, ToSchema)]
+#[schema(as = keystone::ProjectUpdateRequest)]
+pub struct ProjectUpdateRequest {
+    /// The attributes to change (at least one).
+    pub project: ProjectUpdate,
+}
+
+/// A project's attributes to change (`null` `description`: empty).
+#[derive(Debug, ToSchema)]
+#[schema(as = keystone::ProjectUpdate, min_properties = 1)]
+pub struct ProjectUpdate {
+    /// Its id again (it can't change).
+    pub id: Option<String>,
+    /// A new unique name (1 to 64 characters, not only white space).
+    #[schema(min_length = 1, max_length = 64, pattern = r"[\S]+")]
+    pub name: Option<String>,
+    /// A new description.
+    pub description: Option<String>,
+    /// Enable or disable (disabling revokes the tokens scoped to it; the
+    /// bootstrap admin project can't be disabled).
+    pub enabled: Option<bool>,
+    /// `default`.
+    #[schema(pattern = "^default$")]
+    pub domain_id: Option<String>,
+    /// Only false.
+    pub is_domain: Option<bool>,
+    /// `default` or null.
+    #[schema(pattern = "^default$")]
+    pub parent_id: Option<String>,
+    /// New tags (at most 80, without `,` or `/`).
+    #[schema(max_items = 80)]
+    pub tags: Option<Vec<String>>,
+    /// Only `{}`.
+    pub options: Option<NoOptions>,
+}
+
+/// `POST /v3/users`.
+#[derive(Debug, ToSchema)]
+#[schema(as = keystone::UserCreateRequest)]
+pub struct UserCreateRequest {
+    /// The new user.
+    pub user: UserCreate,
+}
+
+/// A new user's attributes.
+#[derive(Debug, ToSchema)]
+#[schema(as = keystone::UserCreate)]
+pub struct UserCreate {
+    /// Unique name (1 to 255 characters, not only white space; trimmed).
+    #[schema(min_length = 1, max_length = 255, pattern = r"[\S]+")]
+    pub name: String,
+    /// Its password (none: it can't authenticate with one).
+    pub password: Option<String>,
+    /// Whether it can authenticate (default true).
+    pub enabled: Option<bool>,
+    /// Keystone's `default_project_id` (grants nothing by itself).
+    pub default_project_id: Option<String>,
+    /// `default` (the only domain; any other is 404).
+    #[schema(pattern = "^default$")]
+    pub domain_id: Option<String>,
+    /// Kept as an extra attribute.
+    pub email: Option<String>,
+    /// Kept as an extra attribute.
+    pub description: Option<String>,
+    /// Resource options: only `{}`.
+    pub options: Option<NoOptions>,
+}
+
+/// `PATCH /v3/users/{user_id}`.
+#[derive(Debug, ToSchema)]
+#[schema(as = keystone::UserUpdateRequest)]
+pub struct UserUpdateRequest {
+    /// The attributes to change.
+    pub user: UserUpdate,
+}
+
+/// A user's attributes to change (an extra attribute set to `null` is removed).
+#[derive(Debug, ToSchema)]
+#[schema(as = keystone::UserUpdate)]
+pub struct UserUpdate {
+    /// Its id again (it can't change).
+    pub id: Option<String>,
+    /// A new unique name.
+    #[schema(min_length = 1, max_length = 255, pattern = r"[\S]+")]
+    pub name: Option<String>,
+    /// A new password (revokes the user's tokens).
+    pub password: Option<String>,
+    /// Enable or disable (disabling revokes its tokens; the bootstrap admin
+    /// can't be disabled).
+    pub enabled: Option<bool>,
+    /// A new default project (`null` clears it).
+    pub default_project_id: Option<String>,
+    /// `default`.
+    #[schema(pattern = "^default$")]
+    pub domain_id: Option<String>,
+    /// An extra attribute.
+    pub email: Option<String>,
+    /// An extra attribute.
+    pub description: Option<String>,
+    /// Only `{}`.
+    pub options: Option<NoOptions>,
+}
+
+/// `POST /v3/users/{user_id}/password`.
+#[derive(Debug, ToSchema)]
+#[schema(as = keystone::PasswordChangeRequest)]
+pub struct PasswordChangeRequest {
+    /// The old and the new password.
+    pub user: PasswordChange,
+}
+
+/// A password change: the original password is the credential.
+#[derive(Debug, ToSchema)]
+#[schema(as = keystone::PasswordChange)]
+pub struct PasswordChange {
+    /// The current password.
+    pub original_password: String,
+    /// The new password.
+    pub password: String,
+}
+
+/// Resource options of a request: none are supported, so only `{}` (or null).
+#[derive(Debug, ToSchema)]
+#[schema(as = keystone::NoOptions, max_properties = 0)]
+pub struct NoOptions {}
