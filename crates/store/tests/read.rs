@@ -260,9 +260,17 @@ async fn scoped_reads_and_users() {
     // The connections of two services, decrypted, oldest first.
     let services = [all[0].service.meta.id.clone(), all[2].service.meta.id.clone()];
     let conns = snap.users_of_any::<Connection>(&services).await.unwrap();
-    let names: Vec<&str> = conns.iter().map(|c| c.meta.name.as_str()).collect();
+    // Oldest first; objects made in the same millisecond are ordered by id.
+    let order: Vec<(i64, &str)> = conns
+        .iter()
+        .map(|c| (c.meta.created_at, c.meta.id.as_str()))
+        .collect();
+    assert!(order.windows(2).all(|w| w[0] <= w[1]), "{order:?}");
+    let mut names: Vec<&str> = conns.iter().map(|c| c.meta.name.as_str()).collect();
+    names.sort();
     assert_eq!(names, ["c1-0", "c1-1", "c3-0", "c3-1"]);
-    assert_eq!(conns[0].body.psk.expose(), "psk-1-0");
+    let first = conns.iter().find(|c| c.meta.name == "c1-0").unwrap();
+    assert_eq!(first.body.psk.expose(), "psk-1-0");
 }
 
 #[tokio::test]
