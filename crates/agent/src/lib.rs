@@ -283,6 +283,7 @@ async fn run_charon(args: &AgentArgs, heartbeat: Duration, wait: Duration) -> Re
     );
     let (cfg_tx, cfg_rx) = watch::channel(None::<NodeConfig>);
     let (rep_tx, rep_rx) = watch::channel(NodeReport {
+        node_error: None,
         agent: Some(settings.agent.clone()),
         ..NodeReport::default()
     });

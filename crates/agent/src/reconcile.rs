@@ -513,6 +513,7 @@ impl Reconciler {
                 .collect(),
             tunnels,
             agent: Some(self.settings.agent.clone()),
+            node_error: self.charon_error.clone(),
         }
     }
 }

@@ -121,6 +121,7 @@ pub fn simulated_report(node_id: &str, cfg: &NodeConfig, failure_rate: f64, agen
         }
     }
     NodeReport {
+        node_error: None,
         realized_generation: Some(cfg.generation),
         failures,
         tunnels,
@@ -133,6 +134,7 @@ async fn sim_node(api: NodeApi, s: SimSettings) {
     let agent = format!("vpnaas-agent {} (sim)", env!("CARGO_PKG_VERSION"));
     let (cfg_tx, mut cfg_rx) = watch::channel(None::<NodeConfig>);
     let (rep_tx, rep_rx) = watch::channel(NodeReport {
+        node_error: None,
         agent: Some(agent.clone()),
         ..NodeReport::default()
     });

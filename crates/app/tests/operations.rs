@@ -43,6 +43,7 @@ async fn pending_blocks_neutron_updates_until_a_node_realizes() {
     );
     let generation = store.generation_current().await.unwrap();
     let report = NodeReport {
+        node_error: None,
         realized_generation: Some(generation),
         ..NodeReport::default()
     };

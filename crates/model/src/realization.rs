@@ -173,4 +173,9 @@ pub struct NodeReport {
     /// The agent's name and version (e.g. `vpnaas-agent 0.1.0`).
     #[serde(default)]
     pub agent: Option<String>,
+    /// Why the agent can't drive its IPsec daemon at all (charon's socket
+    /// missing, charon dead, a VICI call failing): a node-level failure, which
+    /// every tunnel of the node shares. None while charon answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_error: Option<String>,
 }

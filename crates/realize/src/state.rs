@@ -94,6 +94,10 @@ pub fn session_state(
                         "CCP Id:{server_id}, Message: Unable to get response from the node. Please retry operation after some time."
                     )),
                 )
+            } else if let Some(e) = &n.node_error {
+                // The node can't drive its IPsec daemon at all: nothing it
+                // carries is realized, whatever generation it last applied.
+                (RealizationState::Failed, Some(format!("CCP Id:{server_id}, Message:{e}")))
             } else if let Some(f) = n.failures.iter().find(|f| f.entity_id == entity_id) {
                 (
                     RealizationState::Failed,
@@ -318,6 +322,13 @@ impl StatusIndex {
             .iter()
             .filter(|n| alive(n, self.now_ms, self.timeout))
             .collect();
+        // Every live node says it can't drive charon (socket missing, charon
+        // dead, VICI failing): nothing will be realized until that is fixed,
+        // so ERROR (which Neutron lets be updated), not a pending state that
+        // never ends.
+        if !live.is_empty() && live.iter().all(|n| n.node_error.is_some()) {
+            return Status::Error;
+        }
         let target = rec.meta.generation;
         if !nodes.iter().any(|n| realized(n, target, gw_gen)) {
             return Self::pending(rec.meta.revision);
@@ -350,6 +361,7 @@ mod tests {
             last_seen: seen,
             failures: vec![],
             tunnels: vec![],
+            node_error: None,
         }
     }
 
@@ -405,5 +417,52 @@ mod tests {
         // Realized 4, but the gateway's last change is 3: request 7 (elsewhere) is in sync.
         let s = session_state(&[node("a", Some(4), 1000)], "s", 7, 3, 1000, T, "c");
         assert_eq!(s.state, RealizationState::InSync);
+    }
+
+    #[test]
+    fn a_node_that_cannot_drive_charon_fails_what_it_carries() {
+        // Never applied anything, because charon's socket is missing.
+        let mut broken = node("a", None, 1000);
+        broken.node_error = Some("charon unreachable: no such file".into());
+        let s = session_state(std::slice::from_ref(&broken), "s", 5, 5, 1000, T, "ccp");
+        assert_eq!(s.state, RealizationState::Failed);
+        assert_eq!(
+            s.details[0].failure_message.as_deref(),
+            Some("CCP Id:ccp, Message:charon unreachable: no such file")
+        );
+
+        let meta = |id: &str, revision| model::Meta {
+            id: id.into(),
+            project_id: "p".into(),
+            name: String::new(),
+            description: String::new(),
+            revision,
+            generation: 5,
+            created_at: 0,
+            updated_at: 0,
+            created_by: "t".into(),
+            updated_by: "t".into(),
+        };
+        let conn = |rev| Record {
+            meta: meta("c", rev),
+            body: Connection {
+                admin_state_up: true,
+                ..Connection::default()
+            },
+        };
+        let svc = Record {
+            meta: meta("s", 0),
+            body: VpnService {
+                router_id: "g".into(),
+                admin_state_up: true,
+                ..VpnService::default()
+            },
+        };
+        let idx = StatusIndex::new(vec![broken.clone()], HashMap::new(), T, 1000);
+        assert_eq!(idx.connection(&conn(0), Some(&svc)), Status::Error);
+        // A second node that works carries it: pending, as usual, until it applies.
+        let ok = node("b", None, 1000);
+        let idx = StatusIndex::new(vec![broken, ok], HashMap::new(), T, 1000);
+        assert_eq!(idx.connection(&conn(0), Some(&svc)), Status::PendingCreate);
     }
 }

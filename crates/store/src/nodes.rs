@@ -45,6 +45,8 @@ pub struct NodeState {
     pub failures: Vec<Failure>,
     /// The runtime state of each tunnel in the last report.
     pub tunnels: Vec<TunnelStatus>,
+    /// The node-level failure of the last report (charon unreachable), if any.
+    pub node_error: Option<String>,
 }
 
 fn node_from(r: &crate::backend::Row) -> Node {
@@ -60,7 +62,7 @@ fn node_from(r: &crate::backend::Row) -> Node {
 const SELECT_NODE: &str = "SELECT id, name, gateway_id, cert_sha256, created_at FROM nodes";
 
 pub(crate) const SELECT_NODE_STATE: &str = "SELECT n.id, n.name, n.gateway_id, n.cert_sha256, n.created_at, s.realized_generation, \
-     s.last_seen, s.failures, s.tunnels FROM nodes n LEFT JOIN node_status s ON s.node_id = n.id";
+     s.last_seen, s.failures, s.tunnels, s.node_error FROM nodes n LEFT JOIN node_status s ON s.node_id = n.id";
 
 pub(crate) fn state_from(r: &crate::backend::Row) -> Result<NodeState> {
     let failures: Option<String> = r.get("failures");
@@ -69,6 +71,7 @@ pub(crate) fn state_from(r: &crate::backend::Row) -> Result<NodeState> {
         node: node_from(r),
         realized_generation: r.get("realized_generation"),
         last_seen: r.get::<Option<i64>, _>("last_seen").unwrap_or(0),
+        node_error: r.get("node_error"),
         failures: failures
             .map(|f| serde_json::from_str(&f))
             .transpose()
@@ -221,10 +224,11 @@ impl Store {
         let tunnels = serde_json::to_string(&report.tunnels).map_err(|e| Error::internal("encode", e))?;
         let _turn = self.db.exclusive().await;
         sqlx::query(
-            "INSERT INTO node_status (node_id, realized_generation, last_seen, failures, tunnels, agent) \
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (node_id) DO UPDATE SET \
+            "INSERT INTO node_status (node_id, realized_generation, last_seen, failures, tunnels, agent, node_error) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (node_id) DO UPDATE SET \
              realized_generation = excluded.realized_generation, last_seen = excluded.last_seen, \
-             failures = excluded.failures, tunnels = excluded.tunnels, agent = excluded.agent",
+             failures = excluded.failures, tunnels = excluded.tunnels, agent = excluded.agent, \
+             node_error = excluded.node_error",
         )
         .bind(node_id)
         .bind(report.realized_generation)
@@ -232,6 +236,7 @@ impl Store {
         .bind(failures)
         .bind(tunnels)
         .bind(&report.agent)
+        .bind(&report.node_error)
         .execute(&self.db.soft)
         .await
         .map_err(db_err("store report"))?;

@@ -27,6 +27,7 @@ async fn dropped_report_leaves_writer_durable() {
 
     // The reporting client goes away while its report waits for the lock.
     let report = NodeReport {
+        node_error: None,
         realized_generation: Some(1),
         ..NodeReport::default()
     };

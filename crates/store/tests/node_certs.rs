@@ -109,6 +109,7 @@ async fn migration_keeps_nodes_and_reports() {
         .node_report(
             "n1",
             &NodeReport {
+                node_error: None,
                 realized_generation: Some(8),
                 ..NodeReport::default()
             },

@@ -109,6 +109,7 @@ async fn sites(store: &Store) -> Vec<Site> {
                 .await
                 .unwrap();
             let report = NodeReport {
+                node_error: None,
                 realized_generation: Some(i as i64),
                 ..NodeReport::default()
             };

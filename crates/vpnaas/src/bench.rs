@@ -325,6 +325,7 @@ async fn report_nodes(
     let generation = store.generation_current().await?;
     for (id, site) in &nodes {
         let report = NodeReport {
+            node_error: None,
             realized_generation: Some(generation),
             tunnels: by_site[*site].clone(),
             agent: Some("bench".into()),
@@ -534,6 +535,7 @@ async fn sim_node(http: reqwest::Client, url: String, id: String, token: String)
             let cfg: model::realization::NodeConfig = r.json().await?;
             known = Some(cfg.generation);
             let report = model::realization::NodeReport {
+                node_error: None,
                 realized_generation: Some(cfg.generation),
                 agent: Some("bench".into()),
                 ..Default::default()

@@ -257,6 +257,7 @@ async fn abandoned_writes_strand_nothing() {
     };
     until_pending(&g, 1).await;
     let report = model::realization::NodeReport {
+        node_error: None,
         realized_generation: Some(1),
         ..Default::default()
     };

@@ -119,6 +119,7 @@ async fn long_polls_reports_and_survives_a_server_restart() {
 
     // The report of the applied snapshot reaches the server: realized, not up.
     rep_tx.send_replace(NodeReport {
+        node_error: None,
         realized_generation: Some(first.generation),
         ..NodeReport::default()
     });
@@ -151,6 +152,7 @@ async fn long_polls_reports_and_survives_a_server_restart() {
     assert!(second.generation > first.generation);
     assert_eq!(second.tunnels[0].mtu, 1400);
     rep_tx.send_replace(NodeReport {
+        node_error: None,
         realized_generation: Some(second.generation),
         ..NodeReport::default()
     });
@@ -178,6 +180,7 @@ async fn long_polls_reports_and_survives_a_server_restart() {
     let third = cfg_rx.borrow_and_update().clone().unwrap();
     assert_eq!(third.tunnels[0].mtu, 1300);
     rep_tx.send_replace(NodeReport {
+        node_error: None,
         realized_generation: Some(third.generation),
         ..NodeReport::default()
     });

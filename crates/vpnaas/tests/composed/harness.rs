@@ -415,6 +415,7 @@ impl TestServer {
             })
             .collect();
         let report = NodeReport {
+            node_error: None,
             realized_generation: Some(cfg.generation),
             tunnels,
             agent: Some("composed-test".into()),

@@ -120,6 +120,7 @@ async fn reports_drive_neutron_status_and_nsx_state() {
     s.report(
         &n2,
         &NodeReport {
+            node_error: None,
             realized_generation: Some(0),
             ..NodeReport::default()
         },
@@ -250,6 +251,7 @@ async fn a_failure_is_error_and_failed_until_fixed() {
     s.report(
         &n,
         &NodeReport {
+            node_error: None,
             realized_generation: Some(g),
             failures: vec![Failure {
                 entity_id: site.conn.clone(),
