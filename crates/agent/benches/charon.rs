@@ -62,6 +62,7 @@ fn tunnel(n: u32, local: &str, peer: &str, initiator: Initiator) -> Tunnel {
         initiator,
         mtu: 1500,
         generation: 1,
+        route: None,
     }
 }
 

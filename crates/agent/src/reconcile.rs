@@ -514,6 +514,7 @@ impl Reconciler {
             tunnels,
             agent: Some(self.settings.agent.clone()),
             node_error: self.charon_error.clone(),
+            apply_durations_ms: Vec::new(),
         }
     }
 }

@@ -497,6 +497,7 @@ mod tests {
             initiator: Initiator::OnDemand,
             mtu: 1500,
             generation: 1,
+            route: None,
         };
         let r = render(&t, EspMode::Kernel).unwrap();
         let text = r.conn.to_string();

@@ -11,7 +11,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use model::realization::{Failure, IkeState, NodeConfig, NodeReport, TunnelStatus};
+use model::realization::{DownReason, Failure, IkeState, NodeConfig, NodeReport, TunnelStatus};
 use serde::Deserialize;
 use tokio::sync::watch;
 
@@ -105,6 +105,8 @@ pub fn simulated_report(node_id: &str, cfg: &NodeConfig, failure_rate: f64, agen
                 packets_in: 0,
                 packets_out: 0,
                 message: Some("simulated failure".into()),
+                down_reason: Some(DownReason::ConfigurationFailed),
+                ..TunnelStatus::default()
             });
         } else {
             tunnels.push(TunnelStatus {
@@ -117,6 +119,7 @@ pub fn simulated_report(node_id: &str, cfg: &NodeConfig, failure_rate: f64, agen
                 packets_in: 0,
                 packets_out: 0,
                 message: None,
+                ..TunnelStatus::default()
             });
         }
     }
@@ -126,6 +129,7 @@ pub fn simulated_report(node_id: &str, cfg: &NodeConfig, failure_rate: f64, agen
         failures,
         tunnels,
         agent: Some(agent.to_string()),
+        apply_durations_ms: Vec::new(),
     }
 }
 

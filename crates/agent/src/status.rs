@@ -88,6 +88,7 @@ pub fn tunnel_status(id: &str, sas: &[IkeSa], cx: Context<'_>) -> TunnelStatus {
         packets_in,
         packets_out,
         message,
+        ..TunnelStatus::default()
     }
 }
 

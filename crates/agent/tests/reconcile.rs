@@ -46,6 +46,7 @@ fn tunnel(n: u32) -> Tunnel {
         initiator: Initiator::ResponseOnly,
         mtu: 1500,
         generation: 1,
+        route: None,
     }
 }
 

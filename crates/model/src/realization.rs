@@ -106,10 +106,32 @@ pub struct Tunnel {
     pub mtu: u32,
     /// Generation of the last change to anything this tunnel is made of.
     pub generation: i64,
+    /// Route-based tunnel (NSX `RouteBasedIPSecVPNSession`, Neutron
+    /// `route_mode: "route"`): None for a policy-based one. When set, the
+    /// selectors are everything of the peer's IP version and the node routes
+    /// what enters the tunnel through an interface of its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route: Option<RouteSpec>,
+}
+
+/// The interface side of a route-based tunnel: what the node creates and
+/// owns for it (on Linux an XFRM interface with `if_id`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RouteSpec {
+    /// The XFRM interface id, also charon's `if_id_in` / `if_id_out`: unique
+    /// per tunnel on a gateway, never 0, stable for the tunnel's life.
+    pub if_id: u32,
+    /// The tunnel interface's own addresses (VTI address/prefix, e.g.
+    /// `169.254.0.1/30`).
+    #[schema(value_type = Vec<String>)]
+    pub addresses: Vec<IpNet>,
+    /// Peer networks routed into the tunnel interface.
+    #[schema(value_type = Vec<String>)]
+    pub routes: Vec<IpNet>,
 }
 
 /// IKE SA state as the node sees it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum IkeState {
     /// An IKE SA is up.
@@ -117,11 +139,12 @@ pub enum IkeState {
     /// Negotiation is under way.
     Connecting,
     /// No IKE SA, and none being negotiated.
+    #[default]
     Down,
 }
 
 /// Runtime state of one tunnel on one node.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TunnelStatus {
     /// The tunnel's (connection's) id.
     pub id: String,
@@ -144,9 +167,60 @@ pub struct TunnelStatus {
     /// Packets sent over the installed CHILD SAs.
     #[serde(default)]
     pub packets_out: u64,
-    /// Why the tunnel is not up, when known (e.g. an authentication failure).
+    /// Why the tunnel is not up, when known (e.g. an authentication failure):
+    /// charon's own words, shown verbatim as detail.
     #[serde(default)]
     pub message: Option<String>,
+    /// Why the tunnel is down, classified (None while it is up, or when
+    /// nothing is known).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub down_reason: Option<DownReason>,
+    /// Epoch ms, on the node's clock, of the last change of `ike_state` or of
+    /// the number of installed CHILD SAs (None: no change seen yet).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_status_change_ms: Option<i64>,
+    /// Seconds the current IKE SA has been established (None when not up).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub established_seconds: Option<u64>,
+    /// IKE SA rekeys seen since the agent started.
+    #[serde(default)]
+    pub ike_rekeys: u64,
+    /// CHILD SA rekeys seen since the agent started.
+    #[serde(default)]
+    pub child_rekeys: u64,
+    /// The last IKE log lines charon wrote for this connection, oldest
+    /// first, bounded (at most [`TUNNEL_LOG_LINES`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub log: Vec<String>,
+}
+
+/// How many IKE log lines a [`TunnelStatus`] carries at most.
+pub const TUNNEL_LOG_LINES: usize = 20;
+
+/// Why a tunnel is down, as an operator reads it. Mapped from charon's
+/// notifies and log; the verbatim words stay in [`TunnelStatus::message`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum DownReason {
+    /// The peer's or our authentication failed (wrong pre-shared key, wrong
+    /// identity).
+    AuthenticationFailed,
+    /// No IKE or ESP proposal in common.
+    NoProposalChosen,
+    /// The peer did not answer: retransmits exhausted.
+    PeerUnreachable,
+    /// The peer refused the traffic selectors.
+    TsUnacceptable,
+    /// Dead peer detection declared the peer dead.
+    DpdTimeout,
+    /// The connection or its service is disabled.
+    AdministrativelyDown,
+    /// The node could not apply the tunnel's configuration.
+    ConfigurationFailed,
+    /// The node cannot drive its IPsec daemon (see `NodeReport::node_error`).
+    NodeFailure,
+    /// Down for a reason not classified above (see the message).
+    Other,
 }
 
 /// A tunnel the node could not apply.
@@ -178,4 +252,9 @@ pub struct NodeReport {
     /// every tunnel of the node shares. None while charon answers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node_error: Option<String>,
+    /// How long each configuration apply took, in ms, for the applies
+    /// finished since the last report the server accepted (the agent clears
+    /// it after a successful post; the server feeds its histogram).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub apply_durations_ms: Vec<u64>,
 }

@@ -138,6 +138,8 @@ fn tunnel(
         initiator: c.initiator,
         mtu: c.mtu,
         generation: conn.meta.generation.max(service.meta.generation),
+        // Route-based realization (issue 12 item 1) fills this in.
+        route: None,
     }))
 }
 

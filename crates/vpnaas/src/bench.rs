@@ -310,6 +310,7 @@ async fn report_nodes(
             packets_in: 10,
             packets_out: 10,
             message: None,
+            ..TunnelStatus::default()
         });
     }
     let mut nodes = Vec::new();

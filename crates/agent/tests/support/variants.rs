@@ -37,6 +37,7 @@ pub(crate) fn base() -> Tunnel {
         initiator: Initiator::BiDirectional,
         mtu: 1500,
         generation: 7,
+        route: None,
     }
 }
 

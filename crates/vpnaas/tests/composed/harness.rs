@@ -411,6 +411,7 @@ impl TestServer {
                     packets_in: 10,
                     packets_out: 20,
                     message: None,
+                    ..TunnelStatus::default()
                 }
             })
             .collect();
