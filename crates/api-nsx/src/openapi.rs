@@ -13,7 +13,9 @@
 //! `included_fields`, so their items are `<Type>Fields`, the schema without
 //! `required`.
 
-use model::openapi::{add_schema, document, id_param, json_body, json_response, query, schema_ref};
+use model::openapi::{
+    add_schema, document, id_param, json_body, json_response, query, query_builder, schema_ref,
+};
 use utoipa::ToSchema;
 use utoipa::openapi::path::{HttpMethod, OperationBuilder};
 use utoipa::openapi::request_body::RequestBodyBuilder;
@@ -56,6 +58,7 @@ pub fn openapi() -> OpenApi {
     doc.resource::<PeerEndpoints>();
     doc.resource::<Sessions>();
     doc.state_and_status();
+    doc.runtime();
     doc.session_and_node();
     doc.schema::<response::ErrorBody>();
     // Every resource has the common fields (and the profiles their algorithm
@@ -423,6 +426,102 @@ impl Doc {
             &format!("{PREFIX}/sessions/{{id}}/status"),
             HttpMethod::Get,
             with_auth_errors(op, &[(400, "A bad `source`"), (404, "No such session")]),
+        );
+    }
+
+    /// Statistics, their reset and the sessions summary (`crate::state`).
+    fn runtime(&mut self) {
+        self.schema::<response::SessionStatistics>();
+        self.schema::<response::SessionSummary>();
+        let source = || {
+            query(
+                "source",
+                string().enum_values(Some(["realtime", "cached"])),
+                "Both answer the nodes' last reports",
+            )
+        };
+        let op = operation(
+            "nsx_session_statistics".into(),
+            "A session's traffic statistics, per policy, selector pair and node".into(),
+        )
+        .parameter(id_param("The session's (or Neutron connection's) id"))
+        .parameter(source())
+        .response(
+            "200",
+            json_response(
+                "Counters since the last reset (charon's restart at 0 when a CHILD SA is rekeyed)",
+                schema_ref(&<response::SessionStatistics as ToSchema>::name()),
+            ),
+        );
+        let path = format!("{PREFIX}/sessions/{{id}}/statistics");
+        self.add(
+            &path,
+            HttpMethod::Get,
+            with_auth_errors(
+                op,
+                &[
+                    (400, "A bad `source`, or the session's service is disabled"),
+                    (404, "No such session"),
+                ],
+            ),
+        );
+        let op = operation(
+            "nsx_session_statistics_reset".into(),
+            "Reset a session's statistics: the next read counts from zero".into(),
+        )
+        .parameter(id_param("The session's (or Neutron connection's) id"))
+        .parameter(
+            query_builder(
+                "action",
+                string().enum_values(Some(["reset"])),
+                "The only action: `reset`",
+            )
+            .required(Required::True)
+            .build(),
+        )
+        .response(
+            "200",
+            ResponseBuilder::new().description("Reset (no body)").build(),
+        );
+        self.add(
+            &path,
+            HttpMethod::Post,
+            with_auth_errors(
+                op,
+                &[
+                    (
+                        400,
+                        "A missing or unknown `action`, or the session's service is disabled",
+                    ),
+                    (404, "No such session"),
+                ],
+            ),
+        );
+        let op = operation(
+            "nsx_sessions_summary".into(),
+            "How many sessions are up, down and degraded, and their traffic".into(),
+        )
+        .parameter(query(
+            "site_id",
+            string(),
+            "A peer endpoint's id: only the sessions made from it",
+        ))
+        .parameter(query(
+            "source",
+            string().enum_values(Some(["cached"])),
+            "As NSX: the summary supports only `cached`",
+        ))
+        .response(
+            "200",
+            json_response(
+                "Totals over every session",
+                schema_ref(&<response::SessionSummary as ToSchema>::name()),
+            ),
+        );
+        self.add(
+            &format!("{PREFIX}/sessions/summary"),
+            HttpMethod::Get,
+            with_auth_errors(op, &[(400, "A `source` other than `cached`")]),
         );
     }
 

@@ -358,6 +358,9 @@ pub struct ResourceReference {
     pub target_type: &'static str,
     /// Whether it exists (always true: the store refuses dangling references).
     pub is_valid: bool,
+    /// Its `display_name`, where the reference shows it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_display_name: Option<String>,
 }
 
 /// A local endpoint: the gateway-side address and IKE identity a session's
@@ -503,6 +506,205 @@ pub struct Health {
     pub healthy: bool,
 }
 
+fn tunnel_state() -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(["UP", "DOWN", "NEGOTIATING"]))
+}
+
+/// IKE traffic of a session. Not measured (charon does not count IKE
+/// traffic per connection): always zeros, as NSX documents it "not
+/// supported in this release".
+#[derive(Debug, Clone, Default, Serialize, ToSchema)]
+#[schema(as = nsx::IPSecVPNIKETrafficStatistics)]
+pub struct IkeTrafficStatistics {
+    /// Always 0.
+    pub bytes_in: u64,
+    /// Always 0.
+    pub bytes_out: u64,
+    /// Always 0.
+    pub packets_in: u64,
+    /// Always 0.
+    pub packets_out: u64,
+    /// Always 0.
+    pub fail_count: u64,
+}
+
+/// One traffic-selector pair ("tunnel") of a policy. Bytes and packets are
+/// those of the CHILD SAs installed now, since the last reset (they restart
+/// at 0 when charon rekeys a CHILD SA); they are the session's when it has
+/// this one pair, else 0 (charon negotiates one IKEv2 CHILD SA for every
+/// pair of a connection, so traffic is not measured per pair). The error and
+/// drop counters are not measured: always 0.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = nsx::IPSecVPNTunnelTrafficStatistics)]
+pub struct TunnelTrafficStatistics {
+    /// The local prefix.
+    pub local_subnet: String,
+    /// The peer prefix.
+    pub peer_subnet: String,
+    /// `UP` (CHILD SA installed), `NEGOTIATING` (being negotiated, or only
+    /// some of the session's CHILD SAs installed) or `DOWN`.
+    #[schema(schema_with = tunnel_state)]
+    pub tunnel_status: &'static str,
+    /// Why the tunnel is not up: the reason's class, then charon's words;
+    /// empty when up.
+    pub tunnel_down_reason: String,
+    /// Incoming bytes.
+    pub bytes_in: u64,
+    /// Outgoing bytes.
+    pub bytes_out: u64,
+    /// Incoming packets.
+    pub packets_in: u64,
+    /// Outgoing packets.
+    pub packets_out: u64,
+    /// Not measured: 0.
+    pub dropped_packets_in: u64,
+    /// Not measured: 0.
+    pub dropped_packets_out: u64,
+    /// Not measured: 0.
+    pub integrity_failures: u64,
+    /// Not measured: 0.
+    pub encryption_failures: u64,
+    /// Not measured: 0.
+    pub decryption_failures: u64,
+    /// Not measured: 0.
+    pub replay_errors: u64,
+    /// Not measured: 0.
+    pub sa_mismatch_errors_in: u64,
+    /// Not measured: 0.
+    pub sa_mismatch_errors_out: u64,
+    /// Not measured: 0.
+    pub nomatching_policy_errors: u64,
+    /// Not measured: 0.
+    pub seq_number_overflow_error: u64,
+    /// Not measured: 0.
+    pub packets_sent_other_error: u64,
+    /// Not measured: 0.
+    pub packets_received_other_error: u64,
+}
+
+/// One policy of a session: an NSX policy rule (`policy_id` its id), a
+/// Neutron connection (`policy_id` the connection's id) or a route-based
+/// session (`tunnel_port_id`).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = nsx::IPSecVPNPolicyTrafficStatistics)]
+pub struct PolicyTrafficStatistics {
+    /// The rule's (or Neutron connection's) id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy_id: Option<String>,
+    /// A route-based session's tunnel port.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tunnel_port_id: Option<String>,
+    /// The session's traffic when it has this one policy, else zeros.
+    pub aggregate_traffic_counters: TrafficCounters,
+    /// One per local × peer prefix.
+    pub tunnel_statistics: Vec<TunnelTrafficStatistics>,
+}
+
+/// vpnaas's own: one transport node's share of a session's statistics or
+/// status (NSX's Manager API has no per-node breakdown).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = nsx::VpnaasTransportNodeSessionStatus)]
+pub struct TransportNodeStatus {
+    /// The node's id.
+    pub transport_node_id: String,
+    /// The node's name.
+    pub display_name: String,
+    /// Whether the node reported within the node timeout.
+    pub reachable: bool,
+    /// Epoch ms of its last report (0: never).
+    pub last_update_timestamp: i64,
+    /// `UP`, `NEGOTIATING` or `DOWN` on this node.
+    #[schema(schema_with = tunnel_state)]
+    pub ike_session_state: &'static str,
+    /// Why the tunnel is not up on this node.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fail_reason: Option<String>,
+    /// Its traffic since the last reset.
+    pub traffic_counters: TrafficCounters,
+    /// Epoch ms (node clock) of the node's last change of the tunnel's state.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_status_change_timestamp: Option<i64>,
+    /// Seconds the IKE SA has been up.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub established_seconds: Option<u64>,
+    /// IKE SA rekeys since the node's agent started.
+    pub ike_rekeys: u64,
+    /// CHILD SA rekeys since the node's agent started.
+    pub child_rekeys: u64,
+    /// The last IKE log lines charon wrote for the session on this node
+    /// (status only).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub log: Vec<String>,
+}
+
+/// `GET .../sessions/{id}/statistics`: one object for the session (NSX's
+/// Manager API shape), summed over its transport nodes.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = nsx::IPSecVPNSessionStatistics)]
+pub struct SessionStatistics {
+    /// The session's id.
+    pub ipsec_vpn_session_id: String,
+    /// The session's name.
+    pub display_name: String,
+    /// True when some transport node of the session's gateway has not
+    /// reported within the node timeout: the counters are of the others only.
+    pub partial_stats: bool,
+    /// Epoch ms of the newest report counted.
+    pub last_update_timestamp: i64,
+    /// The IKE SA's state on the node carrying the session.
+    pub ike_status: IkeStatus,
+    /// Bytes and packets of the installed CHILD SAs, since the last reset,
+    /// summed over the nodes (charon's counters restart at 0 when it rekeys
+    /// a CHILD SA).
+    pub aggregate_traffic_counters: TrafficCounters,
+    /// Not measured: zeros.
+    pub ike_traffic_statistics: IkeTrafficStatistics,
+    /// Per policy and traffic-selector pair.
+    pub policy_statistics: Vec<PolicyTrafficStatistics>,
+    /// vpnaas's own: per transport node.
+    pub transport_node_statistics: Vec<TransportNodeStatus>,
+}
+
+/// The sessions' states in a summary.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = nsx::IPsecVPNIKESessionSummary)]
+pub struct IkeSessionSummary {
+    /// Sessions counted.
+    pub total_sessions: u64,
+    /// Of which `UP`.
+    pub established_sessions: u64,
+    /// Of which `DOWN`.
+    pub failed_sessions: u64,
+    /// Of which `DEGRADED`.
+    pub degraded_sessions: u64,
+}
+
+/// One session's traffic in a summary.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = nsx::IPSecVPNSessionTrafficSummary)]
+pub struct SessionTrafficSummary {
+    /// The session.
+    pub ipsec_vpn_session: ResourceReference,
+    /// Its traffic since its last reset.
+    pub traffic_counters: TrafficCounters,
+}
+
+/// `GET .../sessions/summary`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = nsx::IPSecVPNSessionSummary)]
+pub struct SessionSummary {
+    /// Epoch ms of the newest report counted.
+    pub last_update_timestamp: i64,
+    /// How many sessions are up, down, degraded.
+    pub session_summary: IkeSessionSummary,
+    /// All the sessions' traffic.
+    pub aggregate_traffic_counters: TrafficCounters,
+    /// Per session, oldest first.
+    pub traffic_summary_per_session: Vec<SessionTrafficSummary>,
+}
+
 /// One transport node's realization state of a session.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[schema(as = nsx::ConfigurationStateElement)]
@@ -593,6 +795,11 @@ pub struct SessionStatus {
     pub aggregate_traffic_counters: TrafficCounters,
     /// Epoch milliseconds of the last node report.
     pub last_update_timestamp: i64,
+    /// vpnaas's own detailed status: the IKE state, reason, last change,
+    /// rekeys and recent IKE log of every transport node of the session's
+    /// gateway (NSX's Manager API has no detailed-status endpoint; clients
+    /// that don't know this field ignore it).
+    pub transport_node_status: Vec<TransportNodeStatus>,
 }
 
 /// NSX's error envelope (`ApiError`).

@@ -7,11 +7,14 @@
 //! - [`state`] holds the pure functions: per-node realization state
 //!   (`in_sync` / `in_progress` / `failed` / `unknown`) for a generation, the
 //!   overall state, Neutron statuses, NSX session runtime status.
+//! - [`stats`] holds session statistics (counters since a stored reset
+//!   baseline) and the sessions summary.
 //! - [`http`] is the node API (`/internal/v1/nodes/...`) agents talk to.
 
 mod fanout;
 pub mod http;
 pub mod state;
+pub mod stats;
 
 use std::net::IpAddr;
 use std::time::Duration;

@@ -25,6 +25,7 @@ pub mod identity;
 pub mod nodes;
 pub mod page;
 pub mod read;
+pub mod stats;
 pub mod testing;
 mod tx;
 

@@ -86,6 +86,11 @@ fn placeholders(from: usize, n: usize) -> String {
 }
 
 impl Snapshot {
+    /// The snapshot's connection (for the store's other read modules).
+    pub(crate) fn conn(&mut self) -> &mut <Db as sqlx::Database>::Connection {
+        &mut self.tx
+    }
+
     /// One object by id (any project).
     pub async fn get<T: Body>(&mut self, id: &str) -> Result<Record<T>> {
         crate::get_with(&mut *self.tx, &self.cipher, &Scope::All, id).await

@@ -65,6 +65,7 @@ impl Resource for LocalEndpoints {
                 target_id: b.vpnservice_id.clone(),
                 target_type: Services::RESOURCE_TYPE,
                 is_valid: true,
+                target_display_name: None,
             },
             certificate_id: b.certificate_id.clone(),
             trust_ca_ids: b.trust_ca_ids.clone(),

@@ -41,7 +41,7 @@ mod ike_profile;
 mod local_endpoint;
 mod peer_endpoint;
 mod service;
-mod session;
+pub(crate) mod session;
 mod tunnel_profile;
 
 pub use self::dpd_profile::*;
