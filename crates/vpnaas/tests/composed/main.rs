@@ -17,3 +17,4 @@ mod neutron;
 mod nsx;
 mod openapi;
 mod realization;
+mod truth;
