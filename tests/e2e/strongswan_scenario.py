@@ -207,6 +207,7 @@ def main() -> None:
     ok("wrong PSK on A: no traffic passes")
     net.update_vpn_ipsec_site_connection(conns["a"], psk=PSK)
     up_and_pinging("PSK fixed")
+    rekeys_are_events(conns)
 
     # 4. charon A stops: ERROR with the reason within a heartbeat, still
     # updatable; it starts again: the agent reconnects and re-applies everything.
@@ -298,6 +299,28 @@ def wrong_psk_reason_is_fast(net, conns: dict, changed_at: float) -> None:
              timeout=5, interval=0.05)
     else:
         ok(f"wrong PSK: NSX fail_reason names the authentication failure: {reason!r}")
+
+
+def rekeys_are_events(conns: dict) -> None:
+    """charon's ike-rekey / child-rekey events reach agent A (parsed with the
+    tunnel's name), and the tunnel stays up through them."""
+    cid = conns["a"].id
+    swanctl("a", "--rekey", "--ike", cid)
+    swanctl("a", "--rekey", "--child", cid)
+
+    def seen(kind: str):
+        def check():
+            try:
+                with open(f"{BASE}/agent-a.log", errors="replace") as f:
+                    text = re.sub(r"\x1b\[[0-9;]*m", "", f.read())
+            except OSError as e:
+                return str(e)
+            return any(kind in line and cid in line for line in text.splitlines()) or f"no {kind} event yet"
+        return check
+
+    wait("rekey: agent A saw charon's ike-rekey event", seen("IkeRekey"), timeout=10, interval=0.2)
+    wait("rekey: agent A saw charon's child-rekey event", seen("ChildRekey"), timeout=10, interval=0.2)
+    wait("rekey: ping still passes", lambda: ping("a", "b", count=1), timeout=10)
 
 
 def charon_down_is_an_error(net, conns: dict) -> None:

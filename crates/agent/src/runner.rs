@@ -8,8 +8,9 @@
 //! more than one initiation timeout.
 //!
 //! charon's events (see [`crate::events`]) arrive on a channel of their own;
-//! an event about a tunnel schedules a `list-sas` and a report
-//! [`EVENT_COALESCE`] later, so a burst (an IKE_SA and its CHILD_SA coming up,
+//! an event about a tunnel schedules a report [`EVENT_COALESCE`] later,
+//! preceded by a `list-sas` when an SA came, went or rekeyed (log lines alone
+//! change only the report, so a chatty charon costs no extra VICI calls), so a burst (an IKE_SA and its CHILD_SA coming up,
 //! a dozen log lines of one failed exchange) costs one report, sent well
 //! within a second of the change. The status timer stays as the reconciling
 //! heartbeat.
@@ -85,6 +86,9 @@ impl<C: Connector> Agent<C> {
         let mut events = self.connector.events();
         // When an event asks for a fresh look (None: nothing pending).
         let mut refresh_at: Option<Instant> = None;
+        // Whether that fresh look needs `list-sas` (an SA came, went or
+        // rekeyed), or only a new report (log lines, a reason).
+        let mut refresh_sas = false;
         let publish = |rec: &Reconciler| {
             let report = rec.report();
             reports.send_if_modified(|cur| {
@@ -141,24 +145,17 @@ impl<C: Connector> Agent<C> {
             }
 
             let refresh = refresh_at.is_some_and(|t| now >= t);
+            let mut look = false;
             if refresh {
                 refresh_at = None;
+                look = std::mem::take(&mut refresh_sas);
             }
             let mut busy = false;
             if let Some(s) = session.as_mut() {
-                match step(
-                    rec,
-                    s,
-                    now,
-                    &mut next_status,
-                    self.settings.status_interval,
-                    refresh,
-                )
-                .await
-                {
+                match step(rec, s, now, &mut next_status, self.settings.status_interval, look).await {
                     Ok(Step { changed, initiated }) => {
                         busy = initiated;
-                        if changed {
+                        if changed || refresh {
                             publish(rec);
                         }
                     }
@@ -210,7 +207,10 @@ impl<C: Connector> Agent<C> {
                         // Take the whole burst that is already queued.
                         while let Some(ev) = first.take().or_else(|| events.as_mut().and_then(|rx| rx.try_recv().ok())) {
                             let now_ms = crate::events::now_ms();
-                            relevant |= rec.note_event(&ev, now_ms) || ev == crate::events::Event::Connected;
+                            let about = rec.note_event(&ev, now_ms);
+                            let sa_event = !matches!(ev, crate::events::Event::Log { .. } | crate::events::Event::Lost);
+                            refresh_sas |= sa_event && (about || ev == crate::events::Event::Connected);
+                            relevant |= about || ev == crate::events::Event::Connected;
                         }
                         if relevant && refresh_at.is_none() {
                             refresh_at = Some(Instant::now() + EVENT_COALESCE);

@@ -299,10 +299,12 @@ pub mod charon {
                 ev = streams.next() => match ev {
                     Some(Ok((name, raw))) => {
                         for e in raw.into_events(name) {
-                            if let Event::Log { name: Some(n), msg, .. } = &e {
-                                tracing::debug!(tunnel = %n, line = %msg, "charon log");
-                            } else {
-                                tracing::info!(event = ?e, "charon event");
+                            match &e {
+                                Event::Log { name: Some(n), msg, .. } => {
+                                    tracing::debug!(tunnel = %n, line = %msg, "charon log");
+                                }
+                                Event::Log { msg, .. } => tracing::trace!(line = %msg, "charon log"),
+                                other => tracing::debug!(event = ?other, "charon event"),
                             }
                             if tx.send(e).await.is_err() {
                                 return Ok(());
