@@ -85,7 +85,7 @@ EXPECTED_KEYS = {
     "ipsec_site_connection": COMMON_KEYS
     | {
         "peer_address", "peer_id", "local_id", "route_mode", "mtu", "auth_mode", "psk", "initiator",
-        "dpd", "admin_state_up", "status", "vpnservice_id", "ikepolicy_id", "ipsecpolicy_id",
+        "dpd", "admin_state_up", "status", "status_description", "vpnservice_id", "ikepolicy_id", "ipsecpolicy_id",
         "peer_cidrs", "local_ep_group_id", "peer_ep_group_id",
     },
 }

@@ -62,6 +62,8 @@ pub struct FakeCharon {
     pub running: bool,
     /// Bumped on every restart; sessions of an older epoch are broken.
     pub epoch: u64,
+    /// The event stream handed to the agent (see [`Fake::events`]).
+    pub events: Option<tokio::sync::mpsc::Receiver<crate::events::Event>>,
 }
 
 /// Shared handle to the fake daemon.
@@ -102,6 +104,14 @@ impl Fake {
         s.epoch += 1;
     }
 
+    /// An event stream for the agent that connects next: what the test sends
+    /// is what charon's events would have said.
+    pub fn event_sender(&self) -> tokio::sync::mpsc::Sender<crate::events::Event> {
+        let (tx, rx) = tokio::sync::mpsc::channel(64);
+        self.state().events = Some(rx);
+        tx
+    }
+
     /// A session of the current epoch.
     pub fn session(&self) -> FakeVici {
         FakeVici {
@@ -121,6 +131,10 @@ impl Connector for Fake {
             });
         }
         Ok(self.session())
+    }
+
+    fn events(&mut self) -> Option<tokio::sync::mpsc::Receiver<crate::events::Event>> {
+        self.state().events.take()
     }
 }
 

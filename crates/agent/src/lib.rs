@@ -12,6 +12,7 @@
 //!   message tree; golden files in `tests/golden/`).
 //! - [`vici`]: the `Vici` trait and its rsvici implementation; [`fake`]: the
 //!   in-memory charon for tests.
+//! - [`events`]: charon's VICI events → per-tunnel reasons, rekeys, log lines.
 //! - [`reconcile`]: the exact diff, generation guard, failures, initiation queue;
 //!   [`status`]: `list-sas` → `TunnelStatus`.
 //! - [`runner`]: the per-node loop; [`api`]: the node API client and its
@@ -20,6 +21,7 @@
 //!   refuses plain HTTP to anything but loopback.
 
 pub mod api;
+pub mod events;
 pub mod fake;
 pub mod message;
 pub mod reconcile;

@@ -33,6 +33,7 @@ use std::time::Duration;
 use model::realization::{Failure, NodeConfig, NodeReport, Tunnel};
 use tokio::time::Instant;
 
+use crate::events::{Event, Tracks};
 use crate::render::{self, EspMode, Rendered};
 use crate::status::{self, Context};
 use crate::vici::{IkeSa, Initiated, Vici, ViciError};
@@ -134,6 +135,8 @@ pub struct Reconciler {
     dirty: bool,
     sas: Vec<IkeSa>,
     charon_error: Option<String>,
+    /// What charon's events said per tunnel (reasons, rekeys, log lines).
+    tracks: Tracks,
 }
 
 impl Reconciler {
@@ -150,6 +153,7 @@ impl Reconciler {
             dirty: false,
             sas: Vec::new(),
             charon_error: None,
+            tracks: Tracks::default(),
         }
     }
 
@@ -168,6 +172,8 @@ impl Reconciler {
                 accepted: cur.generation,
             });
         }
+        let ids: BTreeSet<&str> = cfg.tunnels.iter().map(|t| t.id.as_str()).collect();
+        self.tracks.retain(|id| ids.contains(id));
         self.desired = Some(Arc::new(cfg));
         self.dirty = true;
         Ok(())
@@ -386,6 +392,7 @@ impl Reconciler {
     /// Reads every SA from charon (for status and for the initiation queue).
     pub async fn observe<V: Vici>(&mut self, vici: &mut V, now: Instant) -> Result<(), ViciError> {
         self.sas = vici.list_sas(None).await?;
+        self.track_sas(crate::events::now_ms());
         let present: BTreeSet<&str> = self.sas.iter().map(|s| s.name.as_str()).collect();
         let up: BTreeSet<&str> = self
             .sas
@@ -405,6 +412,40 @@ impl Reconciler {
             }
         }
         Ok(())
+    }
+
+    /// Takes one of charon's events; returns whether it concerned a desired
+    /// tunnel (the report may have changed).
+    pub fn note_event(&mut self, ev: &Event, now_ms: i64) -> bool {
+        let Some(cfg) = self.desired.clone() else {
+            return false;
+        };
+        self.tracks
+            .apply(ev, now_ms, |id| cfg.tunnels.iter().any(|t| t.id == id))
+    }
+
+    /// Feeds what `list-sas` shows into each enabled tunnel's track, so a
+    /// change no event told about (or one missed while the event stream was
+    /// reconnecting) still counts as a status change.
+    fn track_sas(&mut self, now_ms: i64) {
+        let Some(cfg) = self.desired.clone() else {
+            return;
+        };
+        for t in cfg.tunnels.iter().filter(|t| t.enabled) {
+            let st = status::tunnel_status(
+                &t.id,
+                &self.sas,
+                Context {
+                    expected: render::expected_children(t),
+                    ..Context::default()
+                },
+            );
+            self.tracks.0.entry(t.id.clone()).or_default().observed(
+                st.ike_state == model::realization::IkeState::Established,
+                st.child_sas_installed,
+                now_ms,
+            );
+        }
     }
 
     /// When the next initiation is due, if any.
@@ -480,9 +521,7 @@ impl Reconciler {
             .enabled()
             .map(|t| {
                 let kick = self.kicks.get(&t.id);
-                let hint = if self.charon_error.is_some() {
-                    self.charon_error.as_deref()
-                } else if t.initiator == model::Initiator::ResponseOnly {
+                let hint = if t.initiator == model::Initiator::ResponseOnly {
                     Some("waiting for the peer to initiate")
                 } else if t.initiator == model::Initiator::OnDemand {
                     Some("waiting for matching traffic to start negotiation")
@@ -497,6 +536,8 @@ impl Reconciler {
                         failure: self.failures.get(&t.id).map(String::as_str),
                         initiate_error: kick.and_then(|k| k.last_error.as_deref()),
                         hint,
+                        node_error: self.charon_error.as_deref(),
+                        track: self.tracks.get(&t.id),
                     },
                 )
             })

@@ -6,6 +6,14 @@
 //! when it is time to reconnect to charon; between initiations it checks for new
 //! configuration first, so a long initiation queue never delays a config change by
 //! more than one initiation timeout.
+//!
+//! charon's events (see [`crate::events`]) arrive on a channel of their own;
+//! an event about a tunnel schedules a report [`EVENT_COALESCE`] later,
+//! preceded by a `list-sas` when an SA came, went or rekeyed (log lines alone
+//! change only the report, so a chatty charon costs no extra VICI calls), so a burst (an IKE_SA and its CHILD_SA coming up,
+//! a dozen log lines of one failed exchange) costs one report, sent well
+//! within a second of the change. The status timer stays as the reconciling
+//! heartbeat.
 
 use std::time::Duration;
 
@@ -16,6 +24,10 @@ use tokio::time::Instant;
 use crate::api::Backoff;
 use crate::reconcile::Reconciler;
 use crate::vici::{Connector, Vici, ViciError};
+
+/// How long after a tunnel's first event the agent reads `list-sas` and
+/// reports: events of one exchange come within a few milliseconds.
+pub const EVENT_COALESCE: Duration = Duration::from_millis(150);
 
 /// Loop timing.
 #[derive(Debug, Clone)]
@@ -71,6 +83,12 @@ impl<C: Connector> Agent<C> {
         let mut reconnect_at = Instant::now();
         let mut backoff = Backoff::new(self.settings.reconnect_min, self.settings.reconnect_max);
         let mut next_status = Instant::now();
+        let mut events = self.connector.events();
+        // When an event asks for a fresh look (None: nothing pending).
+        let mut refresh_at: Option<Instant> = None;
+        // Whether that fresh look needs `list-sas` (an SA came, went or
+        // rekeyed), or only a new report (log lines, a reason).
+        let mut refresh_sas = false;
         let publish = |rec: &Reconciler| {
             let report = rec.report();
             reports.send_if_modified(|cur| {
@@ -126,12 +144,18 @@ impl<C: Connector> Agent<C> {
                 continue;
             }
 
+            let refresh = refresh_at.is_some_and(|t| now >= t);
+            let mut look = false;
+            if refresh {
+                refresh_at = None;
+                look = std::mem::take(&mut refresh_sas);
+            }
             let mut busy = false;
             if let Some(s) = session.as_mut() {
-                match step(rec, s, now, &mut next_status, self.settings.status_interval).await {
+                match step(rec, s, now, &mut next_status, self.settings.status_interval, look).await {
                     Ok(Step { changed, initiated }) => {
                         busy = initiated;
-                        if changed {
+                        if changed || refresh {
                             publish(rec);
                         }
                     }
@@ -145,9 +169,11 @@ impl<C: Connector> Agent<C> {
                         continue;
                     }
                 }
-            } else if now >= next_status {
+            } else if now >= next_status || refresh {
                 // Still a heartbeat while charon is away.
-                next_status = now + self.settings.status_interval;
+                if now >= next_status {
+                    next_status = now + self.settings.status_interval;
+                }
                 publish(rec);
             }
             if busy {
@@ -155,6 +181,9 @@ impl<C: Connector> Agent<C> {
             }
 
             let mut wake = next_status;
+            if let Some(t) = refresh_at {
+                wake = wake.min(t);
+            }
             if session.is_none() {
                 wake = wake.min(reconnect_at);
             } else if let Some(t) = rec.next_initiation() {
@@ -171,8 +200,36 @@ impl<C: Connector> Agent<C> {
                 },
                 _ = tokio::time::sleep_until(wake) => {}
                 _ = session_lost(&mut lost) => {}
+                ev = next_event(&mut events) => match ev {
+                    Some(ev) => {
+                        let mut first = Some(ev);
+                        let mut relevant = false;
+                        // Take the whole burst that is already queued.
+                        while let Some(ev) = first.take().or_else(|| events.as_mut().and_then(|rx| rx.try_recv().ok())) {
+                            let now_ms = crate::events::now_ms();
+                            let about = rec.note_event(&ev, now_ms);
+                            let sa_event = !matches!(ev, crate::events::Event::Log { .. } | crate::events::Event::Lost);
+                            refresh_sas |= sa_event && (about || ev == crate::events::Event::Connected);
+                            relevant |= about || ev == crate::events::Event::Connected;
+                        }
+                        if relevant && refresh_at.is_none() {
+                            refresh_at = Some(Instant::now() + EVENT_COALESCE);
+                        }
+                    }
+                    None => events = None,
+                },
             }
         }
+    }
+}
+
+/// The next event; never, without an event stream.
+async fn next_event(
+    events: &mut Option<tokio::sync::mpsc::Receiver<crate::events::Event>>,
+) -> Option<crate::events::Event> {
+    match events {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
     }
 }
 
@@ -203,6 +260,7 @@ async fn step<V: Vici>(
     now: Instant,
     next_status: &mut Instant,
     status_interval: Duration,
+    refresh: bool,
 ) -> Result<Step, ViciError> {
     let mut changed = false;
     if now >= *next_status {
@@ -227,6 +285,10 @@ async fn step<V: Vici>(
     if now >= *next_status {
         rec.observe(s, now).await?;
         *next_status = now + status_interval;
+        changed = true;
+    } else if refresh {
+        // An event said something changed: look now, report now.
+        rec.observe(s, now).await?;
         changed = true;
     }
     let initiated = rec.initiate_due(s, now).await?;

@@ -9,13 +9,20 @@
 //!   duplicates or an SA being replaced during a rekey don't count twice.
 //! - Counters: summed over installed CHILD_SAs. They restart at 0 when an SA is
 //!   rekeyed (charon counts per SA), so they are a liveness signal, not a meter.
-//! - Message: the apply failure, else the last initiation failure, else a hint
-//!   (charon unreachable, waiting for the peer); none while the tunnel is up.
+//! - Message and reason: charon unreachable (`NODE_FAILURE`), else the apply
+//!   failure (`CONFIGURATION_FAILED`), and while the tunnel is not up: what
+//!   charon's events said last (see [`crate::events`]), else the last
+//!   initiation failure (classified from its words, `OTHER` when they say
+//!   nothing known), else a hint (waiting for the peer) with no reason. None
+//!   of them while the tunnel is up.
+//! - Established time from the best established IKE_SA; rekey counts, the last
+//!   status change and the log lines from the tunnel's event track.
 
 use std::collections::BTreeSet;
 
-use model::realization::{IkeState, TunnelStatus};
+use model::realization::{DownReason, IkeState, TunnelStatus};
 
+use crate::events::{self, Track};
 use crate::vici::IkeSa;
 
 /// charon's IKE_SA state as the node API's.
@@ -52,17 +59,26 @@ pub struct Context<'a> {
     pub initiate_error: Option<&'a str>,
     /// Shown when the tunnel is not up and nothing better is known.
     pub hint: Option<&'a str>,
+    /// Why the node can't drive charon at all (every tunnel shares it).
+    pub node_error: Option<&'a str>,
+    /// What charon's events said about the tunnel.
+    pub track: Option<&'a Track>,
 }
 
 /// The status of tunnel `id` from the IKE_SAs charon lists (any order, any names).
 pub fn tunnel_status(id: &str, sas: &[IkeSa], cx: Context<'_>) -> TunnelStatus {
     let mut best = IkeState::Down;
+    let mut established = None;
     let mut installed = BTreeSet::new();
     let (mut bytes_in, mut bytes_out, mut packets_in, mut packets_out) = (0, 0, 0, 0);
     for sa in sas.iter().filter(|sa| sa.name == id) {
         let st = ike_state(&sa.state);
         if rank(st) > rank(best) {
             best = st;
+        }
+        if st == IkeState::Established {
+            // The oldest established SA (a duplicate being replaced is younger).
+            established = established.max(sa.established);
         }
         for c in sa.children.iter().filter(|c| child_installed(&c.state)) {
             installed.insert(c.name.as_str());
@@ -74,10 +90,8 @@ pub fn tunnel_status(id: &str, sas: &[IkeSa], cx: Context<'_>) -> TunnelStatus {
     }
     let child_sas_installed = (installed.len() as u32).min(cx.expected);
     let up = best == IkeState::Established && child_sas_installed > 0;
-    let message = cx
-        .failure
-        .or(if up { None } else { cx.initiate_error.or(cx.hint) })
-        .map(str::to_string);
+    let (down_reason, message) = reason(up, &cx);
+    let track = cx.track;
     TunnelStatus {
         id: id.to_string(),
         ike_state: best,
@@ -88,8 +102,38 @@ pub fn tunnel_status(id: &str, sas: &[IkeSa], cx: Context<'_>) -> TunnelStatus {
         packets_in,
         packets_out,
         message,
-        ..TunnelStatus::default()
+        down_reason,
+        last_status_change_ms: track.and_then(|t| t.last_change_ms),
+        established_seconds: if best == IkeState::Established {
+            established
+        } else {
+            None
+        },
+        ike_rekeys: track.map_or(0, |t| t.ike_rekeys),
+        child_rekeys: track.map_or(0, |t| t.child_rekeys),
+        log: track.map(|t| t.log.iter().cloned().collect()).unwrap_or_default(),
     }
+}
+
+/// The classified reason and the verbatim message (see the module doc).
+fn reason(up: bool, cx: &Context<'_>) -> (Option<DownReason>, Option<String>) {
+    let with = |r: DownReason, m: &str| (Some(r), Some(m.to_string()));
+    if let Some(e) = cx.node_error {
+        return with(DownReason::NodeFailure, e);
+    }
+    if let Some(f) = cx.failure {
+        return with(DownReason::ConfigurationFailed, f);
+    }
+    if up {
+        return (None, None);
+    }
+    if let Some((r, m)) = cx.track.and_then(|t| t.reason.as_ref()) {
+        return with(*r, m);
+    }
+    if let Some(e) = cx.initiate_error {
+        return with(events::classify(e).unwrap_or(DownReason::Other), e);
+    }
+    (None, cx.hint.map(str::to_string))
 }
 
 #[cfg(test)]
@@ -101,6 +145,7 @@ mod tests {
         IkeSa {
             name: name.into(),
             state: state.into(),
+            established: None,
             children: children
                 .iter()
                 .map(|(n, s, p)| ChildSa {
@@ -172,5 +217,93 @@ mod tests {
             },
         );
         assert_eq!(st.message.as_deref(), Some("load-conn failed"));
+        assert_eq!(st.down_reason, Some(DownReason::ConfigurationFailed));
+    }
+
+    #[test]
+    fn reasons_come_from_the_node_the_events_or_the_initiation() {
+        let st = tunnel_status(
+            "t1",
+            &[],
+            Context {
+                expected: 1,
+                initiate_error: Some("received AUTHENTICATION_FAILED notify error"),
+                ..Context::default()
+            },
+        );
+        assert_eq!(st.down_reason, Some(DownReason::AuthenticationFailed));
+        let st = tunnel_status(
+            "t1",
+            &[],
+            Context {
+                expected: 1,
+                initiate_error: Some("establishing CHILD_SA 't1' failed"),
+                ..Context::default()
+            },
+        );
+        assert_eq!(st.down_reason, Some(DownReason::Other));
+        let st = tunnel_status(
+            "t1",
+            &[],
+            Context {
+                expected: 1,
+                hint: Some("waiting for the peer to initiate"),
+                ..Context::default()
+            },
+        );
+        assert_eq!(st.down_reason, None, "waiting is not a failure");
+        assert_eq!(st.message.as_deref(), Some("waiting for the peer to initiate"));
+
+        let mut track = Track::default();
+        track.apply(
+            &crate::events::Event::Log {
+                name: Some("t1".into()),
+                group: "IKE".into(),
+                msg: "giving up after 5 retransmits".into(),
+            },
+            7,
+        );
+        track.ike_rekeys = 3;
+        let st = tunnel_status(
+            "t1",
+            &[],
+            Context {
+                expected: 1,
+                initiate_error: Some("older"),
+                track: Some(&track),
+                ..Context::default()
+            },
+        );
+        assert_eq!(st.down_reason, Some(DownReason::PeerUnreachable));
+        assert_eq!(st.message.as_deref(), Some("giving up after 5 retransmits"));
+        assert_eq!(st.log, vec!["[IKE] giving up after 5 retransmits".to_string()]);
+        assert_eq!(st.ike_rekeys, 3);
+
+        let st = tunnel_status(
+            "t1",
+            &[],
+            Context {
+                expected: 1,
+                node_error: Some("charon unreachable: cannot connect"),
+                track: Some(&track),
+                ..Context::default()
+            },
+        );
+        assert_eq!(st.down_reason, Some(DownReason::NodeFailure));
+        assert_eq!(st.message.as_deref(), Some("charon unreachable: cannot connect"));
+
+        let mut up = sa("t1", "ESTABLISHED", &[("t1", "INSTALLED", 1)]);
+        up.established = Some(42);
+        let st = tunnel_status(
+            "t1",
+            &[up],
+            Context {
+                expected: 1,
+                track: Some(&track),
+                ..Context::default()
+            },
+        );
+        assert_eq!((st.down_reason, st.message), (None, None));
+        assert_eq!(st.established_seconds, Some(42));
     }
 }

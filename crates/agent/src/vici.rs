@@ -76,6 +76,8 @@ pub struct IkeSa {
     /// charon's IKE_SA state: CREATED, CONNECTING, ESTABLISHED, PASSIVE, REKEYING,
     /// REKEYED, DELETING, DESTROYING.
     pub state: String,
+    /// Seconds since it was established (`established`), when it is.
+    pub established: Option<u64>,
     /// Its CHILD_SAs.
     pub children: Vec<ChildSa>,
 }
@@ -153,6 +155,12 @@ pub trait Connector: Send {
     type Session: Vici;
     /// Opens a new session.
     fn connect(&mut self) -> impl Future<Output = Result<Self::Session, ViciError>> + Send;
+    /// charon's events, on a connection of their own that reconnects by
+    /// itself (called once, when the agent starts); None: no events, status
+    /// comes from polling alone.
+    fn events(&mut self) -> Option<tokio::sync::mpsc::Receiver<crate::events::Event>> {
+        None
+    }
 }
 
 /// Picks the most telling reason out of charon's control log of a failed initiate.
@@ -192,6 +200,7 @@ pub mod charon {
     use tokio::sync::{Mutex, Notify};
 
     use super::*;
+    use crate::events::Event;
 
     /// Extra time given to charon beyond a command's own timeout.
     const MARGIN: Duration = Duration::from_secs(5);
@@ -219,6 +228,188 @@ pub mod charon {
         type Session = Charon;
         async fn connect(&mut self) -> Result<Charon, ViciError> {
             Charon::connect(&self.path, self.call_timeout).await
+        }
+
+        fn events(&mut self) -> Option<tokio::sync::mpsc::Receiver<Event>> {
+            Some(spawn_events(self.path.clone()))
+        }
+    }
+
+    /// The events the agent subscribes to.
+    const EVENTS: &[&str] = &["ike-updown", "child-updown", "ike-rekey", "child-rekey", "log"];
+
+    /// Subscribes to charon's events on a VICI connection of its own (a
+    /// command waiting for its answer and an event on one socket would
+    /// interleave) and forwards them; reconnects, with back-off, whenever
+    /// charon goes away. Sends [`Event::Connected`] after each (re)subscription
+    /// and [`Event::Lost`] when the stream breaks. Stops when the receiver is
+    /// dropped.
+    pub fn spawn_events(path: PathBuf) -> tokio::sync::mpsc::Receiver<Event> {
+        let (tx, rx) = tokio::sync::mpsc::channel(1024);
+        tokio::spawn(async move {
+            let mut backoff = crate::api::Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
+            loop {
+                if tx.is_closed() {
+                    return;
+                }
+                let mut subscribed = false;
+                match event_session(&path, &tx, &mut subscribed).await {
+                    Ok(()) => return,
+                    Err(e) => {
+                        if subscribed {
+                            backoff.reset();
+                        }
+                        if tx.send(Event::Lost).await.is_err() {
+                            return;
+                        }
+                        let delay = backoff.next_delay();
+                        tracing::debug!(error = %e, retry_in = ?delay, "VICI event stream down");
+                        tokio::time::sleep(delay).await;
+                    }
+                }
+            }
+        });
+        rx
+    }
+
+    /// One event session: Ok when the receiver is gone, Err when charon is.
+    async fn event_session(
+        path: &std::path::Path,
+        tx: &tokio::sync::mpsc::Sender<Event>,
+        subscribed: &mut bool,
+    ) -> Result<(), String> {
+        let mut client = rsvici::unix::connect(path)
+            .await
+            .map_err(|e| format!("cannot connect: {e}"))?;
+        let mut errors = client.listen_for_errors();
+        let mut streams = futures::stream::SelectAll::new();
+        for name in EVENTS {
+            let s = client
+                .subscribe::<RawEvent>(name)
+                .map(move |r| r.map(|raw| (*name, raw)));
+            streams.push(Box::pin(s));
+        }
+        // `subscribe` registers when first polled: announce the session once
+        // the registrations are under way (the first event or a short wait).
+        let mut announced = false;
+        let announce = tokio::time::sleep(Duration::from_millis(300));
+        tokio::pin!(announce);
+        loop {
+            tokio::select! {
+                ev = streams.next() => match ev {
+                    Some(Ok((name, raw))) => {
+                        for e in raw.into_events(name) {
+                            match &e {
+                                Event::Log { name: Some(n), msg, .. } => {
+                                    tracing::debug!(tunnel = %n, line = %msg, "charon log");
+                                }
+                                Event::Log { msg, .. } => tracing::trace!(line = %msg, "charon log"),
+                                other => tracing::debug!(event = ?other, "charon event"),
+                            }
+                            if tx.send(e).await.is_err() {
+                                return Ok(());
+                            }
+                        }
+                    }
+                    Some(Err(e)) => return Err(e.to_string()),
+                    None => return Err("event streams ended".into()),
+                },
+                e = errors.next() => match e {
+                    Some(e) if e.is_io() || e.is_closed() => return Err(e.to_string()),
+                    Some(e) => tracing::debug!(error = %e, "VICI event background error"),
+                    None => return Err("VICI listener ended".into()),
+                },
+                _ = &mut announce, if !announced => {
+                    announced = true;
+                    *subscribed = true;
+                    tracing::info!("subscribed to charon's events");
+                    if tx.send(Event::Connected).await.is_err() {
+                        return Ok(());
+                    }
+                }
+                _ = tx.closed() => return Ok(()),
+            }
+        }
+        // Dropping `client` aborts rsvici's listener task (see `Charon`).
+    }
+
+    /// An event message: `up = yes` (updown events), the IKE_SA sections by
+    /// config name, or a log line's fields. Read key by key because the
+    /// section names are connection names.
+    #[derive(Default)]
+    struct RawEvent {
+        up: bool,
+        sas: Vec<(String, EventSa)>,
+        log: Option<(Option<String>, String, String)>,
+    }
+
+    /// What the agent reads of an IKE_SA section in an event.
+    #[derive(Deserialize, Default)]
+    struct EventSa {
+        #[serde(rename = "child-sas", default)]
+        child_sas: BTreeMap<String, serde::de::IgnoredAny>,
+    }
+
+    impl RawEvent {
+        fn into_events(self, event: &str) -> Vec<Event> {
+            if let Some((name, group, msg)) = self.log {
+                return vec![Event::Log { name, group, msg }];
+            }
+            let up = self.up;
+            self.sas
+                .into_iter()
+                .filter_map(|(name, sa)| match event {
+                    "ike-updown" => Some(Event::IkeUpDown { name, up }),
+                    "child-updown" => Some(Event::ChildUpDown { name, up }),
+                    "ike-rekey" => Some(Event::IkeRekey { name }),
+                    "child-rekey" => Some(Event::ChildRekey {
+                        name,
+                        children: sa.child_sas.len().max(1) as u64,
+                    }),
+                    _ => None,
+                })
+                .collect()
+        }
+    }
+
+    impl<'de> Deserialize<'de> for RawEvent {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<RawEvent, D::Error> {
+            struct V;
+            impl<'de> serde::de::Visitor<'de> for V {
+                type Value = RawEvent;
+                fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                    f.write_str("a VICI event message")
+                }
+                fn visit_map<A: serde::de::MapAccess<'de>>(self, mut m: A) -> Result<RawEvent, A::Error> {
+                    let mut ev = RawEvent::default();
+                    let (mut name, mut group, mut msg, mut is_log) =
+                        (None, String::new(), String::new(), false);
+                    while let Some(key) = m.next_key::<String>()? {
+                        match key.as_str() {
+                            "up" => ev.up = m.next_value::<String>()? == "yes",
+                            "msg" => {
+                                is_log = true;
+                                msg = m.next_value()?;
+                            }
+                            "group" => group = m.next_value()?,
+                            "ikesa-name" => name = Some(m.next_value::<String>()?),
+                            "level" | "thread" | "ikesa-uniqueid" => {
+                                m.next_value::<String>()?;
+                            }
+                            _ => {
+                                let sa: EventSa = m.next_value()?;
+                                ev.sas.push((key, sa));
+                            }
+                        }
+                    }
+                    if is_log {
+                        ev.sas.clear();
+                        ev.log = Some((name.filter(|n| n != "(unnamed)"), group, msg));
+                    }
+                    Ok(ev)
+                }
+            }
+            d.deserialize_map(V)
         }
     }
 
@@ -291,6 +482,8 @@ pub mod charon {
     struct WireIke {
         #[serde(default)]
         state: String,
+        #[serde(default)]
+        established: Option<u64>,
         #[serde(rename = "child-sas", default)]
         child_sas: BTreeMap<String, WireChild>,
     }
@@ -544,6 +737,7 @@ pub mod charon {
                 .map(|(name, sa)| IkeSa {
                     name,
                     state: sa.state,
+                    established: sa.established,
                     children: sa
                         .child_sas
                         .into_values()

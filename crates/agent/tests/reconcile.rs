@@ -293,6 +293,7 @@ async fn initiators_are_initiated_one_at_a_time_and_backed_off() {
             name: "t0001".into(),
             state: "CONNECTING".into(),
             children: vec![],
+            established: None,
         },
     );
     fake.take_calls();
@@ -375,6 +376,12 @@ async fn run_loop_reapplies_everything_after_charon_restarts() {
     })
     .await;
     assert!(r.tunnels.iter().all(|t| t.ike_state == IkeState::Down));
+    assert!(r.node_error.as_deref().is_some_and(|e| e.contains("charon")));
+    assert!(
+        r.tunnels
+            .iter()
+            .all(|t| t.down_reason == Some(model::realization::DownReason::NodeFailure))
+    );
     fake.state().running = true;
     until(&mut rep_rx, |r| {
         r.tunnels
@@ -410,4 +417,101 @@ async fn fake_connector_refuses_while_charon_is_down() {
     let mut fake = Fake::new();
     fake.state().running = false;
     assert!(fake.connect().await.is_err());
+}
+
+/// charon's socket is missing from the start: the very first report says so
+/// (node-level error, every tunnel NODE_FAILURE with the reason), instead of a
+/// silent agent whose connections stay pending.
+#[tokio::test(start_paused = true)]
+async fn an_agent_that_cannot_reach_charon_says_so_at_once() {
+    let fake = Fake::new();
+    fake.state().running = false;
+    let (cfg_tx, cfg_rx) = watch::channel(None);
+    let (rep_tx, mut rep_rx) = watch::channel(NodeReport::default());
+    let agent = Agent::new(fake.clone(), Reconciler::new(settings()), LoopSettings::default());
+    let task = tokio::spawn(agent.run(cfg_rx, rep_tx));
+    cfg_tx.send(Some(config(2, vec![tunnel(1)]))).unwrap();
+    let started = Instant::now();
+    let r = until(&mut rep_rx, |r| r.node_error.is_some() && !r.tunnels.is_empty()).await;
+    assert!(started.elapsed() <= LoopSettings::default().status_interval);
+    assert_eq!(r.realized_generation, None, "nothing was applied");
+    let e = r.node_error.clone().unwrap();
+    assert!(e.starts_with("charon unreachable"), "{e}");
+    assert_eq!(
+        r.tunnels[0].down_reason,
+        Some(model::realization::DownReason::NodeFailure)
+    );
+    assert_eq!(r.tunnels[0].message.as_deref(), Some(e.as_str()));
+    // charon starts: the error goes, the tunnel is applied.
+    fake.state().running = true;
+    let r = until(&mut rep_rx, |r| {
+        r.node_error.is_none() && r.realized_generation == Some(2)
+    })
+    .await;
+    assert_eq!(r.tunnels[0].down_reason, None);
+    drop(cfg_tx);
+    task.await.unwrap();
+}
+
+/// An event about a tunnel is reported within a second (coalesced), with
+/// the reason and charon's words, and rekeys are counted.
+#[tokio::test]
+async fn events_are_reported_at_once_with_their_reason() {
+    use agent::events::Event;
+    use model::realization::DownReason;
+    let fake = Fake::new();
+    let events = fake.event_sender();
+    let (cfg_tx, cfg_rx) = watch::channel(None);
+    let (rep_tx, mut rep_rx) = watch::channel(NodeReport::default());
+    let settings = LoopSettings {
+        status_interval: Duration::from_secs(30),
+        ..LoopSettings::default()
+    };
+    let agent = Agent::new(fake.clone(), Reconciler::new(self::settings()), settings);
+    let task = tokio::spawn(agent.run(cfg_rx, rep_tx));
+    let mut t = tunnel(1);
+    t.initiator = Initiator::ResponseOnly;
+    cfg_tx.send(Some(config(3, vec![t]))).unwrap();
+    until(&mut rep_rx, |r| r.realized_generation == Some(3)).await;
+
+    let sent = std::time::Instant::now();
+    for msg in [
+        "initiating IKE_SA t0001[1] to 198.51.100.1",
+        "received AUTHENTICATION_FAILED notify error",
+        "parsed IKE_AUTH response 1 [ N(AUTH_FAILED) ]",
+    ] {
+        events
+            .send(Event::Log {
+                name: Some("t0001".into()),
+                group: "IKE".into(),
+                msg: msg.into(),
+            })
+            .await
+            .unwrap();
+    }
+    let r = until(&mut rep_rx, |r| r.tunnels[0].down_reason.is_some()).await;
+    assert!(sent.elapsed() < Duration::from_secs(1), "{:?}", sent.elapsed());
+    let st = &r.tunnels[0];
+    assert_eq!(st.down_reason, Some(DownReason::AuthenticationFailed));
+    assert_eq!(
+        st.message.as_deref(),
+        Some("received AUTHENTICATION_FAILED notify error")
+    );
+    assert_eq!(st.log.len(), 3);
+
+    // A line about a tunnel this node does not carry changes nothing.
+    events
+        .send(Event::IkeRekey {
+            name: "elsewhere".into(),
+        })
+        .await
+        .unwrap();
+    events
+        .send(Event::IkeRekey { name: "t0001".into() })
+        .await
+        .unwrap();
+    let r = until(&mut rep_rx, |r| r.tunnels[0].ike_rekeys == 1).await;
+    assert_eq!(r.tunnels.len(), 1);
+    drop(cfg_tx);
+    task.await.unwrap();
 }

@@ -322,6 +322,15 @@ pub struct IpsecSiteConnection {
     pub admin_state_up: bool,
     /// Derived from what the gateway's nodes report, never stored.
     pub status: Status,
+    /// vpnaas extension, read-only: why the connection is not `ACTIVE`, as
+    /// `REASON: detail` — REASON one of AUTHENTICATION_FAILED,
+    /// NO_PROPOSAL_CHOSEN, PEER_UNREACHABLE, TS_UNACCEPTABLE, DPD_TIMEOUT,
+    /// ADMINISTRATIVELY_DOWN, CONFIGURATION_FAILED, NODE_FAILURE, OTHER, and
+    /// the detail charon's own words (e.g. `AUTHENTICATION_FAILED: received
+    /// AUTHENTICATION_FAILED notify error`); free text alone while pending.
+    /// Null while the connection is `ACTIVE`.
+    #[schema(required = true)]
+    pub status_description: Option<String>,
     /// The service (and so gateway) the connection belongs to.
     pub vpnservice_id: String,
     /// The IKE policy used.
@@ -364,6 +373,7 @@ impl IpsecSiteConnection {
             },
             admin_state_up: b.admin_state_up,
             status,
+            status_description: None,
             vpnservice_id: b.vpnservice_id.clone(),
             ikepolicy_id: b.ikepolicy_id.clone(),
             ipsecpolicy_id: b.ipsecpolicy_id.clone(),
@@ -371,6 +381,12 @@ impl IpsecSiteConnection {
             local_ep_group_id: b.local_ep_group_id.clone(),
             peer_ep_group_id: b.peer_ep_group_id.clone(),
         }
+    }
+
+    /// Sets why the connection is not `ACTIVE` (see `status_description`).
+    pub fn with_status_description(mut self, why: Option<String>) -> IpsecSiteConnection {
+        self.status_description = why;
+        self
     }
 }
 

@@ -306,7 +306,18 @@ impl Realizer {
         let conn: Record<Connection> = snap.get(conn_id).await?;
         let service: Record<VpnService> = snap.get(&conn.body.vpnservice_id).await?;
         let nodes = snap.node_states_of([&service.body.router_id]).await?;
-        let status = state::session_status(&nodes, conn_id, now_ms(), self.cfg.node_timeout);
+        let mut status = state::session_status(&nodes, conn_id, now_ms(), self.cfg.node_timeout);
+        if status.session_status == "DOWN" && !(conn.body.admin_state_up && service.body.admin_state_up) {
+            // Nodes don't carry a disabled tunnel: say why it is down.
+            let r = model::realization::DownReason::AdministrativelyDown;
+            let what = if conn.body.admin_state_up {
+                "service"
+            } else {
+                "session"
+            };
+            status.down_reason = Some(r);
+            status.fail_reason = state::describe(Some(r), Some(&format!("the {what} is disabled")));
+        }
         Ok((conn, status))
     }
 }

@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use model::realization::{IkeState, TunnelStatus};
+use model::realization::{DownReason, IkeState, TunnelStatus};
 use model::{Connection, Record, Status, VpnService};
 use store::nodes::NodeState;
 
@@ -87,7 +87,16 @@ pub fn session_state(
     let details: Vec<NodeDetail> = nodes
         .iter()
         .map(|n| {
-            let (state, msg) = if !alive(n, now_ms, timeout) {
+            let (state, msg) = if n.last_seen <= 0 {
+                // Registered, never reported: named, with NSX's wording for
+                // a node that does not answer plus why.
+                (
+                    RealizationState::Unknown,
+                    Some(format!(
+                        "CCP Id:{server_id}, Message: Unable to get response from the node (it has never reported). Please retry operation after some time."
+                    )),
+                )
+            } else if !alive(n, now_ms, timeout) {
                 (
                     RealizationState::Unknown,
                     Some(format!(
@@ -157,8 +166,11 @@ pub struct SessionStatus {
     pub session_status: &'static str,
     /// UP, DOWN or NEGOTIATING.
     pub ike_session_state: &'static str,
-    /// Why the tunnel is not up, as the reporting node tells it, or why no node reports it.
+    /// Why the tunnel is not up, as the reporting node tells it, or why no
+    /// node reports it: `REASON: charon's words` (see [`describe`]).
     pub fail_reason: Option<String>,
+    /// The classified reason, when the tunnel is down and it is known.
+    pub down_reason: Option<DownReason>,
     /// The node whose report this is; `None` when no live node reports the session.
     pub transport_node_id: Option<String>,
     /// CHILD SAs the tunnel should have: one per traffic-selector pair, at least 1.
@@ -196,10 +208,35 @@ pub fn session_status(nodes: &[NodeState], entity_id: &str, now_ms: i64, timeout
         }
     }
     let Some((n, t)) = best else {
+        let broken: Vec<&NodeState> = nodes
+            .iter()
+            .filter(|n| alive(n, now_ms, timeout) && n.node_error.is_some())
+            .collect();
+        let (down_reason, fail_reason) = match broken.first() {
+            Some(b) => (
+                Some(DownReason::NodeFailure),
+                describe(
+                    Some(DownReason::NodeFailure),
+                    Some(&format!(
+                        "node {}: {}",
+                        b.node.name,
+                        b.node_error.as_deref().unwrap_or("")
+                    )),
+                ),
+            ),
+            None => (
+                Some(DownReason::NodeFailure),
+                describe(
+                    Some(DownReason::NodeFailure),
+                    Some("No transport node reports this session"),
+                ),
+            ),
+        };
         return SessionStatus {
             session_status: "DOWN",
             ike_session_state: "DOWN",
-            fail_reason: Some("No transport node reports this session".into()),
+            fail_reason,
+            down_reason,
             last_update_ms: now_ms,
             ..Default::default()
         };
@@ -215,7 +252,8 @@ pub fn session_status(nodes: &[NodeState], entity_id: &str, now_ms: i64, timeout
     SessionStatus {
         session_status: session,
         ike_session_state: ike,
-        fail_reason: t.message.clone(),
+        fail_reason: describe(t.down_reason, t.message.as_deref()),
+        down_reason: t.down_reason,
         transport_node_id: Some(n.node.id.clone()),
         total_tunnels: expected,
         negotiated_tunnels: negotiated,
@@ -225,6 +263,34 @@ pub fn session_status(nodes: &[NodeState], entity_id: &str, now_ms: i64, timeout
         packets_in: t.packets_in,
         packets_out: t.packets_out,
         last_update_ms: n.last_seen,
+    }
+}
+
+/// A reason's wire spelling (`AUTHENTICATION_FAILED`, as in the node API).
+pub fn reason_str(r: DownReason) -> &'static str {
+    match r {
+        DownReason::AuthenticationFailed => "AUTHENTICATION_FAILED",
+        DownReason::NoProposalChosen => "NO_PROPOSAL_CHOSEN",
+        DownReason::PeerUnreachable => "PEER_UNREACHABLE",
+        DownReason::TsUnacceptable => "TS_UNACCEPTABLE",
+        DownReason::DpdTimeout => "DPD_TIMEOUT",
+        DownReason::AdministrativelyDown => "ADMINISTRATIVELY_DOWN",
+        DownReason::ConfigurationFailed => "CONFIGURATION_FAILED",
+        DownReason::NodeFailure => "NODE_FAILURE",
+        DownReason::Other => "OTHER",
+    }
+}
+
+/// How a tunnel's reason reads for operators (Neutron `status_description`,
+/// NSX `fail_reason`): `REASON: charon's words`, either part alone when only
+/// it is known, None when neither is.
+pub fn describe(reason: Option<DownReason>, message: Option<&str>) -> Option<String> {
+    let message = message.map(str::trim).filter(|m| !m.is_empty());
+    match (reason, message) {
+        (Some(r), Some(m)) => Some(format!("{}: {m}", reason_str(r))),
+        (Some(r), None) => Some(reason_str(r).to_string()),
+        (None, Some(m)) => Some(m.to_string()),
+        (None, None) => None,
     }
 }
 
@@ -303,19 +369,69 @@ impl StatusIndex {
     /// DOWN when disabled or carried by no node, pending until realized, then
     /// ACTIVE when a live node has its CHILD SA installed, else DOWN.
     pub fn connection(&self, rec: &Record<Connection>, service: Option<&Record<VpnService>>) -> Status {
+        self.connection_detail(rec, service).0
+    }
+
+    /// The connection's status and why it is not ACTIVE (Neutron's
+    /// `status_description`, ours): `REASON: words` (see [`describe`]);
+    /// None while ACTIVE.
+    pub fn connection_detail(
+        &self,
+        rec: &Record<Connection>,
+        service: Option<&Record<VpnService>>,
+    ) -> (Status, Option<String>) {
+        let desc = |r: DownReason, m: &str| describe(Some(r), Some(m));
         let Some(service) = service else {
-            return Status::Down;
+            return (
+                Status::Down,
+                desc(
+                    DownReason::ConfigurationFailed,
+                    "the connection's VPN service is missing",
+                ),
+            );
         };
         let gw = &service.body.router_id;
         let nodes = self.nodes(gw);
-        if nodes
-            .iter()
-            .any(|n| n.failures.iter().any(|f| f.entity_id == rec.meta.id))
-        {
-            return Status::Error;
+        if let Some((n, f)) = nodes.iter().find_map(|n| {
+            n.failures
+                .iter()
+                .find(|f| f.entity_id == rec.meta.id)
+                .map(|f| (n, f))
+        }) {
+            return (
+                Status::Error,
+                desc(
+                    DownReason::ConfigurationFailed,
+                    &format!("node {}: {}", n.node.name, f.message),
+                ),
+            );
         }
-        if !rec.body.admin_state_up || !service.body.admin_state_up || nodes.is_empty() {
-            return Status::Down;
+        if !rec.body.admin_state_up {
+            return (
+                Status::Down,
+                desc(
+                    DownReason::AdministrativelyDown,
+                    "the connection is administratively down",
+                ),
+            );
+        }
+        if !service.body.admin_state_up {
+            return (
+                Status::Down,
+                desc(
+                    DownReason::AdministrativelyDown,
+                    "the connection's VPN service is administratively down",
+                ),
+            );
+        }
+        if nodes.is_empty() {
+            return (
+                Status::Down,
+                desc(
+                    DownReason::NodeFailure,
+                    "no gateway node is registered for the connection's router",
+                ),
+            );
         }
         let gw_gen = self.gateway_generation(gw);
         let live: Vec<&NodeState> = nodes
@@ -327,18 +443,53 @@ impl StatusIndex {
         // so ERROR (which Neutron lets be updated), not a pending state that
         // never ends.
         if !live.is_empty() && live.iter().all(|n| n.node_error.is_some()) {
-            return Status::Error;
+            let words: Vec<String> = live
+                .iter()
+                .map(|n| format!("node {}: {}", n.node.name, n.node_error.as_deref().unwrap_or("")))
+                .collect();
+            return (Status::Error, desc(DownReason::NodeFailure, &words.join("; ")));
         }
         let target = rec.meta.generation;
         if !nodes.iter().any(|n| realized(n, target, gw_gen)) {
-            return Self::pending(rec.meta.revision);
+            let why = if live.is_empty() {
+                desc(DownReason::NodeFailure, "no gateway node has reported recently")
+            } else {
+                Some("waiting for the gateway's nodes to apply the change".to_string())
+            };
+            return (Self::pending(rec.meta.revision), why);
         }
-        let up = live.iter().filter(|n| realized(n, target, gw_gen)).any(|n| {
-            n.tunnels.iter().any(|t| {
-                t.id == rec.meta.id && t.ike_state == IkeState::Established && t.child_sas_installed > 0
-            })
+        let carriers: Vec<&TunnelStatus> = live
+            .iter()
+            .filter(|n| realized(n, target, gw_gen))
+            .flat_map(|n| n.tunnels.iter().filter(|t| t.id == rec.meta.id))
+            .collect();
+        if carriers
+            .iter()
+            .any(|t| t.ike_state == IkeState::Established && t.child_sas_installed > 0)
+        {
+            return (Status::Active, None);
+        }
+        if live.is_empty() {
+            return (
+                Status::Down,
+                desc(DownReason::NodeFailure, "no gateway node has reported recently"),
+            );
+        }
+        // The most telling report: one with a classified reason, else one
+        // with words, from the node furthest along.
+        let best = carriers.iter().max_by_key(|t| {
+            (
+                t.down_reason.is_some(),
+                t.message.is_some(),
+                matches!(t.ike_state, IkeState::Connecting),
+            )
         });
-        if up { Status::Active } else { Status::Down }
+        let why = match best {
+            Some(t) => describe(t.down_reason, t.message.as_deref())
+                .or_else(|| Some("the tunnel is not established".to_string())),
+            None => Some("no node reports the tunnel yet".to_string()),
+        };
+        (Status::Down, why)
     }
 }
 
@@ -464,5 +615,114 @@ mod tests {
         let ok = node("b", None, 1000);
         let idx = StatusIndex::new(vec![broken, ok], HashMap::new(), T, 1000);
         assert_eq!(idx.connection(&conn(0), Some(&svc)), Status::PendingCreate);
+    }
+
+    fn records(conn_up: bool) -> (Record<Connection>, Record<VpnService>) {
+        let meta = |id: &str| model::Meta {
+            id: id.into(),
+            project_id: "p".into(),
+            name: String::new(),
+            description: String::new(),
+            revision: 0,
+            generation: 5,
+            created_at: 0,
+            updated_at: 0,
+            created_by: "t".into(),
+            updated_by: "t".into(),
+        };
+        (
+            Record {
+                meta: meta("c"),
+                body: Connection {
+                    admin_state_up: conn_up,
+                    ..Connection::default()
+                },
+            },
+            Record {
+                meta: meta("s"),
+                body: VpnService {
+                    router_id: "g".into(),
+                    admin_state_up: true,
+                    ..VpnService::default()
+                },
+            },
+        )
+    }
+
+    #[test]
+    fn a_down_connection_says_why() {
+        let (conn, svc) = records(true);
+        let mut n = node("a", Some(5), 1000);
+        n.tunnels.push(TunnelStatus {
+            id: "c".into(),
+            down_reason: Some(DownReason::AuthenticationFailed),
+            message: Some("received AUTHENTICATION_FAILED notify error".into()),
+            ..TunnelStatus::default()
+        });
+        let idx = StatusIndex::new(vec![n.clone()], HashMap::new(), T, 1000);
+        assert_eq!(
+            idx.connection_detail(&conn, Some(&svc)),
+            (
+                Status::Down,
+                Some("AUTHENTICATION_FAILED: received AUTHENTICATION_FAILED notify error".into())
+            )
+        );
+        let st = session_status(std::slice::from_ref(&n), "c", 1000, T);
+        assert_eq!(
+            st.fail_reason.as_deref(),
+            Some("AUTHENTICATION_FAILED: received AUTHENTICATION_FAILED notify error")
+        );
+        assert_eq!(st.down_reason, Some(DownReason::AuthenticationFailed));
+
+        // Up: no description.
+        n.tunnels[0] = TunnelStatus {
+            id: "c".into(),
+            ike_state: IkeState::Established,
+            child_sas_installed: 1,
+            child_sas_expected: 1,
+            ..TunnelStatus::default()
+        };
+        let idx = StatusIndex::new(vec![n.clone()], HashMap::new(), T, 1000);
+        assert_eq!(idx.connection_detail(&conn, Some(&svc)), (Status::Active, None));
+
+        // Disabled.
+        let (off, _) = records(false);
+        let (st, why) = idx.connection_detail(&off, Some(&svc));
+        assert_eq!(st, Status::Down);
+        assert!(why.unwrap().starts_with("ADMINISTRATIVELY_DOWN: "));
+
+        // Every live node can't drive charon: ERROR naming the node.
+        let mut broken = node("b", Some(5), 1000);
+        broken.node_error = Some("charon unreachable: cannot connect".into());
+        let idx = StatusIndex::new(vec![broken.clone()], HashMap::new(), T, 1000);
+        assert_eq!(
+            idx.connection_detail(&conn, Some(&svc)),
+            (
+                Status::Error,
+                Some("NODE_FAILURE: node b: charon unreachable: cannot connect".into())
+            )
+        );
+        let st = session_status(&[broken], "c", 1000, T);
+        assert_eq!(st.down_reason, Some(DownReason::NodeFailure));
+        assert!(st.fail_reason.unwrap().contains("charon unreachable"));
+    }
+
+    #[test]
+    fn a_node_that_never_reported_is_named_unknown_beside_others() {
+        let quiet = node("q", None, 0);
+        let ok = node("a", Some(5), 1000);
+        let s = session_state(&[ok, quiet.clone()], "s", 5, 5, 1000, T, "ccp");
+        assert_eq!(s.state, RealizationState::Unknown);
+        let d = s.details.iter().find(|d| d.node_id == "q").unwrap();
+        assert_eq!(d.state, RealizationState::Unknown);
+        let m = d.failure_message.as_deref().unwrap();
+        assert!(
+            m.starts_with("CCP Id:ccp, Message: Unable to get response from the node"),
+            "{m}"
+        );
+        assert!(m.contains("never reported") && m.ends_with("Please retry operation after some time."));
+        // Alone, NSX's recorded all-unknown answer: no details.
+        let s = session_state(&[quiet], "s", 5, 5, 1000, T, "ccp");
+        assert!(s.details.is_empty());
     }
 }

@@ -39,6 +39,8 @@ static CONN_ATTRS: LazyLock<Vec<Attr>> = LazyLock::new(|| {
             .conv(Conv::Bool)
             .check(Check::Boolean),
         Attr::new("status").ro(),
+        // Ours (see the wire struct): derived like `status`, never accepted.
+        Attr::new("status_description").ro().no_filter(),
         Attr::new("vpnservice_id")
             .post_only()
             .required()
@@ -106,18 +108,17 @@ impl View for Connections {
     const RULE: &'static str = "ipsec_site_connection";
     const STATEFUL: bool = true;
     const UPDATE: Expect = Expect::SETTLED;
-    const FROM_CTX: &'static [&'static str] = &["status"];
+    const FROM_CTX: &'static [&'static str] = &["status", "status_description"];
 
     fn attrs() -> &'static [Attr] {
         &CONN_ATTRS
     }
 
     fn wire(rec: &Record<Connection>, ctx: &ViewCtx) -> wire::IpsecSiteConnection {
-        wire::IpsecSiteConnection::new(
-            rec,
-            ctx.status
-                .connection(rec, ctx.services.get(&rec.body.vpnservice_id)),
-        )
+        let (status, why) = ctx
+            .status
+            .connection_detail(rec, ctx.services.get(&rec.body.vpnservice_id));
+        wire::IpsecSiteConnection::new(rec, status).with_status_description(why)
     }
 
     fn status(rec: &Record<Connection>, ctx: &ViewCtx) -> Option<Status> {

@@ -18,3 +18,4 @@ mod nsx;
 mod openapi;
 mod realization;
 mod statistics;
+mod truth;

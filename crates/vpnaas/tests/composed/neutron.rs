@@ -259,6 +259,7 @@ async fn connection_lifecycle_defaults_and_pending_rule() {
         "dpd",
         "admin_state_up",
         "status",
+        "status_description",
         "vpnservice_id",
         "ikepolicy_id",
         "ipsecpolicy_id",
