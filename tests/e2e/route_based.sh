@@ -110,15 +110,21 @@ for s in a b; do
 done
 
 # ------------------------------------------------------------ agents
+# Each agent's command is a script of its own, so the scenario can restart
+# it (adoption); it records its PID in $BASE/agent-<site>.pid and $PIDFILE.
 start_agent() { # site netns
     local site=$1 ns=$2
-    VPNAAS_LOG="${VPNAAS_AGENT_LOG:-info,agent=debug}" "$VPNAAS_BIN" agent \
-        --server "$URL" --node-id "$(json id < "$BASE/node-$site.json")" \
-        --token-file "$BASE/node-$site.token" \
-        --vici "$BASE/$site/charon.vici" --esp userspace --netns "$ns" \
-        --heartbeat 1 --status-interval 1 --retry-max 2 \
-        >"$BASE/agent-$site.out" 2>"$BASE/agent-$site.log" </dev/null &
-    remember $! vpnaas
+    cat > "$BASE/agent-$site.sh" <<EOF
+VPNAAS_LOG="\${VPNAAS_AGENT_LOG:-info,agent=debug}" "$VPNAAS_BIN" agent \\
+    --server "$URL" --node-id "$(json id < "$BASE/node-$site.json")" \\
+    --token-file "$BASE/node-$site.token" \\
+    --vici "$BASE/$site/charon.vici" --esp userspace --netns "$ns" \\
+    --heartbeat 1 --status-interval 1 --retry-max 2 \\
+    >>"$BASE/agent-$site.out" 2>>"$BASE/agent-$site.log" </dev/null &
+echo "\$! vpnaas" >> "$PIDFILE"
+echo "\$!" > "$BASE/agent-$site.pid"
+EOF
+    bash "$BASE/agent-$site.sh"
 }
 start_agent a "$NSA"
 start_agent b "$NSB"

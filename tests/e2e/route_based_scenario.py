@@ -12,7 +12,8 @@ each within a deadline:
      and the CHILD_SA's packet counters rise
   4. ping to 198.19.3.1 (not in peer_cidrs) works in the clear and does NOT
      enter the tunnel (counters unchanged), though the selectors are 0.0.0.0/0
-  5. while nothing changes, the agents make no `ip` call at all
+  5. while nothing changes, the agents make no `ip` call at all; agent A
+     restarts over a drifted ipsec0 and fixes exactly the drift (adoption)
   6. a second route-based session on node A is refused by its agent (userspace
      ESP carries one), with a failure saying so, and the first keeps working
   7. delete -> the agents remove the addresses and routes, and the SAs go
@@ -151,6 +152,29 @@ def netif_calls(site: str) -> int:
         return sum(1 for line in f if "agent::netif" in line and " ip" in line)
 
 
+def restart_agent(site: str, drift: bool = False) -> None:
+    """Stops agent `site` (SIGTERM: charon keeps its tunnels), optionally
+    damages ipsec0 while it is away, and starts it again."""
+    with open(f"{BASE}/agent-{site}.pid") as f:
+        pid = int(f.read().strip())
+    os.kill(pid, 15)
+    for _ in range(100):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.05)
+    else:
+        raise Failed(f"agent {site} did not stop")
+    if drift:
+        ns = SITES[site]["ns"]
+        peer_lan = SITES["b" if site == "a" else "a"]["lan"]
+        subprocess.run(["ip", "-n", ns, "route", "del", peer_lan, "dev", "ipsec0"], check=True)
+        subprocess.run(["ip", "-n", ns, "addr", "add", "169.254.99.1/30", "dev", "ipsec0"], check=True)
+        ok(f"agent {site.upper()} stopped; ipsec0 drifted: route deleted, stray 169.254.99.1/30 added")
+    subprocess.run(["bash", f"{BASE}/agent-{site}.sh"], check=True)
+
+
 def main() -> None:
     ike = create("ike-profiles", {"display_name": "rb-ike", "ike_version": "IKE_V2",
                                   "encryption_algorithms": ["AES_128"], "digest_algorithms": ["SHA2_256"],
@@ -232,6 +256,17 @@ def main() -> None:
     if after != calls:
         raise Failed(f"agents ran ip while nothing changed: {calls} -> {after}")
     ok(f"no ip call in 3 s without a change (calls so far: {after})")
+
+    # 5b. Adoption: agent A restarts and finds ipsec0 drifted (its route
+    # deleted, a stray address added): it fixes exactly that, and the
+    # tunnel is never torn down.
+    restart_agent("a", drift=True)
+    want = {"addrs": [SITES["a"]["vti"] + "/30"], "routes": [SITES["b"]["lan"]]}
+    wait("agent A restarted and fixed the drift on ipsec0 (stray address gone, route back)",
+         lambda: (lambda t: {k: t[k] for k in want} == want or json.dumps(t))(tun("a")))
+    if not ping("a", "198.19.2.1", src="198.19.1.1", count=2):
+        raise Failed("ping A -> B failed after agent A adopted ipsec0")
+    ok("the tunnel carries traffic again after the adoption")
 
     # 6. A second route-based session on node A: refused (userspace ESP carries one).
     svc, lep, _ = eps["a"]
