@@ -149,6 +149,8 @@ else
     cargo nextest run --cargo-profile ci --workspace --profile ci --run-ignored only
     step "[6/6] strongSwan end-to-end in network namespaces (tests/e2e/strongswan.sh)"
     VPNAAS_BIN="$VPNAAS_BIN" E2E_PYTHON="$VENV/bin/python" bash tests/e2e/strongswan.sh
+    step "[6/6] route-based NSX sessions end to end in network namespaces (tests/e2e/route_based.sh)"
+    VPNAAS_BIN="$VPNAAS_BIN" E2E_PYTHON="$VENV/bin/python" bash tests/e2e/route_based.sh
     step "[6/6] agent crash safety: SIGKILL mid-apply against a real charon (tests/e2e/agent_crash.sh)"
     VPNAAS_BIN="$VPNAAS_BIN" E2E_PYTHON="$VENV/bin/python" bash tests/e2e/agent_crash.sh
 fi

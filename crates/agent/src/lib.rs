@@ -14,6 +14,7 @@
 //!   in-memory charon for tests.
 //! - [`events`]: charon's VICI events → per-tunnel reasons, rekeys, log lines.
 //! - [`reconcile`]: the exact diff, generation guard, failures, initiation queue;
+//!   [`netif`]: route-based tunnels' interfaces, addresses and routes (`ip`);
 //!   [`status`]: `list-sas` → `TunnelStatus`.
 //! - [`runner`]: the per-node loop; [`api`]: the node API client and its
 //!   poll/report loops; [`sim`]: simulated nodes for load tests.
@@ -24,6 +25,7 @@ pub mod api;
 pub mod events;
 pub mod fake;
 pub mod message;
+pub mod netif;
 pub mod reconcile;
 pub mod render;
 pub mod runner;
@@ -115,6 +117,18 @@ pub struct AgentArgs {
     /// forces UDP encapsulation).
     #[arg(long, value_enum, default_value = "kernel")]
     pub esp: EspMode,
+    /// Make route-based tunnels' interfaces, addresses and routes in this
+    /// network namespace (`ip -n NAME`): the one charon runs in, when the
+    /// agent runs outside it.
+    #[arg(long)]
+    pub netns: Option<String>,
+    /// Userspace ESP: charon's kernel-libipsec TUN device, which carries the
+    /// (single) route-based tunnel's addresses and routes.
+    #[arg(long, default_value = "ipsec0")]
+    pub tun_device: String,
+    /// iproute2's `ip`, which makes route-based tunnels' interfaces.
+    #[arg(long, default_value = "ip")]
+    pub ip_binary: PathBuf,
     /// `charon`, or `sim` for simulated nodes.
     #[arg(long, value_enum, default_value = "charon")]
     pub backend: Backend,
@@ -157,6 +171,9 @@ impl std::fmt::Debug for AgentArgs {
             .field("token_file", &self.token_file)
             .field("vici", &self.vici)
             .field("esp", &self.esp)
+            .field("netns", &self.netns)
+            .field("tun_device", &self.tun_device)
+            .field("ip_binary", &self.ip_binary)
             .field("backend", &self.backend)
             .field("heartbeat", &self.heartbeat)
             .field("status_interval", &self.status_interval)
@@ -273,6 +290,11 @@ async fn run_charon(args: &AgentArgs, heartbeat: Duration, wait: Duration) -> Re
                 EspMode::Userspace => "userspace",
             }
         ),
+        netif: netif::NetifSettings {
+            netns: args.netns.clone(),
+            tun_device: args.tun_device.clone(),
+            ip: Some(args.ip_binary.clone()),
+        },
         ..reconcile::Settings::default()
     };
     tracing::info!(

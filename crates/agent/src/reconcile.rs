@@ -25,6 +25,10 @@
 //!   peers' half-open limits, so initiations run one at a time with a short
 //!   timeout, from a queue the run loop drains between other work; failed ones are
 //!   retried with exponential back-off.
+//! - **Tunnel interfaces.** Route-based tunnels' interfaces, addresses and
+//!   routes are [`crate::netif`]'s, converged in the same pass after charon,
+//!   with the same exactness; a tunnel the node's data path can't carry
+//!   (a second route-based one on userspace ESP) is not sent to charon.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -34,6 +38,7 @@ use model::realization::{Failure, NodeConfig, NodeReport, Tunnel};
 use tokio::time::Instant;
 
 use crate::events::{Event, Tracks};
+use crate::netif::{self, Netif, NetifSettings, SystemIp};
 use crate::render::{self, EspMode, Rendered};
 use crate::status::{self, Context};
 use crate::vici::{IkeSa, Initiated, Vici, ViciError};
@@ -54,6 +59,8 @@ pub struct Settings {
     pub retry_max: Duration,
     /// Reported as the agent's version string.
     pub agent: String,
+    /// How route-based tunnels' interfaces are made (`ip`, network namespace).
+    pub netif: NetifSettings,
 }
 
 impl Default for Settings {
@@ -65,6 +72,7 @@ impl Default for Settings {
             retry_min: Duration::from_secs(2),
             retry_max: Duration::from_secs(60),
             agent: format!("vpnaas-agent {}", env!("CARGO_PKG_VERSION")),
+            netif: NetifSettings::default(),
         }
     }
 }
@@ -137,12 +145,19 @@ pub struct Reconciler {
     charon_error: Option<String>,
     /// What charon's events said per tunnel (reasons, rekeys, log lines).
     tracks: Tracks,
+    /// Route-based tunnels' interfaces, and the `ip` that makes them.
+    netif: Netif,
+    ip: SystemIp,
 }
 
 impl Reconciler {
     /// A reconciler that knows nothing yet: its first pass sweeps what charon has.
     pub fn new(settings: Settings) -> Reconciler {
+        let netif = Netif::new(settings.esp, settings.netif.clone());
+        let ip = SystemIp::new(settings.netif.clone());
         Reconciler {
+            netif,
+            ip,
             settings,
             desired: None,
             applied_generation: None,
@@ -191,7 +206,7 @@ impl Reconciler {
 
     /// Asks for another pass if some tunnel is failing (called on a timer).
     pub fn retry_failed(&mut self) {
-        if !self.failures.is_empty() {
+        if !self.failures.is_empty() || !self.netif.failures().is_empty() {
             self.dirty = true;
         }
     }
@@ -201,6 +216,7 @@ impl Reconciler {
         self.applied.clear();
         self.adopt = true;
         self.dirty = true;
+        self.netif.restart();
         self.charon_error = None;
     }
 
@@ -227,8 +243,10 @@ impl Reconciler {
         // A tunnel identical to the one applied needs no rendering (the cheap check
         // that keeps a pass over 1,000 unchanged tunnels well under a millisecond).
         let mut want: BTreeMap<&str, (&Tunnel, Want)> = BTreeMap::new();
+        let refused = self.netif.refused(&cfg);
         for t in cfg.tunnels.iter().filter(|t| t.enabled) {
             let w = match self.applied.get(&t.id) {
+                _ if refused.contains_key(&t.id) => Want::Render(Err(refused[&t.id].clone())),
                 Some(Some(a)) if a.source == *t => Want::Same,
                 _ => Want::Render(render::render(t, self.settings.esp).map_err(|e| e.to_string())),
             };
@@ -314,6 +332,16 @@ impl Reconciler {
                     stats.failed += 1;
                 }
             }
+        }
+        let n = self.netif.apply(&mut self.ip, &cfg, &refused).await;
+        if n != netif::NetifStats::default() {
+            tracing::info!(
+                fixed = n.fixed,
+                removed = n.removed,
+                swept = n.swept,
+                commands = n.commands,
+                "tunnel interfaces"
+            );
         }
         self.applied_generation = Some(cfg.generation);
         self.dirty = false;
@@ -517,6 +545,17 @@ impl Reconciler {
 
     /// The report for the server: realized generation, failures, runtime state.
     pub fn report(&self) -> NodeReport {
+        // charon's failure and the interface's, when a tunnel has both.
+        let mut failures = self.failures.clone();
+        for (id, m) in self.netif.failures() {
+            failures
+                .entry(id.clone())
+                .and_modify(|f| {
+                    f.push_str("; ");
+                    f.push_str(m);
+                })
+                .or_insert_with(|| m.clone());
+        }
         let tunnels = self
             .enabled()
             .map(|t| {
@@ -533,7 +572,7 @@ impl Reconciler {
                     &self.sas,
                     Context {
                         expected: render::expected_children(t),
-                        failure: self.failures.get(&t.id).map(String::as_str),
+                        failure: failures.get(&t.id).map(String::as_str),
                         initiate_error: kick.and_then(|k| k.last_error.as_deref()),
                         hint,
                         node_error: self.charon_error.as_deref(),
@@ -544,8 +583,7 @@ impl Reconciler {
             .collect();
         NodeReport {
             realized_generation: self.applied_generation,
-            failures: self
-                .failures
+            failures: failures
                 .iter()
                 .map(|(id, m)| Failure {
                     entity_id: id.clone(),

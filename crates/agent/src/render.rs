@@ -24,6 +24,12 @@
 //! - `encap`: an agent setting ([`EspMode`]); userspace ESP (`kernel-libipsec`) only
 //!   handles ESP in UDP, so it forces `encap = yes`.
 //! - `mtu` has no per-connection knob in strongSwan; it is not rendered.
+//! - Route-based tunnels ([`Tunnel::route`]): every CHILD_SA config gets
+//!   `if_id_in` = `if_id_out` = the tunnel's interface id, so its SAs and
+//!   policies belong to the XFRM interface of that id (kernel ESP: only what
+//!   is routed into the interface is encrypted, and two tunnels' 0.0.0.0/0
+//!   policies don't collide); the selectors are already everything
+//!   (`model::traffic`). The interface itself is [`crate::netif`]'s.
 
 use std::fmt;
 
@@ -291,6 +297,11 @@ fn child(t: &Tunnel, local_ts: &[IpNet], remote_ts: &[IpNet]) -> Result<Section,
     s = s
         .str("rekey_time", Secs(rekey_at(c.lifetime_seconds)).to_string())
         .str("life_time", Secs(c.lifetime_seconds).to_string());
+    if let Some(r) = &t.route {
+        s = s
+            .str("if_id_in", r.if_id.to_string())
+            .str("if_id_out", r.if_id.to_string());
+    }
     if let Some(a) = dpd_action(t.dpd.action) {
         s = s.str("dpd_action", a);
     }
@@ -511,5 +522,28 @@ mod tests {
         let r2 = render(&t2, EspMode::Kernel).unwrap();
         assert!(r2.conn.to_string().contains("start_action = none"));
         assert!(r2.initiator);
+        assert!(!r2.conn.to_string().contains("if_id"));
+        // Route-based: the interface id on every CHILD config, IKEv1 too.
+        let t3 = Tunnel {
+            route: Some(model::realization::RouteSpec {
+                if_id: 7,
+                addresses: vec!["169.254.0.1/30".parse().unwrap()],
+                routes: vec!["10.0.2.0/24".parse().unwrap()],
+            }),
+            local_ts: vec!["0.0.0.0/0".parse().unwrap()],
+            remote_ts: vec!["0.0.0.0/0".parse().unwrap()],
+            ike: IkeProposal {
+                version: IkeVersion::V1,
+                ..t2.ike.clone()
+            },
+            ..t2
+        };
+        let text = render(&t3, EspMode::Userspace).unwrap().conn.to_string();
+        assert_eq!(text.matches("if_id_in = 7").count(), 1, "{text}");
+        assert_eq!(text.matches("if_id_out = 7").count(), 1, "{text}");
+        assert!(
+            text.contains("local_ts = [0.0.0.0/0]") || text.contains("0.0.0.0/0"),
+            "{text}"
+        );
     }
 }

@@ -978,7 +978,7 @@ mod tests {
                 "route_mode": "static", "mtu": 1500, "auth_mode": "psk", "psk": "k",
                 "initiator": "bi-directional",
                 "dpd": {"action": "hold", "interval": 30, "timeout": 120},
-                "admin_state_up": true, "status": "ACTIVE", "vpnservice_id": "s",
+                "admin_state_up": true, "status": "ACTIVE", "status_description": null, "vpnservice_id": "s",
                 "ikepolicy_id": "i", "ipsecpolicy_id": "q", "peer_cidrs": ["10.2.0.0/24"],
                 "local_ep_group_id": null, "peer_ep_group_id": null})
             )

@@ -475,6 +475,12 @@ pub struct Session {
     /// Route-based sessions only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tunnel_ports: Option<Vec<TunnelPortView>>,
+    /// Route-based sessions only, ours (NSX routes with gateway static routes
+    /// or BGP): the peer networks the gateway routes into the session's
+    /// tunnel interface, as CIDRs. Empty: the interface carries only what
+    /// the operator routes into it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peer_cidrs: Option<Vec<String>>,
     /// Policy-based sessions only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub policy_rules: Option<Vec<Rule>>,

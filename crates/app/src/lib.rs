@@ -359,6 +359,8 @@ async fn rederive_sessions(tx: &mut Tx<'_>, id: &str) -> Result<()> {
         rules::derive_session(tx, &mut rec.body).await?;
         if rec.body != before {
             rules::check_session(tx, &rec.body).await?;
+            // Moved to another gateway: its interface id may be taken there.
+            rules::allocate_if_id(tx, &mut rec.body, &cid).await?;
             tx.update(rec).await?;
         }
     }

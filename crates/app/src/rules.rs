@@ -278,7 +278,8 @@ impl Rules for Connection {
     async fn check(&mut self, cx: Check<'_, '_>) -> Result<()> {
         if self.is_endpoint_form() {
             derive_session(cx.tx, self).await?;
-            return check_session(cx.tx, self).await;
+            check_session(cx.tx, self).await?;
+            return allocate_if_id(cx.tx, self, cx.id).await;
         }
         match cx.dialect {
             Dialect::Neutron => check_neutron_connection(cx.tx, cx.scope, self).await,
@@ -314,6 +315,43 @@ pub(crate) async fn derive_session(tx: &mut Tx<'_>, conn: &mut Connection) -> Re
     conn.ikepolicy_id = peer.body.ikepolicy_id;
     conn.ipsecpolicy_id = peer.body.ipsecpolicy_id;
     conn.dpd = dpd.body.settings();
+    Ok(())
+}
+
+/// Gives a route-based connection its interface id on its gateway, inside
+/// the write transaction (writers are serialized, so two creates can't pick
+/// the same number): it keeps the one it has unless another route-based
+/// connection of the same gateway holds it (the connection moved to another
+/// gateway's service), else gets the lowest free number, never 0. The
+/// numbers of the gateway's other connections are read through every
+/// service of the gateway, by reference. A policy-based connection holds 0.
+pub(crate) async fn allocate_if_id(tx: &mut Tx<'_>, conn: &mut Connection, own_id: &str) -> Result<()> {
+    if !conn.route_based {
+        conn.if_id = 0;
+        return Ok(());
+    }
+    let service: Record<VpnService> = tx.get(&Scope::All, &conn.vpnservice_id).await?;
+    let mut taken = std::collections::BTreeSet::new();
+    for (kind, sid) in tx.users_of(&service.body.router_id).await? {
+        if kind != Kind::VpnService {
+            continue;
+        }
+        for (kind, cid) in tx.users_of(&sid).await? {
+            if kind != Kind::Connection || cid == own_id {
+                continue;
+            }
+            let other: Record<Connection> = tx.get(&Scope::All, &cid).await?;
+            if other.body.route_based && other.body.if_id != 0 {
+                taken.insert(other.body.if_id);
+            }
+        }
+    }
+    if conn.if_id != 0 && !taken.contains(&conn.if_id) {
+        return Ok(());
+    }
+    conn.if_id = (1..=u32::MAX)
+        .find(|n| !taken.contains(n))
+        .ok_or_else(|| Error::field("tunnel_ports", "the gateway has no free interface id left"))?;
     Ok(())
 }
 

@@ -472,8 +472,15 @@ pub fn session(conn: &Connection, ipsec_policy: &IpsecPolicy) -> Result<u8> {
                 }
             }
         }
+        routed_peer_networks(conn, peer)?;
         ip_of(&peer)
     } else {
+        if !conn.peer_cidrs.is_empty() {
+            return Err(field(
+                "peer_cidrs",
+                "only a route-based session routes peer networks; a policy-based one names its traffic in policy_rules",
+            ));
+        }
         if conn.policy_rules.is_empty() {
             return Err(field(
                 "policy_rules",
@@ -512,6 +519,60 @@ pub fn session(conn: &Connection, ipsec_policy: &IpsecPolicy) -> Result<u8> {
         .into());
     }
     Ok(version)
+}
+
+/// Rules of a route-based connection's routed peer networks (`peer_cidrs`):
+/// network addresses, no duplicates, never a default route nor one that
+/// covers the peer's own address (either would send the tunnel's own IKE and
+/// ESP packets into the tunnel), and none overlapping the tunnel interface's
+/// own subnets (those are on-link). An empty list is valid: the interface is
+/// then up with its addresses, and routing is left to the operator (or a
+/// routing daemon over the interface).
+pub fn routed_peer_networks(conn: &Connection, peer: IpAddr) -> Result<()> {
+    let ports: Vec<ipnet::IpNet> = conn
+        .tunnel_ports
+        .iter()
+        .flat_map(|p| p.ip_subnets.iter())
+        .flat_map(|s| {
+            s.ip_addresses
+                .iter()
+                .filter_map(move |a| ipnet::IpNet::new(*a, s.prefix_length).ok().map(|n| n.trunc()))
+        })
+        .collect();
+    for (i, n) in conn.peer_cidrs.iter().enumerate() {
+        if n.trunc() != *n {
+            return Err(field(
+                "peer_cidrs",
+                format!("{n} is not a network address (did you mean {}?)", n.trunc()),
+            ));
+        }
+        if n.prefix_len() == 0 {
+            return Err(field(
+                "peer_cidrs",
+                format!(
+                    "{n} would route everything, the tunnel's own packets to {peer} too, into the tunnel"
+                ),
+            ));
+        }
+        if n.contains(&peer) {
+            return Err(field(
+                "peer_cidrs",
+                format!(
+                    "{n} contains the peer address {peer}: the tunnel's own packets would be routed into it"
+                ),
+            ));
+        }
+        if conn.peer_cidrs[..i].contains(n) {
+            return Err(field("peer_cidrs", format!("{n} is listed twice")));
+        }
+        if let Some(p) = ports.iter().find(|p| p.contains(n) || n.contains(*p)) {
+            return Err(field(
+                "peer_cidrs",
+                format!("{n} overlaps the tunnel interface's own subnet {p}"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Rules of a VPN service's bypass rules: each has traffic, all of one version.
@@ -667,8 +728,28 @@ mod tests {
             }],
         }];
         assert_eq!(session(&c, &ipsec).unwrap(), 4);
+        c.peer_cidrs = vec!["10.2.0.0/24".parse().unwrap(), "2001:db8:2::/64".parse().unwrap()];
+        assert_eq!(session(&c, &ipsec).unwrap(), 4);
+        for bad in [
+            "10.2.0.1/24",
+            "0.0.0.0/0",
+            "192.0.2.0/24",
+            "169.254.1.0/24",
+            "10.2.0.0/24",
+        ] {
+            let mut c = c.clone();
+            c.peer_cidrs.push(bad.parse().unwrap());
+            let err = session(&c, &ipsec).unwrap_err();
+            assert!(err.to_string().contains("peer_cidrs"), "{bad}: {err}");
+        }
         c.tunnel_ports[0].ip_subnets[0].prefix_length = 33;
         assert!(session(&c, &ipsec).is_err());
+        let mut c = session_conn();
+        c.peer_cidrs = vec!["10.2.0.0/24".parse().unwrap()];
+        assert!(
+            session(&c, &ipsec).is_err(),
+            "a policy-based session routes nothing"
+        );
     }
 
     #[test]

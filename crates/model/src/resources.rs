@@ -589,7 +589,10 @@ pub struct Connection {
     pub mtu: u32,
     /// False: the nodes unload the tunnel.
     pub admin_state_up: bool,
-    /// Legacy mode (service with a subnet): the peer's prefixes.
+    /// Legacy mode (service with a subnet): the peer's prefixes. For a
+    /// route-based connection: the peer networks routed into its tunnel
+    /// interface (its traffic selectors are then everything, see
+    /// [`crate::traffic::selectors`]).
     pub peer_cidrs: Vec<IpNet>,
     /// The local endpoint group (type subnet), when the service has no subnet.
     pub local_ep_group_id: Option<String>,
@@ -615,6 +618,14 @@ pub struct Connection {
     /// The virtual tunnel interfaces of a route-based session.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tunnel_ports: Vec<TunnelPort>,
+    /// A route-based connection's interface id on its gateway (XFRM `if_id`,
+    /// charon's `if_id_in`/`if_id_out`): allocated by the write that makes
+    /// the connection route-based (the lowest number no other route-based
+    /// connection of the gateway holds), never 0 once allocated, and kept
+    /// for the connection's life. 0 for a policy-based one. The peer
+    /// networks routed into that interface are `peer_cidrs`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub if_id: u32,
     /// NSX TCP MSS clamping; None: not configured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tcp_mss_clamping: Option<TcpMssClamping>,
@@ -647,10 +658,15 @@ impl Default for Connection {
             policy_rules: Vec::new(),
             route_based: false,
             tunnel_ports: Vec::new(),
+            if_id: 0,
             tcp_mss_clamping: None,
             tags: Vec::new(),
         }
     }
+}
+
+fn is_zero(v: &u32) -> bool {
+    *v == 0
 }
 
 impl Connection {

@@ -96,15 +96,9 @@ fn networks(nets: &[IpNet]) -> Vec<IpNet> {
 ///   see [`crate::validate::connection_mode`]).
 pub fn selectors(conn: &Connection, service: &VpnService, refs: &impl TrafficRefs) -> Selectors {
     if conn.route_based {
-        let any: IpNet = match conn.peer_address.parse::<IpAddr>() {
-            Ok(IpAddr::V6(_)) => "::/0",
-            _ => "0.0.0.0/0",
-        }
-        .parse()
-        .expect("literal prefix");
         return Selectors {
-            local: vec![any],
-            remote: vec![any],
+            local: route_based_any(conn),
+            remote: route_based_any(conn),
         };
     }
     if conn.is_endpoint_form() {
@@ -125,6 +119,39 @@ pub fn selectors(conn: &Connection, service: &VpnService, refs: &impl TrafficRef
             .map(|g| g.endpoints.iter().filter_map(|e| parse_cidr(e)).collect())
             .unwrap_or_default(),
     }
+}
+
+/// The selectors of a route-based connection: `0.0.0.0/0` for IPv4 and
+/// `::/0` for IPv6, for each family the tunnel carries — the peer address's
+/// (the outer family), and that of every interface address and routed peer
+/// network (IPv6 may be routed over an IPv4 tunnel) — IPv4 first.
+fn route_based_any(conn: &Connection) -> Vec<IpNet> {
+    let outer_v6 = matches!(conn.peer_address.parse::<IpAddr>(), Ok(IpAddr::V6(_)));
+    let inner = conn
+        .tunnel_ports
+        .iter()
+        .flat_map(|p| {
+            p.ip_subnets
+                .iter()
+                .flat_map(|s| s.ip_addresses.iter().map(IpAddr::is_ipv6))
+        })
+        .chain(conn.peer_cidrs.iter().map(|n| matches!(n, IpNet::V6(_))));
+    let (mut v4, mut v6) = (!outer_v6, outer_v6);
+    for is_v6 in inner {
+        if is_v6 {
+            v6 = true;
+        } else {
+            v4 = true;
+        }
+    }
+    let mut out = Vec::new();
+    if v4 {
+        out.push("0.0.0.0/0".parse().expect("literal prefix"));
+    }
+    if v6 {
+        out.push("::/0".parse().expect("literal prefix"));
+    }
+    out
 }
 
 /// Sources and destinations of the enabled `PROTECT` rules, without duplicates.
@@ -279,5 +306,10 @@ mod tests {
         c.peer_address = "2001:db8::1".into();
         let s = selectors(&c, &VpnService::default(), &Refs::default());
         assert_eq!((s.local, s.remote), (nets(&["::/0"]), nets(&["::/0"])));
+        // IPv4 routed over an IPv6 tunnel: both families.
+        c.peer_cidrs = nets(&["10.9.0.0/24"]);
+        let s = selectors(&c, &VpnService::default(), &Refs::default());
+        assert_eq!(s.local, nets(&["0.0.0.0/0", "::/0"]));
+        assert_eq!(s.remote, s.local);
     }
 }

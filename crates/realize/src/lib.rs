@@ -19,7 +19,7 @@ pub mod stats;
 use std::net::IpAddr;
 use std::time::Duration;
 
-use model::realization::{ChildProposal, IkeProposal, NodeConfig, Tunnel};
+use model::realization::{ChildProposal, IkeProposal, NodeConfig, RouteSpec, Tunnel};
 use model::traffic;
 use model::*;
 use store::nodes::{Node, NodeState};
@@ -66,6 +66,37 @@ enum Target<'a> {
     Request(&'a str),
     Generation(i64),
     Latest,
+}
+
+/// The interface side of a route-based connection: its interface id, the
+/// tunnel ports' addresses with their prefix lengths (host bits kept: they
+/// are the interface's own addresses), and the routed peer networks. None
+/// for a policy-based connection, and for a route-based one written before
+/// interface ids were allocated (if_id 0: no interface can be made for it
+/// until its next write allocates one).
+fn route_spec(c: &Connection) -> Option<RouteSpec> {
+    if !c.route_based {
+        return None;
+    }
+    if c.if_id == 0 {
+        tracing::warn!("route-based connection without an interface id; carried without its interface");
+        return None;
+    }
+    let mut addresses = Vec::new();
+    for s in c.tunnel_ports.iter().flat_map(|p| p.ip_subnets.iter()) {
+        for a in &s.ip_addresses {
+            if let Ok(n) = ipnet::IpNet::new(*a, s.prefix_length)
+                && !addresses.contains(&n)
+            {
+                addresses.push(n);
+            }
+        }
+    }
+    Some(RouteSpec {
+        if_id: c.if_id,
+        addresses,
+        routes: c.peer_cidrs.clone(),
+    })
 }
 
 /// The tunnel of one connection of `gateway`, from what `refs` loaded for the
@@ -141,8 +172,7 @@ fn tunnel(
         initiator: c.initiator,
         mtu: c.mtu,
         generation: conn.meta.generation.max(service.meta.generation),
-        // Route-based realization (issue 12 item 1) fills this in.
-        route: None,
+        route: route_spec(c),
     }))
 }
 

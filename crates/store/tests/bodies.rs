@@ -164,6 +164,7 @@ fn connection() -> Connection {
                 prefix_length: 30,
             }],
         }],
+        if_id: 3,
         tcp_mss_clamping: Some(TcpMssClamping {
             direction: MssDirection::Both,
             max_segment_size: Some(1360),

@@ -19,6 +19,7 @@ pub struct SessionPatch {
     enabled: Option<bool>,
     rules: Option<Vec<RuleIn>>,
     ports: Option<Vec<TunnelPort>>,
+    routes: Option<Vec<ipnet::IpNet>>,
     mss: Option<TcpMssClamping>,
     tags: Option<Vec<Tag>>,
 }
@@ -62,6 +63,21 @@ fn parse_ports(f: &Fields<'_>) -> NsxResult<Option<Vec<TunnelPort>>> {
                     })
                     .collect::<NsxResult<Vec<_>>>()?,
             })
+        })
+        .collect::<NsxResult<Vec<_>>>()
+        .map(Some)
+}
+
+/// `peer_cidrs` (ours): the peer networks a route-based session routes into
+/// its tunnel interface, as CIDRs.
+fn parse_routes(f: &Fields<'_>) -> NsxResult<Option<Vec<ipnet::IpNet>>> {
+    let Some(list) = f.string_list("peer_cidrs", 64, 64)? else {
+        return Ok(None);
+    };
+    list.iter()
+        .map(|c| {
+            c.parse::<ipnet::IpNet>()
+                .map_err(|_| NsxError::field("peer_cidrs", format!("{c} is not a valid CIDR")))
         })
         .collect::<NsxResult<Vec<_>>>()
         .map(Some)
@@ -135,6 +151,9 @@ impl Resource for Sessions {
             peer_endpoint_id: peer.clone(),
             enabled: b.admin_state_up,
             tunnel_ports,
+            peer_cidrs: b
+                .route_based
+                .then(|| b.peer_cidrs.iter().map(|n| n.to_string()).collect()),
             policy_rules,
             tcp_mss_clamping: b.tcp_mss_clamping.map(|m| response::MssView {
                 direction: name_of(MSS_DIRECTION, m.direction),
@@ -161,6 +180,7 @@ impl Resource for Sessions {
         let peer = f.string("peer_endpoint_id", 64)?.filter(|s| !s.is_empty());
         let rules = parse_rules(f, "policy_rules")?;
         let ports = parse_ports(f)?;
+        let routes = parse_routes(f)?;
         if create {
             if local.is_none() {
                 return Err(NsxError::field(
@@ -202,6 +222,7 @@ impl Resource for Sessions {
             enabled: f.boolean("enabled")?,
             rules,
             ports,
+            routes,
             mss,
             tags: f.tags()?,
         })
@@ -276,6 +297,11 @@ impl Resource for Sessions {
         }
         if let Some(ports) = &p.ports {
             c.tunnel_ports = ports.clone();
+        }
+        if let Some(routes) = &p.routes {
+            // Checked with the rest of the session (a policy-based one
+            // refuses them, see `model::nsx::session`).
+            c.peer_cidrs = routes.clone();
         }
         Ok(())
     }

@@ -331,3 +331,134 @@ async fn service_endpoints_and_session_lifecycle_with_in_use_refusals() {
     assert_eq!(l["results"], json!([]));
     assert_eq!(l["result_count"], 0);
 }
+
+/// Route-based sessions: `tunnel_ports` and our `peer_cidrs` as written,
+/// validation errors in NSX's envelope, an interface id per session that is
+/// unique on its gateway, stable across updates and reused once freed, and
+/// the node configuration's `route` (if_id, VTI address, routed networks)
+/// with 0.0.0.0/0 selectors.
+#[tokio::test]
+async fn route_based_sessions_get_interface_ids_and_routes() {
+    let s = TestServer::new().await;
+    let gw = s.gateway("rb-gw", 41).await;
+    let node = s.node("rb-node", &gw.id).await;
+    let ike = s.nsx_create("ike-profiles", json!({"display_name": "ike"})).await;
+    let tun = s
+        .nsx_create("tunnel-profiles", json!({"display_name": "tun"}))
+        .await;
+    let dpd = s.nsx_create("dpd-profiles", json!({"display_name": "dpd"})).await;
+    let svc = s
+        .nsx_create(
+            "services",
+            json!({"display_name": "svc", "logical_router_id": gw.id, "enabled": true}),
+        )
+        .await;
+    let lep = s
+        .nsx_create(
+            "local-endpoints",
+            json!({"display_name": "lep", "local_address": "172.30.41.1", "local_id": "172.30.41.1",
+                   "ipsec_vpn_service_id": {"target_id": svc["id"]}}),
+        )
+        .await;
+    let pep = |n: u8| {
+        json!({"display_name": format!("pep{n}"), "peer_address": format!("203.0.113.{n}"),
+               "peer_id": format!("peer{n}"), "psk": "very-secret", "authentication_mode": "PSK",
+               "ike_profile_id": ike["id"], "ipsec_tunnel_profile_id": tun["id"],
+               "dpd_profile_id": dpd["id"], "connection_initiation_mode": "INITIATOR"})
+    };
+    let session = |peer: &Value, vti: &str, routes: Value| {
+        json!({"display_name": "rb", "resource_type": "RouteBasedIPSecVPNSession",
+               "local_endpoint_id": lep["id"], "peer_endpoint_id": peer["id"], "enabled": true,
+               "tunnel_ports": [{"ip_subnets": [{"ip_addresses": [vti], "prefix_length": 30}]}],
+               "peer_cidrs": routes})
+    };
+    let sessions = format!("{VPN}/sessions");
+    let p1 = s.nsx_create("peer-endpoints", pep(1)).await;
+    let p2 = s.nsx_create("peer-endpoints", pep(2)).await;
+    let p3 = s.nsx_create("peer-endpoints", pep(3)).await;
+
+    // Bad routes: NSX's envelope, 400 / invalid value.
+    for bad in [
+        json!(["0.0.0.0/0"]),
+        json!(["203.0.113.0/24"]),
+        json!(["10.9.0.1/24"]),
+        json!(["169.254.1.0/24"]),
+        json!(["not-a-cidr"]),
+    ] {
+        let e = s
+            .nsx(
+                Method::POST,
+                &sessions,
+                Some(session(&p1, "169.254.1.1", bad.clone())),
+            )
+            .await;
+        assert_eq!(e.status, 400, "{bad}: {:?}", e.body);
+        assert!(e.body["error_code"].is_i64(), "{bad}: {}", e.body);
+        assert!(
+            e.body["error_message"].as_str().unwrap().contains("peer_cidrs"),
+            "{bad}: {}",
+            e.body
+        );
+    }
+    // A policy-based session routes nothing.
+    let mut policy = session(&p1, "169.254.1.1", json!(["10.9.0.0/24"]));
+    policy["resource_type"] = json!("PolicyBasedIPSecVPNSession");
+    policy["policy_rules"] = json!([{"sources": [{"subnet": "10.41.0.0/24"}],
+                                     "destinations": [{"subnet": "10.9.0.0/24"}]}]);
+    s.nsx(Method::POST, &sessions, Some(policy))
+        .await
+        .nsx_error(400, 110001);
+
+    let a = s
+        .nsx_create(
+            "sessions",
+            session(&p1, "169.254.1.1", json!(["10.9.0.0/24", "10.10.0.0/16"])),
+        )
+        .await;
+    assert_eq!(a["resource_type"], "RouteBasedIPSecVPNSession");
+    assert_eq!(a["peer_cidrs"], json!(["10.9.0.0/24", "10.10.0.0/16"]));
+    assert!(a.get("policy_rules").is_none(), "{a}");
+    let b = s
+        .nsx_create("sessions", session(&p2, "169.254.2.1", json!([])))
+        .await;
+    assert_eq!(b["peer_cidrs"], json!([]));
+
+    let route_of = |cfg: &Value, id: &str| {
+        cfg["tunnels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["id"] == id)
+            .map(|t| (t["route"].clone(), t["local_ts"].clone(), t["remote_ts"].clone()))
+            .unwrap()
+    };
+    let cfg = s.node_config(&node, "").await.expect(200);
+    let (ra, lts, rts) = route_of(&cfg, &id_of(&a));
+    assert_eq!(
+        ra,
+        json!({"if_id": 1, "addresses": ["169.254.1.1/30"], "routes": ["10.9.0.0/24", "10.10.0.0/16"]})
+    );
+    assert_eq!((lts, rts), (json!(["0.0.0.0/0"]), json!(["0.0.0.0/0"])));
+    assert_eq!(route_of(&cfg, &id_of(&b)).0["if_id"], 2);
+
+    // An update keeps the id; a delete frees it for the next session.
+    let mut upd = a.clone();
+    upd["peer_cidrs"] = json!(["10.9.0.0/24"]);
+    let upd = s
+        .nsx(Method::PUT, &format!("{sessions}/{}", id_of(&a)), Some(upd))
+        .await
+        .expect(200);
+    assert_eq!(upd["peer_cidrs"], json!(["10.9.0.0/24"]));
+    let cfg = s.node_config(&node, "").await.expect(200);
+    assert_eq!(route_of(&cfg, &id_of(&a)).0["if_id"], 1);
+    assert_eq!(route_of(&cfg, &id_of(&a)).0["routes"], json!(["10.9.0.0/24"]));
+    s.nsx(Method::DELETE, &format!("{sessions}/{}", id_of(&a)), None)
+        .await
+        .expect(200);
+    let c = s
+        .nsx_create("sessions", session(&p3, "169.254.3.1", json!(["10.11.0.0/24"])))
+        .await;
+    let cfg = s.node_config(&node, "").await.expect(200);
+    assert_eq!(route_of(&cfg, &id_of(&c)).0["if_id"], 1, "the lowest free id");
+    assert_eq!(route_of(&cfg, &id_of(&b)).0["if_id"], 2, "the others keep theirs");
+}
