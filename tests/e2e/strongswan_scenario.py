@@ -34,6 +34,9 @@ import urllib.request
 
 import openstack
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from stats_check import check_statistics  # noqa: E402
+
 E = os.environ
 URL = E["E2E_URL"]
 PASSWORD = E["E2E_ADMIN_PASSWORD"]
@@ -194,6 +197,11 @@ def main() -> None:
         timeout=20,
     )
     print(f"    status: {reported.get('session_status')} counters {reported.get('aggregate_traffic_counters')}")
+    # NSX statistics and summary, read as nsxlib's raw client does: counters
+    # rise with real traffic, a reset starts them from zero, the summary counts it.
+    stats = check_statistics(URL, ("admin", PASSWORD), cid, lambda: ping("a", "b", count=2), tls=TLS)
+    ok(f"NSX statistics rise with traffic, reset, and the summary counts the session: "
+       f"{stats.get('aggregate_traffic_counters')}")
 
     # 3. Wrong PSK on one side -> DOWN on both, with the reason; fixed -> ACTIVE again.
     net.update_vpn_ipsec_site_connection(conns["a"], psk=PSK + "-wrong")
