@@ -8,10 +8,14 @@
 //!   (`in_sync` / `in_progress` / `failed` / `unknown`) for a generation, the
 //!   overall state, Neutron statuses, NSX session runtime status.
 //! - [`http`] is the node API (`/internal/v1/nodes/...`) agents talk to.
+//! - [`watch`] turns commits and reports into per-connection state changes
+//!   for watchers (the server's SSE stream), and tells an observer (the
+//!   server's metrics) about every accepted report.
 
 mod fanout;
 pub mod http;
 pub mod state;
+pub mod watch;
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -56,6 +60,8 @@ pub struct Realizer {
     /// Which gateways long-polls wait on, and their shared configuration
     /// builds (see [`http`]).
     fanout: std::sync::Arc<fanout::Fanout>,
+    /// Accepted node reports: watchers wake on them ([`watch`]).
+    reports: std::sync::Arc<watch::Reports>,
 }
 
 /// Which change a state question is about.
@@ -151,6 +157,7 @@ impl Realizer {
             cfg: std::sync::Arc::new(cfg),
             stopping: std::sync::Arc::new(tokio::sync::watch::channel(false).0),
             fanout: std::sync::Arc::new(fanout::Fanout::new()),
+            reports: std::sync::Arc::new(watch::Reports::new()),
         }
     }
 
