@@ -20,7 +20,9 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import HTTP_TIMEOUT, Api, Server, _bin_path
+import shutil
+
+from conftest import HTTP_TIMEOUT, PG, Api, Server, _bin_path
 
 WATCH = "/v2.0/vpn/watch"
 
@@ -343,3 +345,52 @@ def test_watch_starts_with_the_current_states_and_ends_after_timeout(world, api,
         assert value(scrape(world.url, tok), "vpnaas_watch_streams") is not None
     finally:
         api.remove("ipsec_site_connection", conn["id"], user="other")
+
+
+@pytest.mark.skipif(not PG, reason="needs PostgreSQL (VPNAAS_TEST_PG): replicas share one database")
+def test_watch_on_one_replica_sees_a_report_accepted_by_another(world, api, tmp_path):
+    """Reports are not notified across replicas; the watch's 1 s tick reads them."""
+    first = world.server
+    other = Server(_bin_path(), tmp_path, pg_name=first.pg_name)
+    shutil.copy(first.key_file, other.key_file)  # one key for every replica
+    other.admin_password = first.admin_password
+    other.start()
+    try:
+        srv = first
+        srv.admin("gateway", "create", "mw-gw-rep", "--project", "demo", "--external-v4", "172.24.77.9")
+        srv.admin("subnet", "create", "mw-sub-rep", "--gateway", "mw-gw-rep", "--cidr", "10.77.9.0/24")
+        node = srv.admin("node", "add", "mw-node-rep", "--gateway", "mw-gw-rep")
+        routers = {r["name"]: r["id"] for r in api.get("/v2.0/routers").json()["routers"]}
+        subnets = {x["name"]: x["id"] for x in api.get("/v2.0/subnets").json()["subnets"]}
+        ike = api.create("ikepolicy", {"name": "mw-ike-rep"})
+        ipsec = api.create("ipsecpolicy", {"name": "mw-ipsec-rep"})
+        svc = api.create("vpnservice", {"name": "mw-svc-rep", "router_id": routers["mw-gw-rep"]})
+        local = api.create("endpoint_group", {"name": "mw-l-rep", "type": "subnet",
+                                              "endpoints": [subnets["mw-sub-rep"]]})
+        peer = api.create("endpoint_group", {"name": "mw-p-rep", "type": "cidr", "endpoints": ["10.179.0.0/24"]})
+        stream = Stream(first.url, api.token("demo"))
+        try:
+            conn = api.create("ipsec_site_connection", {
+                "name": "mw-c-rep", "vpnservice_id": svc["id"], "ikepolicy_id": ike["id"],
+                "ipsecpolicy_id": ipsec["id"], "peer_address": "198.51.100.99", "peer_id": "198.51.100.99",
+                "psk": "mw-secret-rep", "local_ep_group_id": local["id"], "peer_ep_group_id": peer["id"]})
+            mine = lambda e: e[2]["id"] == conn["id"]  # noqa: E731
+            stream.until(lambda e: mine(e) and e[2]["status"] == "PENDING_CREATE")
+            # The node talks to the other replica only.
+            h = {"Authorization": f"Bearer {node['token']}"}
+            r = requests.get(f"{other.url}/internal/v1/nodes/{node['id']}/config", headers=h, timeout=HTTP_TIMEOUT)
+            assert r.status_code == 200, r.text
+            cfg = r.json()
+            reported = time.monotonic()
+            r = requests.post(f"{other.url}/internal/v1/nodes/{node['id']}/report", headers=h, timeout=HTTP_TIMEOUT,
+                              json={"realized_generation": cfg["generation"], "failures": [], "agent": "mw-test",
+                                    "tunnels": [{"id": t["id"], "ike_state": "ESTABLISHED", "child_sas_installed": 1,
+                                                 "child_sas_expected": 1} for t in cfg["tunnels"]]})
+            assert r.status_code == 204, r.text
+            seen = stream.until(lambda e: mine(e) and e[2]["status"] == "ACTIVE", timeout=10)
+            assert time.monotonic() - reported < 5, "the report reached the other replica's watcher late"
+            assert [e[2]["realization_state"] for e in seen if mine(e)][-1] == "in_sync"
+        finally:
+            stream.close()
+    finally:
+        other.stop()

@@ -93,7 +93,10 @@ fn metrics_openapi() -> OpenApi {
         .response("200", text)
         .response(
             "401",
-            error("Missing or invalid `X-Auth-Token` (or bearer token)", "keystone.Error"),
+            error(
+                "Missing or invalid `X-Auth-Token` (or bearer token)",
+                "keystone.Error",
+            ),
         )
         .response("403", error("The token's user is not an admin", "neutron.Error"))
         .build();
