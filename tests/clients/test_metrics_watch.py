@@ -125,7 +125,7 @@ def site(world, tmp_path_factory):
         gw = srv.admin("gateway", "create", f"mw-gw-{proj}", "--project", proj,
                        "--external-v4", f"172.24.77.{n}")["id"]
         srv.admin("subnet", "create", f"mw-sub-{proj}", "--gateway", f"mw-gw-{proj}",
-                  "--cidr", f"10.77.{n}.0/24")
+                  "--cidr", f"10.187.{n}.0/24")
         node = srv.admin("node", "add", f"mw-node-{proj}", "--gateway", f"mw-gw-{proj}")
         gws[proj] = gw
         nodes.append({"id": node["id"], "token": node["token"], "project": proj})
@@ -358,7 +358,7 @@ def test_watch_on_one_replica_sees_a_report_accepted_by_another(world, api, tmp_
     try:
         srv = first
         srv.admin("gateway", "create", "mw-gw-rep", "--project", "demo", "--external-v4", "172.24.77.9")
-        srv.admin("subnet", "create", "mw-sub-rep", "--gateway", "mw-gw-rep", "--cidr", "10.77.9.0/24")
+        srv.admin("subnet", "create", "mw-sub-rep", "--gateway", "mw-gw-rep", "--cidr", "10.187.9.0/24")
         node = srv.admin("node", "add", "mw-node-rep", "--gateway", "mw-gw-rep")
         routers = {r["name"]: r["id"] for r in api.get("/v2.0/routers").json()["routers"]}
         subnets = {x["name"]: x["id"] for x in api.get("/v2.0/subnets").json()["subnets"]}

@@ -261,6 +261,34 @@ fn errors(mut op: OperationBuilder, codes: &[(u16, &str)]) -> OperationBuilder {
     op
 }
 
+/// The schema of one event of the watch stream: `event`, `id` and `data`,
+/// whose JSON is a `WatchState` (`event: state`) or a `WatchRemoved`
+/// (`event: removed`).
+fn watch_event() -> ObjectBuilder {
+    let string = || ObjectBuilder::new().schema_type(Type::String);
+    let data = string()
+        .description(Some(
+            "JSON: a `neutron.WatchState` for `state`, a `neutron.WatchRemoved` for `removed`",
+        ))
+        .content_media_type("application/json")
+        .content_schema(Some(
+            utoipa::openapi::schema::OneOfBuilder::new()
+                .item(schema_ref(&<crate::watch::WatchState as ToSchema>::name()))
+                .item(schema_ref(&<crate::watch::WatchRemoved as ToSchema>::name())),
+        ));
+    ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .description(Some("One server-sent event"))
+        .property("event", string().enum_values(Some(["state", "removed"])))
+        .property(
+            "id",
+            string().description(Some("The event's position in this stream")),
+        )
+        .property("data", data)
+        .required("event")
+        .required("data")
+}
+
 const UNAUTHORIZED: (u16, &str) = (401, "Missing or invalid `X-Auth-Token`");
 
 fn operation(id: String, summary: String) -> OperationBuilder {
@@ -537,7 +565,7 @@ impl Doc {
             .content(
                 "text/event-stream",
                 utoipa::openapi::ContentBuilder::new()
-                    .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+                    .schema(Some(watch_event()))
                     .build(),
             )
             .build();

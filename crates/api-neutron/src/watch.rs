@@ -18,14 +18,18 @@
 //! the server's idle timeout from closing a quiet stream.
 //!
 //! `?timeout=N` ends the stream after N seconds (tools that want a bounded
-//! look; the API fuzzer).
+//! look; the API fuzzer); it always ends when the caller's token expires, so
+//! a stream never outlives its credentials' lifetime (a client reconnects
+//! with a new token).
 
 use std::convert::Infallible;
 use std::time::Duration;
 
 use axum::extract::{RawQuery, State};
+use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
+use identity::Identity;
 use identity::keystone::Caller;
 use realize::Realizer;
 use realize::watch::Change;
@@ -119,18 +123,27 @@ fn timeout(raw: Option<&str>) -> ApiResult<Option<Duration>> {
 /// The handler of [`PATH`].
 pub(crate) async fn watch(
     State(realizer): State<Realizer>,
+    State(identity): State<Identity>,
     Caller(ctx): Caller,
+    headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Response> {
     let limit = timeout(raw.as_deref())?;
     let scope =
         crate::read_scope(&ctx).ok_or_else(|| ApiError::Policy("get_ipsec_site_connection".into()))?;
-    let deadline = limit.map(|d| tokio::time::Instant::now() + d);
+    // The stream ends when the caller's token expires (`Caller` validated
+    // it; this second look is answered from the validation cache).
+    let token = headers
+        .get("x-auth-token")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let expires_in = match identity.validate(token).await {
+        Ok((_, expires_ms)) => Duration::from_millis((expires_ms - store::now_ms()).max(0) as u64),
+        Err(_) => Duration::ZERO,
+    };
+    let deadline = tokio::time::Instant::now() + limit.map_or(expires_in, |l| l.min(expires_in));
     let stream = futures::stream::unfold((realizer.watch(scope), 0u64), move |(mut w, n)| async move {
-        let next = match deadline {
-            Some(d) => tokio::time::timeout_at(d, w.next()).await.ok().flatten(),
-            None => w.next().await,
-        };
+        let next = tokio::time::timeout_at(deadline, w.next()).await.ok().flatten();
         match next? {
             Ok(change) => Some((Ok::<_, Infallible>(event(change, n)), (w, n + 1))),
             Err(e) => {
