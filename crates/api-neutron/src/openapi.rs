@@ -272,7 +272,7 @@ fn watch_event() -> ObjectBuilder {
         ))
         .content_media_type("application/json")
         .content_schema(Some(
-            utoipa::openapi::schema::OneOfBuilder::new()
+            utoipa::openapi::schema::AnyOfBuilder::new()
                 .item(schema_ref(&<crate::watch::WatchState as ToSchema>::name()))
                 .item(schema_ref(&<crate::watch::WatchRemoved as ToSchema>::name())),
         ));

@@ -278,7 +278,17 @@ impl Watch {
             if !self.wakeups.next().await {
                 return None;
             }
-            let now = match self.realizer.connection_states(&self.scope).await {
+            // In a task of its own: a watcher that goes away (a client gone,
+            // `?timeout`) mid-look must not cancel the snapshot's `BEGIN`
+            // half-way, which would leave its pooled read connection marked
+            // as inside a transaction.
+            let (r, scope) = (self.realizer.clone(), self.scope.clone());
+            let look = tokio::spawn(async move { r.connection_states(&scope).await });
+            let looked = match look.await {
+                Ok(looked) => looked,
+                Err(e) => Err(model::Error::internal("watch look", e)),
+            };
+            let now = match looked {
                 Ok(now) => now,
                 Err(e) if self.looked => {
                     // A passing database failure: look again at the next wake-up.
