@@ -288,6 +288,8 @@ def config(doc: dict, base: str, tok: str, password: str, ids: dict, subjects: t
             elif tag == "node":
                 block.append(f"headers = {{ Authorization = {toml_str('Bearer ' + ids['__node_token'])} }}")
                 params["wait"] = 0  # no long-polls: they would only wait
+            elif oid == "neutron_vpn_watch":
+                params["timeout"] = 0  # the SSE stream ends at once instead of streaming forever
             elif oid in ("keystone_token_show", "keystone_token_check"):
                 params["X-Subject-Token"] = subjects[0]
             elif oid == "keystone_token_revoke":

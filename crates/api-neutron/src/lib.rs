@@ -13,6 +13,7 @@ mod openapi;
 mod query;
 pub mod status;
 pub mod views;
+pub mod watch;
 pub mod wire;
 
 use app::{App, Dialect};
@@ -84,6 +85,7 @@ where
         )
         .route("/v2.0/ports", get(port_list))
         .route("/v2.0/ports/{id}", get(port_show))
+        .route(watch::PATH, get(watch::watch))
         .route("/v2.0/{*rest}", any(no_route));
     let r = resource::<S, IkePolicies>(r, "/v2.0/vpn/ikepolicies");
     let r = resource::<S, IpsecPolicies>(r, "/v2.0/vpn/ipsecpolicies");

@@ -48,6 +48,7 @@ pub fn openapi() -> OpenApi {
     doc.router_interfaces();
     doc.read_only::<wire::Port>("port", "ports", &views::PORT_ATTRS);
     doc.discovery();
+    doc.watch();
     doc.schema::<wire::ErrorBody>();
     document(doc.paths, doc.components)
 }
@@ -258,6 +259,34 @@ fn errors(mut op: OperationBuilder, codes: &[(u16, &str)]) -> OperationBuilder {
         op = op.response(code.to_string(), json_response(description, schema));
     }
     op
+}
+
+/// The schema of one event of the watch stream: `event`, `id` and `data`,
+/// whose JSON is a `WatchState` (`event: state`) or a `WatchRemoved`
+/// (`event: removed`).
+fn watch_event() -> ObjectBuilder {
+    let string = || ObjectBuilder::new().schema_type(Type::String);
+    let data = string()
+        .description(Some(
+            "JSON: a `neutron.WatchState` for `state`, a `neutron.WatchRemoved` for `removed`",
+        ))
+        .content_media_type("application/json")
+        .content_schema(Some(
+            utoipa::openapi::schema::AnyOfBuilder::new()
+                .item(schema_ref(&<crate::watch::WatchState as ToSchema>::name()))
+                .item(schema_ref(&<crate::watch::WatchRemoved as ToSchema>::name())),
+        ));
+    ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .description(Some("One server-sent event"))
+        .property("event", string().enum_values(Some(["state", "removed"])))
+        .property(
+            "id",
+            string().description(Some("The event's position in this stream")),
+        )
+        .property("data", data)
+        .required("event")
+        .required("data")
 }
 
 const UNAUTHORIZED: (u16, &str) = (401, "Missing or invalid `X-Auth-Token`");
@@ -522,6 +551,54 @@ impl Doc {
     }
 
     /// The version, root and extension documents clients probe.
+    /// `GET /v2.0/vpn/watch` (ours): an SSE stream whose events' data are
+    /// `WatchState` and `WatchRemoved` objects (see [`crate::watch`]).
+    fn watch(&mut self) {
+        self.schema::<crate::watch::WatchState>();
+        self.schema::<crate::watch::WatchRemoved>();
+        let stream = ResponseBuilder::new()
+            .description(
+                "A `text/event-stream`: `state` events (data: a `neutron.WatchState`), one per visible \
+                 connection first, then one per change; `removed` events (data: a `neutron.WatchRemoved`); \
+                 keep-alive comments every 15 s. Ends after `timeout` seconds, if given.",
+            )
+            .content(
+                "text/event-stream",
+                utoipa::openapi::ContentBuilder::new()
+                    .schema(Some(watch_event()))
+                    .build(),
+            )
+            .build();
+        let op = operation(
+            "neutron_vpn_watch".into(),
+            "Watch the realization state and status of the visible IPsec site connections (ours, SSE)".into(),
+        )
+        .parameter(query(
+            "timeout",
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .minimum(Some(0))
+                .maximum(Some(86_400)),
+            "End the stream after this many seconds (default: never)",
+        ))
+        .response("200", stream);
+        self.add(
+            crate::watch::PATH,
+            HttpMethod::Get,
+            errors(
+                op,
+                &[
+                    (400, "`timeout` is not whole seconds from 0 to 86400"),
+                    UNAUTHORIZED,
+                    (
+                        403,
+                        "The caller's roles see no connections (neither admin nor member)",
+                    ),
+                ],
+            ),
+        );
+    }
+
     fn discovery(&mut self) {
         self.schema::<wire::Versions>();
         self.schema::<wire::Resources>();

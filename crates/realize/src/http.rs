@@ -335,6 +335,8 @@ async fn report(
     own(&node, &id)?;
     let report: NodeReport = serde_json::from_slice(&body).map_err(NodeApiError::InvalidReport)?;
     r.store.node_report(&node.id, &report).await?;
+    // Watchers and metrics (see `crate::watch`).
+    r.report_accepted(&node, &report);
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -10,11 +10,15 @@
 //! - [`stats`] holds session statistics (counters since a stored reset
 //!   baseline) and the sessions summary.
 //! - [`http`] is the node API (`/internal/v1/nodes/...`) agents talk to.
+//! - [`watch`] turns commits and reports into per-connection state changes
+//!   for watchers (the server's SSE stream), and tells an observer (the
+//!   server's metrics) about every accepted report.
 
 mod fanout;
 pub mod http;
 pub mod state;
 pub mod stats;
+pub mod watch;
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -59,6 +63,8 @@ pub struct Realizer {
     /// Which gateways long-polls wait on, and their shared configuration
     /// builds (see [`http`]).
     fanout: std::sync::Arc<fanout::Fanout>,
+    /// Accepted node reports: watchers wake on them ([`watch`]).
+    reports: std::sync::Arc<watch::Reports>,
 }
 
 /// Which change a state question is about.
@@ -184,6 +190,7 @@ impl Realizer {
             cfg: std::sync::Arc::new(cfg),
             stopping: std::sync::Arc::new(tokio::sync::watch::channel(false).0),
             fanout: std::sync::Arc::new(fanout::Fanout::new()),
+            reports: std::sync::Arc::new(watch::Reports::new()),
         }
     }
 

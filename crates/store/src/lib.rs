@@ -23,6 +23,7 @@ pub mod crypto;
 mod group;
 pub mod identity;
 pub mod nodes;
+pub mod observe;
 pub mod page;
 pub mod read;
 pub mod stats;
@@ -98,6 +99,8 @@ pub struct Store {
     notify: tokio::sync::watch::Sender<i64>,
     /// Dropped with the last clone of the store: ends the commit listener.
     _follow: std::sync::Arc<tokio::sync::oneshot::Sender<()>>,
+    /// Who is told how long waits and commits take ([`observe`]).
+    observer: observe::Slot,
 }
 
 /// Milliseconds since the Unix epoch: the one clock every stored timestamp
@@ -158,6 +161,7 @@ impl Store {
             cipher,
             notify,
             _follow: std::sync::Arc::new(stop_tx),
+            observer: observe::Slot::default(),
         })
     }
 
@@ -184,7 +188,22 @@ impl Store {
 
     /// Starts a write transaction and allocates its generation.
     pub async fn begin(&self, w: &WriteCtx) -> Result<Tx<'static>> {
-        Tx::begin(self, w).await
+        let started = std::time::Instant::now();
+        let tx = Tx::begin(self, w).await;
+        if let Some(o) = self.observer.get() {
+            o.waited(observe::Wait::Write, started.elapsed());
+        }
+        tx
+    }
+
+    /// Installs the [`observe::Observer`] of this store and its clones (once:
+    /// false if one was installed already).
+    pub fn set_observer(&self, o: std::sync::Arc<dyn observe::Observer>) -> bool {
+        self.observer.set(o)
+    }
+
+    pub(crate) fn observer(&self) -> Option<&std::sync::Arc<dyn observe::Observer>> {
+        self.observer.get()
     }
 
     /// The latest committed generation.

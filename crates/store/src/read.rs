@@ -36,11 +36,12 @@ pub const CHUNK: usize = 500;
 impl Store {
     /// Starts a read-only snapshot: every read through it sees one committed state.
     pub async fn snapshot(&self) -> Result<Snapshot> {
-        let mut tx = self
-            .read_pool()
-            .begin_with(self.pools().begin_snapshot())
-            .await
-            .map_err(db_err("begin snapshot"))?;
+        let started = std::time::Instant::now();
+        let tx = self.read_pool().begin_with(self.pools().begin_snapshot()).await;
+        if let Some(o) = self.observer() {
+            o.waited(crate::observe::Wait::Read, started.elapsed());
+        }
+        let mut tx = tx.map_err(db_err("begin snapshot"))?;
         let generation: i64 = sqlx::query("SELECT value FROM counters WHERE name = 'generation'")
             .fetch_one(&mut *tx)
             .await

@@ -25,6 +25,8 @@ pub struct Tx<'c> {
     actor: String,
     touched: Vec<(String, Kind, &'static str)>,
     gateways: std::collections::BTreeSet<String>,
+    /// Told how long the commit took ([`crate::observe`]).
+    observer: Option<std::sync::Arc<dyn crate::observe::Observer>>,
     _borrows: std::marker::PhantomData<&'c ()>,
 }
 
@@ -70,6 +72,7 @@ impl Tx<'static> {
             actor: w.actor.clone(),
             touched: Vec::new(),
             gateways: Default::default(),
+            observer: store.observer().cloned(),
             _borrows: std::marker::PhantomData,
         })
     }
@@ -115,7 +118,17 @@ impl Tx<'_> {
     /// Records the request id and the touched objects, then commits: returns
     /// once the commit that covers this write (with the batch it is in) is
     /// durable, and fails if that commit did.
-    pub async fn commit(mut self) -> Result<i64> {
+    pub async fn commit(self) -> Result<i64> {
+        let started = std::time::Instant::now();
+        let observer = self.observer.clone();
+        let done = self.commit_logged().await;
+        if let Some(o) = observer {
+            o.committed(started.elapsed(), done.is_ok());
+        }
+        done
+    }
+
+    async fn commit_logged(mut self) -> Result<i64> {
         let now = now_ms();
         let gateways: Vec<&String> = self.gateways.iter().collect();
         for chunk in gateways.chunks(ROWS_PER_INSERT) {

@@ -8,6 +8,7 @@ pub mod edge;
 mod error_table;
 pub mod listener;
 pub mod load;
+pub mod metrics;
 pub mod openapi;
 pub mod request_id;
 pub mod server;

@@ -296,6 +296,9 @@ async fn main() -> anyhow::Result<()> {
             if let Some(plain) = running.plain_addr {
                 println!("  plain HTTP (loopback only) on http://{plain}");
             }
+            if let Some(m) = running.metrics_addr {
+                println!("  metrics (no credentials) on http://{m}/metrics");
+            }
             println!("  database: {} ({})", cli.db, cli.db.engine());
             println!(
                 "  log in:   OS_AUTH_URL={}/v3 OS_USERNAME={admin_user} OS_PROJECT_NAME={admin_project} \\",

@@ -51,12 +51,59 @@ pub fn document() -> OpenApi {
                 "The NSX Manager IPSec VPN API as vmware-nsxlib drives it (admin users, basic auth or a login session)",
             ),
             tag("node", "The gateway node agents' API (docs/node-api.md)"),
+            tag("metrics", "Prometheus metrics of the server (docs/metrics.md)"),
         ]))
         .build();
     doc.merge(identity::keystone::openapi());
     doc.merge(api_neutron::openapi());
     doc.merge(api_nsx::openapi());
     doc.merge(realize::http::openapi());
+    doc.merge(metrics_openapi());
+    doc
+}
+
+/// `GET /metrics` (see [`crate::metrics`]).
+fn metrics_openapi() -> OpenApi {
+    use utoipa::openapi::path::{HttpMethod, OperationBuilder};
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    use utoipa::openapi::security::SecurityRequirement;
+    use utoipa::openapi::{ContentBuilder, Paths, ResponseBuilder};
+    let text = ResponseBuilder::new()
+        .description("The Prometheus text exposition format (0.0.4); names and labels in docs/metrics.md")
+        .content(
+            "text/plain",
+            ContentBuilder::new()
+                .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+                .build(),
+        )
+        .build();
+    let error = |description: &str, schema: &str| {
+        model::openapi::json_response(description, model::openapi::schema_ref(schema))
+    };
+    let op = OperationBuilder::new()
+        .tag("metrics")
+        .operation_id(Some("metrics"))
+        .summary(Some(
+            "Prometheus metrics (admin token here; no credentials on --metrics-listen)",
+        ))
+        .security(SecurityRequirement::new(
+            identity::keystone::TOKEN_SCHEME,
+            Vec::<String>::new(),
+        ))
+        .response("200", text)
+        .response(
+            "401",
+            error(
+                "Missing or invalid `X-Auth-Token` (or bearer token)",
+                "keystone.Error",
+            ),
+        )
+        .response("403", error("The token's user is not an admin", "neutron.Error"))
+        .build();
+    let mut paths = Paths::new();
+    paths.add_path_operation(crate::metrics::PATH, vec![HttpMethod::Get], op);
+    let mut doc = OpenApiBuilder::new().build();
+    doc.paths = paths;
     doc
 }
 

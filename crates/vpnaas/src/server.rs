@@ -30,6 +30,8 @@ pub struct AppState {
     pub identity: Identity,
     /// Realization: what nodes must carry, and the states they report.
     pub realizer: Realizer,
+    /// Prometheus metrics of this process (`/metrics`).
+    pub metrics: crate::metrics::Metrics,
 }
 
 /// Everything `serve` needs.
@@ -67,6 +69,9 @@ pub struct ServeConfig {
     pub conn_limits: ConnLimits,
     /// Password-check bounds: hashing threads, verified cache, lock-out, throttling.
     pub auth_limits: identity::AuthLimits,
+    /// A listener of its own serving `GET /metrics` without credentials
+    /// (loopback, or any address with `insecure_plain_http`).
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl Default for ServeConfig {
@@ -87,6 +92,7 @@ impl Default for ServeConfig {
             limits: Limits::default(),
             conn_limits: ConnLimits::default(),
             auth_limits: identity::AuthLimits::default(),
+            metrics_listen: None,
         }
     }
 }
@@ -143,11 +149,18 @@ pub fn app(state: AppState, limits: Arc<Limits>) -> Router {
         .merge(api_nsx::state::router())
         .merge(realize::http::router())
         .merge(crate::openapi::router())
+        .route(crate::metrics::PATH, axum::routing::get(crate::metrics::scrape))
         .fallback(edge::not_found)
         // The edge reads bodies with its own per-API limits.
         .layer(DefaultBodyLimit::disable())
         .layer(axum::middleware::from_fn_with_state(limits, edge::edge))
         .layer(axum::middleware::from_fn(request_id::assign))
+        // Outside the edge, so refusals are counted too; per route, so the
+        // route template is known (`crate::metrics`).
+        .layer(axum::middleware::from_fn_with_state(
+            state.metrics.clone(),
+            crate::metrics::track,
+        ))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
@@ -170,11 +183,14 @@ pub fn state(store: Store, cfg: &ServeConfig, public_url: &str) -> AppState {
             ..RealizeConfig::default()
         },
     );
+    let metrics = crate::metrics::Metrics::default();
+    metrics.install(&store, &realizer);
     AppState {
         app: App::new(store.clone(), cfg.node_timeout),
         store,
         identity,
         realizer,
+        metrics,
     }
 }
 
@@ -193,6 +209,8 @@ pub struct Running {
     pub plain_addr: Option<SocketAddr>,
     /// Where a generated admin password was written, if one was generated.
     pub admin_password_file: Option<PathBuf>,
+    /// The metrics listener's address, if one was asked for.
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 /// Bootstraps identity and starts serving in the background.
@@ -216,6 +234,15 @@ pub async fn start(cfg: ServeConfig) -> anyhow::Result<Running> {
                 "--plain-listen is an extra plain listener next to a TLS --listen; give --tls-cert/--tls-key"
             );
         }
+    }
+    if let Some(m) = cfg.metrics_listen
+        && !listener::is_loopback(&m)
+        && !cfg.insecure_plain_http
+    {
+        anyhow::bail!(
+            "--metrics-listen {m}: metrics are served there without credentials and name every \
+             project's connections; use a loopback address, or say --insecure-plain-http"
+        );
     }
     let admin_password_file = crate::admin::bootstrap(&store, &cfg).await?;
     // Subnets stored before networks existed get their gateway's network.
@@ -266,6 +293,19 @@ pub async fn start(cfg: ServeConfig) -> anyhow::Result<Running> {
         stopping.stop();
         let _ = stop_tx.send(true);
     });
+    let mut metrics_addr = None;
+    if let Some(m) = cfg.metrics_listen {
+        let l = Listener::bind(m, None).await?;
+        metrics_addr = Some(l.local_addr()?);
+        let open = crate::metrics::open_app(state.metrics.clone(), state.realizer.clone());
+        tokio::spawn(listener::serve(
+            vec![l],
+            open,
+            conn_limits.clone(),
+            stop_rx.clone(),
+            Duration::from_secs(1),
+        ));
+    }
     let task = tokio::spawn(listener::serve(
         listeners,
         app,
@@ -280,6 +320,7 @@ pub async fn start(cfg: ServeConfig) -> anyhow::Result<Running> {
         task,
         admin_password_file,
         plain_addr,
+        metrics_addr,
     })
 }
 
@@ -318,9 +359,14 @@ pub struct NetArgs {
     /// (local tools, health checks).
     #[arg(long, env = "VPNAAS_PLAIN_LISTEN")]
     pub plain_listen: Option<SocketAddr>,
-    /// Allow plain HTTP on a non-loopback --listen.
+    /// Allow plain HTTP on a non-loopback --listen (and --metrics-listen).
     #[arg(long, env = "VPNAAS_INSECURE_PLAIN_HTTP")]
     pub insecure_plain_http: bool,
+    /// Serve `GET /metrics` without credentials on this address of its own
+    /// (plain HTTP; loopback unless --insecure-plain-http). On --listen,
+    /// /metrics needs an admin token.
+    #[arg(long, env = "VPNAAS_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
     /// Most open client connections.
     #[arg(long, env = "VPNAAS_MAX_CONNECTIONS", default_value_t = 10_000)]
     pub max_connections: usize,
@@ -351,6 +397,7 @@ impl NetArgs {
         };
         cfg.plain_listen = self.plain_listen;
         cfg.insecure_plain_http = self.insecure_plain_http;
+        cfg.metrics_listen = self.metrics_listen;
         cfg.conn_limits = ConnLimits {
             max_connections: self.max_connections.max(1),
             header_timeout: Duration::from_secs(self.header_timeout),
