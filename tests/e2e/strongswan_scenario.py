@@ -36,6 +36,7 @@ import openstack
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from stats_check import check_statistics  # noqa: E402
+import metrics_check  # noqa: E402
 
 E = os.environ
 URL = E["E2E_URL"]
@@ -202,6 +203,7 @@ def main() -> None:
     stats = check_statistics(URL, ("admin", PASSWORD), cid, lambda: ping("a", "b", count=2), tls=TLS)
     ok(f"NSX statistics rise with traffic, reset, and the summary counts the session: "
        f"{stats.get('aggregate_traffic_counters')}")
+    metrics_move_with_traffic(cloud, cid)
 
     # 3. Wrong PSK on one side -> DOWN on both, with the reason; fixed -> ACTIVE again.
     net.update_vpn_ipsec_site_connection(conns["a"], psk=PSK + "-wrong")
@@ -234,6 +236,22 @@ def main() -> None:
         if code != 404 or body.get("error_code") != 600:
             raise Failed(f"state of deleted {c.id}: {code} {body}")
         ok(f"delete: state endpoint of {c.id} answers 404 with error_code 600")
+
+
+def metrics_move_with_traffic(cloud, cid: str) -> None:
+    """/metrics (admin token on the API listener): the tunnel is up and its
+    bytes-in counter rises with real pings through it."""
+    os.environ["REQUESTS_CA_BUNDLE"] = CACERT  # metrics_check uses requests
+    token = cloud.auth_token
+    wait("metrics: vpnaas_tunnel_up is 1", lambda: metrics_check.tunnel_up(URL, token, cid) or "down", timeout=20)
+    before = metrics_check.tunnel_bytes_in(URL, token, cid) or 0.0
+
+    def rose():
+        ping("a", "b", count=2)
+        now = metrics_check.tunnel_bytes_in(URL, token, cid) or 0.0
+        return now > before or f"bytes_in {before} -> {now}"
+    got = wait("metrics: vpnaas_tunnel_bytes_in_total rises with traffic", rose, timeout=20, interval=1.0)
+    print(f"    metrics: bytes_in {before:.0f} -> rose ({got})")
 
 
 def conn_view(net, conn_id: str) -> dict:
@@ -313,8 +331,17 @@ def rekeys_are_events(conns: dict) -> None:
     """charon's ike-rekey / child-rekey events reach agent A (parsed with the
     tunnel's name), and the tunnel stays up through them."""
     cid = conns["a"].id
-    swanctl("a", "--rekey", "--ike", cid)
-    swanctl("a", "--rekey", "--child", cid)
+
+    def rekey(what: str):
+        # charon refuses a rekey while another exchange of the SA is under way
+        # (e.g. the peer's DPD or a rekey just started): try again.
+        def go():
+            try:
+                swanctl("a", "--rekey", what, cid)
+                return True
+            except subprocess.CalledProcessError as e:
+                return f"swanctl --rekey {what}: exit {e.returncode}"
+        return go
 
     def seen(kind: str):
         def check():
@@ -326,8 +353,11 @@ def rekeys_are_events(conns: dict) -> None:
             return any(kind in line and cid in line for line in text.splitlines()) or f"no {kind} event yet"
         return check
 
-    wait("rekey: agent A saw charon's ike-rekey event", seen("IkeRekey"), timeout=10, interval=0.2)
+    # One at a time: a CHILD rekey can't start while the IKE SA is rekeying.
+    wait("rekey: swanctl --rekey --child", rekey("--child"), timeout=10, interval=0.5)
     wait("rekey: agent A saw charon's child-rekey event", seen("ChildRekey"), timeout=10, interval=0.2)
+    wait("rekey: swanctl --rekey --ike", rekey("--ike"), timeout=10, interval=0.5)
+    wait("rekey: agent A saw charon's ike-rekey event", seen("IkeRekey"), timeout=10, interval=0.2)
     wait("rekey: ping still passes", lambda: ping("a", "b", count=1), timeout=10)
 
 
