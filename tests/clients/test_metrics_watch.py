@@ -369,6 +369,7 @@ def test_watch_on_one_replica_sees_a_report_accepted_by_another(world, api, tmp_
                                               "endpoints": [subnets["mw-sub-rep"]]})
         peer = api.create("endpoint_group", {"name": "mw-p-rep", "type": "cidr", "endpoints": ["10.179.0.0/24"]})
         stream = Stream(first.url, api.token("demo"))
+        conn = None
         try:
             conn = api.create("ipsec_site_connection", {
                 "name": "mw-c-rep", "vpnservice_id": svc["id"], "ikepolicy_id": ike["id"],
@@ -392,5 +393,12 @@ def test_watch_on_one_replica_sees_a_report_accepted_by_another(world, api, tmp_
             assert [e[2]["realization_state"] for e in seen if mine(e)][-1] == "in_sync"
         finally:
             stream.close()
+            # The world server is shared: leave nothing behind (NSX tests list
+            # every session).
+            if conn is not None:
+                api.remove("ipsec_site_connection", conn["id"])
+            for kind, obj in (("vpnservice", svc), ("endpoint_group", local), ("endpoint_group", peer),
+                              ("ikepolicy", ike), ("ipsecpolicy", ipsec)):
+                api.remove(kind, obj["id"])
     finally:
         other.stop()
