@@ -38,7 +38,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use model::{Error, Result};
-use sqlx::Executor;
+use sqlx::{Connection, Executor};
 use sqlx::any::AnyPoolOptions;
 
 /// The one database type every query is written against (SQLite or PostgreSQL
@@ -202,6 +202,19 @@ async fn pool(url: &str, max: u32, setup: &'static str, what: &'static str) -> R
         // A broken connection surfaces as an error on use; pinging before
         // every acquire costs a round trip per query.
         .test_before_acquire(false)
+        // A connection handed back while still inside a transaction (its
+        // owner was dropped between BEGIN and the `Transaction` that ends
+        // it) would give its next user a stale view or a nested savepoint:
+        // close it instead of lending it out.
+        .before_acquire(move |conn, _| {
+            Box::pin(async move {
+                let clean = !conn.is_in_transaction();
+                if !clean {
+                    tracing::warn!(pool = what, "closing a pooled connection left inside a transaction");
+                }
+                Ok(clean)
+            })
+        })
         .after_connect(move |conn, _| {
             Box::pin(async move {
                 if !setup.is_empty() {

@@ -37,16 +37,32 @@ impl Store {
     /// Starts a read-only snapshot: every read through it sees one committed state.
     pub async fn snapshot(&self) -> Result<Snapshot> {
         let started = std::time::Instant::now();
-        let tx = self.read_pool().begin_with(self.pools().begin_snapshot()).await;
+        // The BEGIN and the generation read run in their own task, so that a
+        // caller dropped halfway (a client gone, the edge's deadline) cannot
+        // leave the connection inside a transaction with no `Transaction` to
+        // end it: the task finishes, and dropping its result rolls back.
+        let pool = self.read_pool().clone();
+        let begin = self.pools().begin_snapshot();
+        let started_tx = tokio::spawn(async move {
+            let tx = pool.begin_with(begin).await;
+            let waited = started.elapsed();
+            let mut tx = match tx {
+                Ok(tx) => tx,
+                Err(e) => return (waited, Err(db_err("begin snapshot")(e))),
+            };
+            let generation = sqlx::query("SELECT value FROM counters WHERE name = 'generation'")
+                .fetch_one(&mut *tx)
+                .await
+                .map(|row| row.get::<i64, _>(0))
+                .map_err(db_err("read generation"));
+            (waited, generation.map(|g| (tx, g)))
+        })
+        .await;
+        let (waited, started_tx) = started_tx.map_err(|e| model::Error::internal("begin snapshot", e))?;
         if let Some(o) = self.observer() {
-            o.waited(crate::observe::Wait::Read, started.elapsed());
+            o.waited(crate::observe::Wait::Read, waited);
         }
-        let mut tx = tx.map_err(db_err("begin snapshot"))?;
-        let generation: i64 = sqlx::query("SELECT value FROM counters WHERE name = 'generation'")
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(db_err("read generation"))?
-            .get(0);
+        let (tx, generation) = started_tx?;
         Ok(Snapshot {
             tx,
             cipher: self.cipher().clone(),

@@ -291,3 +291,25 @@ async fn a_snapshot_sees_one_committed_state() {
     let mut fresh = store.snapshot().await.unwrap();
     fresh.get::<IkePolicy>(&after.meta.id).await.unwrap();
 }
+
+/// A snapshot abandoned at any point of its start (a client that disconnects,
+/// the edge's deadline) leaves no pooled connection inside a transaction: every
+/// later snapshot begins and sees the latest commit, not a stale view.
+#[tokio::test]
+async fn a_snapshot_dropped_while_it_begins_leaves_no_open_transaction() {
+    let (_dir, _path, store) = open().await;
+    for i in 0..400u64 {
+        // Cut off after 0..~60 µs: before, during and after the BEGIN.
+        let cut = std::time::Duration::from_nanos((i % 61) * 1_000);
+        let _ = tokio::time::timeout(cut, store.snapshot()).await;
+        if i % 20 == 0 {
+            gateway(&store, "p", &format!("gw{i}"), 1).await;
+        }
+        let want = store.generation_current().await.unwrap();
+        let snap = store
+            .snapshot()
+            .await
+            .unwrap_or_else(|e| panic!("snapshot after a cut-off at {cut:?}: {e}"));
+        assert_eq!(snap.generation, want, "a snapshot after a cut-off at {cut:?} is stale");
+    }
+}

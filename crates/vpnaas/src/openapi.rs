@@ -59,7 +59,61 @@ pub fn document() -> OpenApi {
     doc.merge(api_nsx::openapi());
     doc.merge(realize::http::openapi());
     doc.merge(metrics_openapi());
+    add_edge_responses(&mut doc);
     doc
+}
+
+impl crate::edge::Api {
+    /// The schema of this API's error envelope in the document.
+    fn error_schema(self) -> &'static str {
+        match self {
+            crate::edge::Api::Keystone => "keystone.Error",
+            crate::edge::Api::Neutron => "neutron.Error",
+            crate::edge::Api::Nsx => "nsx.ApiError",
+            crate::edge::Api::Node => "node.Error",
+        }
+    }
+}
+
+/// Documents what the edge ([`crate::edge`]) may answer for any operation
+/// before or instead of its handler: 414 and 431 (URL and header limits), 503
+/// (the request deadline) and, for operations with a body, 408 and 413. Each is
+/// in the error envelope of the API owning the path; an operation that already
+/// documents the code (e.g. a 503 of its own) keeps its description.
+fn add_edge_responses(doc: &mut OpenApi) {
+    let common = [
+        ("414", "The request URL is longer than the server's limit (8 KiB by default)"),
+        ("431", "Too many request header fields or too many bytes of them"),
+        ("503", "Not handled within the request timeout; nothing was applied (`Retry-After`)"),
+    ];
+    let with_body = [
+        ("408", "The request body was not received within the body timeout"),
+        ("413", "The request body is larger than the API's limit"),
+    ];
+    for (path, item) in doc.paths.paths.iter_mut() {
+        let schema = crate::edge::Api::of(path).error_schema();
+        let ops = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+            &mut item.head,
+        ];
+        for op in ops.into_iter().flatten() {
+            let codes = common
+                .iter()
+                .chain(if op.request_body.is_some() { &with_body[..] } else { &[] });
+            for (code, description) in codes {
+                op.responses
+                    .responses
+                    .entry((*code).to_string())
+                    .or_insert_with(|| {
+                        model::openapi::json_response(description, model::openapi::schema_ref(schema)).into()
+                    });
+            }
+        }
+    }
 }
 
 /// `GET /metrics` (see [`crate::metrics`]).
