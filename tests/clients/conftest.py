@@ -84,7 +84,7 @@ EXPECTED_KEYS = {
     "endpoint_group": COMMON_KEYS | {"type", "endpoints"},
     "ipsec_site_connection": COMMON_KEYS
     | {
-        "peer_address", "peer_id", "local_id", "route_mode", "mtu", "auth_mode", "psk", "initiator",
+        "peer_address", "peer_id", "local_id", "route_mode", "tunnel_addresses", "mtu", "auth_mode", "psk", "initiator",
         "dpd", "admin_state_up", "status", "status_description", "vpnservice_id", "ikepolicy_id", "ipsecpolicy_id",
         "peer_cidrs", "local_ep_group_id", "peer_ep_group_id",
     },

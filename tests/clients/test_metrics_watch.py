@@ -347,6 +347,27 @@ def test_watch_starts_with_the_current_states_and_ends_after_timeout(world, api,
         api.remove("ipsec_site_connection", conn["id"], user="other")
 
 
+def test_watch_ends_when_its_token_is_revoked(world, api):
+    """A stream does not outlive its credentials: a revoked token ends it
+    within the re-validation period (5 s), long before its ?timeout."""
+    r = api.token_response("demo")
+    assert r.status_code == 201, r.text
+    tok = r.headers["X-Subject-Token"]  # a token of its own, not the cached one
+    s = Stream(world.url, tok, timeout=120)
+    try:
+        s.drain(quiet=1.0)
+        r = requests.delete(world.auth_url + "/auth/tokens",
+                            headers={"X-Auth-Token": tok, "X-Subject-Token": tok}, timeout=HTTP_TIMEOUT)
+        assert r.status_code == 204, r.text
+        revoked = time.monotonic()
+        s.thread.join(timeout=15)
+        assert not s.thread.is_alive(), "the stream still runs 15 s after its token was revoked"
+        took = time.monotonic() - revoked
+        assert took < 12, f"the stream ended {took:.1f}s after the revocation"
+    finally:
+        s.close()
+
+
 @pytest.mark.skipif(not PG, reason="needs PostgreSQL (VPNAAS_TEST_PG): replicas share one database")
 def test_watch_on_one_replica_sees_a_report_accepted_by_another(world, api, tmp_path):
     """Reports are not notified across replicas; the watch's 1 s tick reads them."""

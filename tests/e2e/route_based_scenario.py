@@ -17,6 +17,9 @@ each within a deadline:
   6. a second route-based session on node A is refused by its agent (userspace
      ESP carries one), with a failure saying so, and the first keeps working
   7. delete -> the agents remove the addresses and routes, and the SAs go
+  8. the same tunnel through Neutron with our route mode (`route_mode: route`,
+     `tunnel_addresses`, `peer_cidrs` routed): ACTIVE, VTI address and route on
+     ipsec0, pings counted by its SA, NSX shows it route-based; delete cleans up
 Prints one "ok - ..." line per check; raises (exit 1) on the first failure.
 """
 
@@ -85,6 +88,37 @@ def nsx(method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
             return e.code, json.loads(raw)
         except ValueError:
             return e.code, {"raw": raw.decode(errors="replace")}
+
+
+def neutron(method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
+    """A raw Neutron call as the admin (Keystone token, cached)."""
+    global TOKEN
+    if TOKEN is None:
+        auth = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
+            "name": "admin", "password": PASSWORD, "domain": {"name": "Default"}}}},
+            "scope": {"project": {"name": "admin", "domain": {"name": "Default"}}}}}
+        req = urllib.request.Request(URL + "/v3/auth/tokens", data=json.dumps(auth).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            TOKEN = r.headers["X-Subject-Token"]
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(URL + "/v2.0" + path, data=data, method=method,
+                                 headers={"Content-Type": "application/json", "X-Auth-Token": TOKEN})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, json.loads(r.read() or b"{}")
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"{}")
+
+
+TOKEN: str | None = None
+
+
+def neutron_create(path: str, key: str, body: dict) -> dict:
+    code, obj = neutron("POST", path, {key: body})
+    if code != 201:
+        raise Failed(f"POST {path}: {code} {obj}")
+    return obj[key]
 
 
 def create(segment: str, body: dict) -> dict:
@@ -306,6 +340,60 @@ def main() -> None:
     if ping("a", "198.19.2.1", src="198.19.1.1", count=1):
         raise Failed("198.19.2.1 still reachable after the sessions were deleted")
     ok("after delete, 198.19.2.1 is unreachable from 198.19.1.1")
+
+    neutron_route_mode()
+
+
+def neutron_route_mode() -> None:
+    """8. The same tunnel made through Neutron with our route mode:
+    `route_mode: route`, `tunnel_addresses`, `peer_cidrs` as routes."""
+    ike = neutron_create("/vpn/ikepolicies", "ikepolicy", {
+        "name": "rm-ike", "auth_algorithm": "sha256", "encryption_algorithm": "aes-128", "pfs": "group14",
+        "ike_version": "v2"})
+    ipsec = neutron_create("/vpn/ipsecpolicies", "ipsecpolicy", {
+        "name": "rm-ipsec", "auth_algorithm": "sha256", "encryption_algorithm": "aes-128", "pfs": "group14"})
+    conns = {}
+    for me, peer in (("a", "b"), ("b", "a")):
+        s, p = SITES[me], SITES[peer]
+        svc = neutron_create("/vpn/vpnservices", "vpnservice", {"name": f"rm-svc-{me}", "router_id": s["gw"]})
+        conns[me] = neutron_create("/vpn/ipsec-site-connections", "ipsec_site_connection", {
+            "name": f"rm-{me}-to-{peer}", "vpnservice_id": svc["id"], "ikepolicy_id": ike["id"],
+            "ipsecpolicy_id": ipsec["id"], "peer_address": p["addr"], "peer_id": p["addr"], "psk": PSK,
+            "initiator": "bi-directional" if me == "a" else "response-only",
+            "route_mode": "route", "tunnel_addresses": [s["vti"] + "/30"], "peer_cidrs": [p["lan"]]})
+    ok(f"Neutron route-mode connections a={conns['a']['id']} b={conns['b']['id']}")
+
+    def statuses() -> bool | str:
+        got = {me: neutron("GET", f"/vpn/ipsec-site-connections/{c['id']}")[1]["ipsec_site_connection"]
+               for me, c in conns.items()}
+        return all(v["status"] == "ACTIVE" for v in got.values()) or json.dumps(
+            {me: (v["status"], v.get("status_description")) for me, v in got.items()})
+    wait("both Neutron route-mode connections ACTIVE", statuses, timeout=40)
+    for me, peer in (("a", "b"), ("b", "a")):
+        want = {"addrs": [SITES[me]["vti"] + "/30"], "routes": [SITES[peer]["lan"]]}
+        wait(f"agent {me.upper()} put the Neutron connection's {want['addrs'][0]} and route on ipsec0",
+             lambda me=me, want=want: (lambda t: {k: t[k] for k in want} == want or json.dumps(t))(tun(me)))
+    ida = conns["a"]["id"]
+    wait("ping 198.19.1.1 -> 198.19.2.1 over the Neutron route-mode tunnel",
+         lambda: ping("a", "198.19.2.1", src="198.19.1.1", count=1), timeout=30)
+    s0 = sa_packets("a", ida)
+    if not ping("a", "198.19.2.1", src="198.19.1.1", count=5):
+        raise Failed("ping A -> B over the Neutron route-mode tunnel failed once established")
+    s1 = sa_packets("a", ida)
+    if s1[0] < s0[0] + 5 or s1[1] < s0[1] + 5:
+        raise Failed(f"the Neutron route-mode tunnel's SA did not count 5 pings: {s0} -> {s1}")
+    ok(f"pings went through the Neutron route-mode tunnel (SA in/out {s0} -> {s1})")
+    code, sess = nsx("GET", f"{VPN}/sessions/{ida}")
+    if code != 200 or sess.get("resource_type") != "RouteBasedIPSecVPNSession":
+        raise Failed(f"NSX view of the Neutron route-mode connection: {code} {sess}")
+    ok("NSX shows the Neutron route-mode connection as a RouteBasedIPSecVPNSession")
+    for me in ("a", "b"):
+        code, body = neutron("DELETE", f"/vpn/ipsec-site-connections/{conns[me]['id']}")
+        if code != 204:
+            raise Failed(f"DELETE Neutron connection {me}: {code} {body}")
+    for me in ("a", "b"):
+        wait(f"delete: agent {me.upper()} removed the Neutron connection's address and route",
+             lambda me=me: (lambda t: (not t["addrs"] and not t["routes"]) or json.dumps(t))(tun(me)))
 
 
 if __name__ == "__main__":

@@ -20,7 +20,8 @@
 //! `?timeout=N` ends the stream after N seconds (tools that want a bounded
 //! look; the API fuzzer); it always ends when the caller's token expires, so
 //! a stream never outlives its credentials' lifetime (a client reconnects
-//! with a new token).
+//! with a new token), and within [`RECHECK`] of the token being revoked, its
+//! user disabled or its role lost (the stream re-validates the token).
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -104,6 +105,36 @@ fn event(change: Change, n: u64) -> Event {
     Event::default().event(name).id(n.to_string()).data(data)
 }
 
+/// How often a stream re-validates its caller's token: a revoked token, a
+/// disabled user or a lost role ends the stream within this (plus the
+/// validation cache's few seconds on another replica).
+pub const RECHECK: Duration = Duration::from_secs(5);
+
+/// What a stream was opened with, to check it still holds.
+#[derive(Clone)]
+struct Credentials {
+    identity: Identity,
+    token: String,
+    scope: store::Scope,
+}
+
+impl Credentials {
+    /// Whether the token still validates to a caller with the same scope.
+    async fn hold(&self) -> bool {
+        match self.identity.validate(&self.token).await {
+            Ok((ctx, _)) if crate::read_scope(&ctx).as_ref() == Some(&self.scope) => true,
+            Ok(_) => {
+                tracing::info!("watch: the caller's roles changed; ending the stream");
+                false
+            }
+            Err(e) => {
+                tracing::info!(error = %e, "watch: the caller's token no longer validates; ending the stream");
+                false
+            }
+        }
+    }
+}
+
 /// The `timeout` parameter: whole seconds, at most a day.
 fn timeout(raw: Option<&str>) -> ApiResult<Option<Duration>> {
     let mut out = None;
@@ -142,16 +173,41 @@ pub(crate) async fn watch(
         Err(_) => Duration::ZERO,
     };
     let deadline = tokio::time::Instant::now() + limit.map_or(expires_in, |l| l.min(expires_in));
-    let stream = futures::stream::unfold((realizer.watch(scope), 0u64), move |(mut w, n)| async move {
-        let next = tokio::time::timeout_at(deadline, w.next()).await.ok().flatten();
-        match next? {
-            Ok(change) => Some((Ok::<_, Infallible>(event(change, n)), (w, n + 1))),
-            Err(e) => {
-                tracing::error!(error = %e, "watch: reading connection states failed; ending the stream");
-                None
+    let still = Credentials {
+        identity,
+        token: token.to_string(),
+        scope: scope.clone(),
+    };
+    let first_check = tokio::time::Instant::now() + RECHECK;
+    let stream = futures::stream::unfold(
+        (realizer.watch(scope), 0u64, first_check),
+        move |(mut w, n, mut check_at)| {
+            let still = still.clone();
+            async move {
+                loop {
+                    if tokio::time::Instant::now() >= check_at {
+                        if !still.hold().await {
+                            return None;
+                        }
+                        check_at = tokio::time::Instant::now() + RECHECK;
+                    }
+                    match tokio::time::timeout_at(check_at.min(deadline), w.next()).await {
+                        Ok(Some(Ok(change))) => {
+                            return Some((Ok::<_, Infallible>(event(change, n)), (w, n + 1, check_at)));
+                        }
+                        Ok(Some(Err(e))) => {
+                            tracing::error!(error = %e, "watch: reading connection states failed; ending the stream");
+                            return None;
+                        }
+                        Ok(None) => return None,
+                        Err(_) if tokio::time::Instant::now() >= deadline => return None,
+                        // Time to look at the credentials again.
+                        Err(_) => {}
+                    }
+                }
             }
-        }
-    });
+        },
+    );
     Ok(Sse::new(stream)
         .keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
         .into_response())

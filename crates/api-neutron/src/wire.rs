@@ -256,13 +256,18 @@ impl From<&Record<model::EndpointGroup>> for EndpointGroup {
     }
 }
 
-/// Connections are routed statically (no dynamic routing over tunnels).
+/// How a connection's traffic enters its tunnel.
 #[derive(Debug, Clone, Copy, Serialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 #[schema(as = neutron::RouteMode)]
 pub enum RouteMode {
-    /// The only mode.
+    /// Neutron's only mode: policy-based, the traffic selectors are the
+    /// connection's subnets (service subnet + `peer_cidrs`, or endpoint groups).
     Static,
+    /// vpnaas extension: route-based. The tunnel is an interface with the
+    /// `tunnel_addresses`, its selectors are everything (`0.0.0.0/0`, `::/0`)
+    /// and `peer_cidrs` are routed into it (NSX `RouteBasedIPSecVPNSession`).
+    Route,
 }
 
 /// Peers authenticate with the pre-shared key.
@@ -306,8 +311,13 @@ pub struct IpsecSiteConnection {
     pub peer_id: String,
     /// Our IKE identity; empty: the local address.
     pub local_id: String,
-    /// Always `static`.
+    /// `static` (Neutron's policy-based mode, the default) or `route`
+    /// (vpnaas extension, set on create only: a route-based tunnel interface).
     pub route_mode: RouteMode,
+    /// vpnaas extension: the tunnel interface's own addresses with their
+    /// prefix lengths (e.g. `169.254.10.1/30`) in `route` mode; empty in
+    /// `static` mode.
+    pub tunnel_addresses: Vec<String>,
     /// Bytes.
     pub mtu: u32,
     /// Always `psk`.
@@ -337,7 +347,9 @@ pub struct IpsecSiteConnection {
     pub ikepolicy_id: String,
     /// The IPsec policy used.
     pub ipsecpolicy_id: String,
-    /// The peer's subnets (legacy form, with the service's `subnet_id`).
+    /// The peer's subnets: in `static` mode the legacy form's peer side (with
+    /// the service's `subnet_id`); in `route` mode the peer networks routed
+    /// into the tunnel interface.
     pub peer_cidrs: Vec<String>,
     /// The endpoint group of local subnets (endpoint-group form, with `peer_ep_group_id`).
     #[schema(required = true)]
@@ -361,7 +373,17 @@ impl IpsecSiteConnection {
             peer_address: b.peer_address.clone(),
             peer_id: b.peer_id.clone(),
             local_id: b.local_id.clone(),
-            route_mode: RouteMode::Static,
+            route_mode: if b.route_based {
+                RouteMode::Route
+            } else {
+                RouteMode::Static
+            },
+            tunnel_addresses: b
+                .tunnel_ports
+                .iter()
+                .flat_map(|p| p.ip_subnets.iter())
+                .flat_map(|s| s.ip_addresses.iter().map(|a| format!("{a}/{}", s.prefix_length)))
+                .collect(),
             mtu: b.mtu,
             auth_mode: AuthMode::Psk,
             psk: b.psk.expose().to_string(),
@@ -975,7 +997,7 @@ mod tests {
             Value::Object(to_obj(&IpsecSiteConnection::new(&conn, Status::Active))),
             with_common(
                 json!({"peer_address": "198.51.100.1", "peer_id": "peer", "local_id": "",
-                "route_mode": "static", "mtu": 1500, "auth_mode": "psk", "psk": "k",
+                "route_mode": "static", "tunnel_addresses": [], "mtu": 1500, "auth_mode": "psk", "psk": "k",
                 "initiator": "bi-directional",
                 "dpd": {"action": "hold", "interval": 30, "timeout": 120},
                 "admin_state_up": true, "status": "ACTIVE", "status_description": null, "vpnservice_id": "s",

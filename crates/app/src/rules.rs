@@ -282,9 +282,12 @@ impl Rules for Connection {
             return allocate_if_id(cx.tx, self, cx.id).await;
         }
         match cx.dialect {
-            Dialect::Neutron => check_neutron_connection(cx.tx, cx.scope, self).await,
-            Dialect::Nsx | Dialect::Admin => Ok(()),
+            Dialect::Neutron => check_neutron_connection(cx.tx, cx.scope, self).await?,
+            Dialect::Nsx | Dialect::Admin => {}
         }
+        // A Neutron connection in route mode (ours) gets its interface id as
+        // an NSX route-based session does.
+        allocate_if_id(cx.tx, self, cx.id).await
     }
 
     async fn status(rec: &Record<Self>, tx: &mut Tx<'_>, timeout: Duration) -> Result<Option<Status>> {

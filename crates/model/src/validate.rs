@@ -156,6 +156,29 @@ pub fn connection_mode(conn: &Connection, service: &VpnService) -> Result<()> {
         // NSX form: traffic comes from policy rules / tunnel ports (crate::nsx::session).
         return Ok(());
     }
+    if conn.route_based {
+        // Route mode (ours): the selectors are everything, `peer_cidrs` are
+        // routes, whether or not the service has a subnet.
+        for (name, set) in [
+            ("local_ep_group_id", conn.local_ep_group_id.is_some()),
+            ("peer_ep_group_id", conn.peer_ep_group_id.is_some()),
+        ] {
+            if set {
+                return Err(Error::field(
+                    name,
+                    "a connection in route mode routes its peer_cidrs into its tunnel interface; \
+                     endpoint groups name the traffic of a static (policy-based) connection",
+                ));
+            }
+        }
+        return Ok(());
+    }
+    if !conn.tunnel_ports.is_empty() {
+        return Err(Error::field(
+            "tunnel_addresses",
+            "only a connection in route mode (route_mode route) has a tunnel interface",
+        ));
+    }
     if service.subnet_id.is_some() {
         if conn.peer_cidrs.is_empty() {
             return Err(Violation::MissingPeerCidrs.into());
@@ -206,6 +229,10 @@ pub fn connection(conn: &Connection, refs: &ConnectionRefs<'_>) -> Result<u8> {
         .into());
     }
     dpd(&conn.dpd)?;
+    if conn.route_based {
+        let version = route_mode(conn)?;
+        return mtu(conn, version).map(|()| version);
+    }
 
     let (local_version, peer_version) = if let Some(subnet) = refs.service_subnet {
         // Legacy mode: the service subnet is the local side, peer_cidrs the peer side.
@@ -258,15 +285,62 @@ pub fn connection(conn: &Connection, refs: &ConnectionRefs<'_>) -> Result<u8> {
     if local_version != peer_version {
         return Err(Violation::MixedConnectionVersions.into());
     }
-    let min_mtu = if local_version == 6 { 1280 } else { 68 };
+    mtu(conn, local_version)?;
+    Ok(local_version)
+}
+
+/// The MTU rule: 0 (unset) or at least IPv4's 68 / IPv6's 1280.
+fn mtu(conn: &Connection, ip_version: u8) -> Result<()> {
+    let min_mtu = if ip_version == 6 { 1280 } else { 68 };
     if conn.mtu != 0 && conn.mtu < min_mtu {
         return Err(Violation::MtuTooSmall {
             mtu: conn.mtu,
-            ip_version: local_version,
+            ip_version,
         }
         .into());
     }
-    Ok(local_version)
+    Ok(())
+}
+
+/// A Neutron connection in route mode (ours): its tunnel interface has at
+/// least one address, each a host of a real subnet (neither /0 nor, for
+/// subnets with more than two addresses, the network address), and its
+/// routed `peer_cidrs` obey [`crate::nsx::routed_peer_networks`]. Returns the
+/// IP version of the outer (peer) address, or 4 while it is still a name.
+fn route_mode(conn: &Connection) -> Result<u8> {
+    let addresses: Vec<IpNet> = conn
+        .tunnel_ports
+        .iter()
+        .flat_map(|p| p.ip_subnets.iter())
+        .flat_map(|s| {
+            s.ip_addresses
+                .iter()
+                .filter_map(move |a| IpNet::new(*a, s.prefix_length).ok())
+        })
+        .collect();
+    if addresses.is_empty() {
+        return Err(Error::field(
+            "tunnel_addresses",
+            "a connection in route mode needs the address of its tunnel interface, e.g. 169.254.10.1/30",
+        ));
+    }
+    for a in &addresses {
+        let point_to_point = a.max_prefix_len() - a.prefix_len() <= 1;
+        if a.prefix_len() == 0 || (!point_to_point && a.addr() == a.network()) {
+            return Err(Error::field(
+                "tunnel_addresses",
+                format!("{a} is not a host address of its subnet"),
+            ));
+        }
+    }
+    match conn.peer_address.parse::<IpAddr>() {
+        Ok(peer) => {
+            crate::nsx::routed_peer_networks(conn, peer)?;
+            Ok(if peer.is_ipv6() { 6 } else { 4 })
+        }
+        // Resolved before the write; refused later if it is not.
+        Err(_) => Ok(4),
+    }
 }
 
 /// Checks that the gateway has an external address of the peer's IP version

@@ -38,8 +38,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use model::{Error, Result};
-use sqlx::{Connection, Executor};
 use sqlx::any::AnyPoolOptions;
+use sqlx::{Connection, Executor};
 
 /// The one database type every query is written against (SQLite or PostgreSQL
 /// underneath).
@@ -210,7 +210,10 @@ async fn pool(url: &str, max: u32, setup: &'static str, what: &'static str) -> R
             Box::pin(async move {
                 let clean = !conn.is_in_transaction();
                 if !clean {
-                    tracing::warn!(pool = what, "closing a pooled connection left inside a transaction");
+                    tracing::warn!(
+                        pool = what,
+                        "closing a pooled connection left inside a transaction"
+                    );
                 }
                 Ok(clean)
             })

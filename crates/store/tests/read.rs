@@ -310,6 +310,9 @@ async fn a_snapshot_dropped_while_it_begins_leaves_no_open_transaction() {
             .snapshot()
             .await
             .unwrap_or_else(|e| panic!("snapshot after a cut-off at {cut:?}: {e}"));
-        assert_eq!(snap.generation, want, "a snapshot after a cut-off at {cut:?} is stale");
+        assert_eq!(
+            snap.generation, want,
+            "a snapshot after a cut-off at {cut:?} is stale"
+        );
     }
 }

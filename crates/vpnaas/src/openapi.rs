@@ -82,9 +82,15 @@ impl crate::edge::Api {
 /// documents the code (e.g. a 503 of its own) keeps its description.
 fn add_edge_responses(doc: &mut OpenApi) {
     let common = [
-        ("414", "The request URL is longer than the server's limit (8 KiB by default)"),
+        (
+            "414",
+            "The request URL is longer than the server's limit (8 KiB by default)",
+        ),
         ("431", "Too many request header fields or too many bytes of them"),
-        ("503", "Not handled within the request timeout; nothing was applied (`Retry-After`)"),
+        (
+            "503",
+            "Not handled within the request timeout; nothing was applied (`Retry-After`)",
+        ),
     ];
     let with_body = [
         ("408", "The request body was not received within the body timeout"),
@@ -101,9 +107,11 @@ fn add_edge_responses(doc: &mut OpenApi) {
             &mut item.head,
         ];
         for op in ops.into_iter().flatten() {
-            let codes = common
-                .iter()
-                .chain(if op.request_body.is_some() { &with_body[..] } else { &[] });
+            let codes = common.iter().chain(if op.request_body.is_some() {
+                &with_body[..]
+            } else {
+                &[]
+            });
             for (code, description) in codes {
                 op.responses
                     .responses

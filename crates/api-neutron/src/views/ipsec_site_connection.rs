@@ -1,6 +1,7 @@
 //! IPsec site connections (`/v2.0/vpn/ipsec-site-connections`): attributes, how a request becomes (or changes) a `Connection`, and its view with derived status.
 
 use super::*;
+use model::nsx::{TunnelPort, TunnelSubnet};
 
 /// `/v2.0/vpn/ipsec-site-connections`.
 pub struct Connections;
@@ -19,7 +20,17 @@ static CONN_ATTRS: LazyLock<Vec<Attr>> = LazyLock::new(|| {
             .no_filter(),
         Attr::new("local_ep_group_id").check(Check::UuidOrNone),
         Attr::new("peer_ep_group_id").check(Check::UuidOrNone),
-        Attr::new("route_mode").ro(),
+        // Ours beyond `static`: `route` makes a route-based connection
+        // (README "Route-based tunnels"); chosen on create only.
+        Attr::new("route_mode")
+            .post_only()
+            .default(Default::Str("static"))
+            .check(Check::Values(&["static", "route"])),
+        Attr::new("tunnel_addresses")
+            .default(Default::EmptyList)
+            .conv(Conv::List)
+            .check(Check::SubnetList)
+            .no_filter(),
         Attr::new("mtu")
             .default(Default::Int(1500))
             .conv(Conv::Int)
@@ -57,12 +68,40 @@ static CONN_ATTRS: LazyLock<Vec<Attr>> = LazyLock::new(|| {
     v
 });
 
-fn cidrs(m: &Obj) -> Option<Vec<IpNet>> {
-    m.get("peer_cidrs").and_then(Value::as_array).map(|a| {
+fn cidrs(m: &Obj, name: &str) -> Option<Vec<IpNet>> {
+    m.get(name).and_then(Value::as_array).map(|a| {
         a.iter()
             .filter_map(|c| c.as_str().and_then(validate::parse_cidr))
             .collect()
     })
+}
+
+/// The tunnel interface of `tunnel_addresses` (address/prefix, host bits
+/// kept) as one tunnel port, its addresses grouped by prefix length in the
+/// order given; the port keeps the id it had.
+fn tunnel_ports(addresses: &[IpNet], had: &[TunnelPort]) -> Vec<TunnelPort> {
+    if addresses.is_empty() {
+        return Vec::new();
+    }
+    let mut ip_subnets: Vec<TunnelSubnet> = Vec::new();
+    for a in addresses {
+        match ip_subnets.iter_mut().find(|s| s.prefix_length == a.prefix_len()) {
+            Some(s) if !s.ip_addresses.contains(&a.addr()) => s.ip_addresses.push(a.addr()),
+            Some(_) => {}
+            None => ip_subnets.push(TunnelSubnet {
+                ip_addresses: vec![a.addr()],
+                prefix_length: a.prefix_len(),
+            }),
+        }
+    }
+    let tunnel_port_id = had
+        .first()
+        .map(|p| p.tunnel_port_id.clone())
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    vec![TunnelPort {
+        tunnel_port_id,
+        ip_subnets,
+    }]
 }
 
 /// Applies a request's connection attributes onto `c` (create starts from defaults).
@@ -76,8 +115,11 @@ fn conn_apply(c: &mut Connection, m: &Obj) {
     if let Some(v) = m.str_of("peer_id") {
         c.peer_id = v;
     }
-    if let Some(v) = cidrs(m) {
+    if let Some(v) = cidrs(m, "peer_cidrs") {
         c.peer_cidrs = v;
+    }
+    if let Some(v) = cidrs(m, "tunnel_addresses") {
+        c.tunnel_ports = tunnel_ports(&v, &c.tunnel_ports);
     }
     if m.contains_key("local_ep_group_id") {
         c.local_ep_group_id = opt_str(m, "local_ep_group_id");
@@ -133,6 +175,7 @@ impl View for Connections {
             vpnservice_id: m.str_of("vpnservice_id").unwrap_or_default(),
             ikepolicy_id: m.str_of("ikepolicy_id").unwrap_or_default(),
             ipsecpolicy_id: m.str_of("ipsecpolicy_id").unwrap_or_default(),
+            route_based: m.str_of("route_mode").as_deref() == Some("route"),
             // Neutron's defaults for the rest; `conn_apply` sets what was given.
             ..Connection::default()
         };

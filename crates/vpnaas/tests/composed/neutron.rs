@@ -252,6 +252,8 @@ async fn connection_lifecycle_defaults_and_pending_rule() {
         "peer_id",
         "local_id",
         "route_mode",
+        // ours: the tunnel interface's addresses in route mode
+        "tunnel_addresses",
         "mtu",
         "auth_mode",
         "psk",
