@@ -19,6 +19,7 @@ Environment:
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import secrets
@@ -831,6 +832,26 @@ def cli_ok(r: CliResult, what: str = ""):
 def cli_failed(r: CliResult, what: str = "") -> CliResult:
     assert r.rc != 0, f"openstack {what} unexpectedly succeeded\nstdout: {r.stdout}"
     return r
+
+
+@pytest.fixture(scope="module")
+def nsx(world):
+    """A vmware-nsxlib client of the world server, as an NSX plugin makes it."""
+    nsx_v3 = pytest.importorskip("vmware_nsxlib.v3")
+    from vmware_nsxlib.v3 import config as nsx_config
+
+    logging.getLogger("vmware_nsxlib").setLevel(logging.ERROR)
+    cfg = nsx_config.NsxLibConfig(
+        nsx_api_managers=[world.url],
+        username="admin",
+        password=world.server.admin_password,
+        insecure=world.server.ca_file is None,
+        ca_file=world.server.ca_file,
+        max_attempts=2,
+        http_timeout=5,
+        http_read_timeout=10,
+    )
+    return nsx_v3.NsxLib(cfg)
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,6 @@ as an agent's do (the simulated agent backend reports zero counters).
 
 from __future__ import annotations
 
-import logging
 
 import pytest
 import requests
@@ -19,7 +18,6 @@ import requests
 from conftest import HTTP_TIMEOUT
 
 nsx_v3 = pytest.importorskip("vmware_nsxlib.v3")
-from vmware_nsxlib.v3 import config as nsx_config  # noqa: E402
 from vmware_nsxlib.v3 import exceptions as nsx_exc  # noqa: E402
 
 VPN = "/api/v1/vpn/ipsec"
@@ -30,22 +28,6 @@ ZERO_COUNTERS = (
     "nomatching_policy_errors", "seq_number_overflow_error", "packets_sent_other_error",
     "packets_received_other_error",
 )
-
-
-@pytest.fixture(scope="module")
-def nsx(world):
-    logging.getLogger("vmware_nsxlib").setLevel(logging.ERROR)
-    cfg = nsx_config.NsxLibConfig(
-        nsx_api_managers=[world.url],
-        username="admin",
-        password=world.server.admin_password,
-        insecure=world.server.ca_file is None,
-        ca_file=world.server.ca_file,
-        max_attempts=2,
-        http_timeout=5,
-        http_read_timeout=10,
-    )
-    return nsx_v3.NsxLib(cfg)
 
 
 class Node:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import logging
 import re
 import uuid
 
@@ -22,28 +21,11 @@ import requests
 from conftest import HTTP_TIMEOUT, PATHS
 
 nsx_v3 = pytest.importorskip("vmware_nsxlib.v3")
-from vmware_nsxlib.v3 import config as nsx_config  # noqa: E402
 from vmware_nsxlib.v3 import exceptions as nsx_exc  # noqa: E402
 
 VPN = "/api/v1/vpn/ipsec"
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 NSX_ERROR_KEYS = {"httpStatus", "error_code", "module_name", "error_message"}
-
-
-@pytest.fixture(scope="module")
-def nsx(world):
-    logging.getLogger("vmware_nsxlib").setLevel(logging.ERROR)
-    cfg = nsx_config.NsxLibConfig(
-        nsx_api_managers=[world.url],
-        username="admin",
-        password=world.server.admin_password,
-        insecure=world.server.ca_file is None,
-        ca_file=world.server.ca_file,
-        max_attempts=2,
-        http_timeout=5,
-        http_read_timeout=10,
-    )
-    return nsx_v3.NsxLib(cfg)
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-# Shared by the end-to-end scripts (strongswan.sh, agent_crash.sh): paths,
+# Shared by the end-to-end scripts (strongswan.sh, route_based.sh, agent_crash.sh): paths,
 # messages, packages, the processes a script starts (and stops by PID only),
 # charon in a network namespace, and a vpnaas server on 127.0.0.1.
 #
@@ -74,6 +74,42 @@ elapsed() {
     local ms
     ms=$(( ($(date +%s%N) - START_NS) / 1000000 ))
     printf '%d.%03d' $((ms / 1000)) $((ms % 1000))
+}
+
+# two_sites NSA NSB: the two-site network of strongswan.sh and route_based.sh,
+# in namespaces of their own (recorded in NS_MADE for end_two_sites): a veth
+# pair 198.18.0.1/30 (A) <-> 198.18.0.2/30 (B), and each site's protected host
+# on lo (this kernel has no dummy interfaces), 198.19.1.1 (A) and 198.19.2.1 (B).
+two_sites() {
+    local a=$1 b=$2
+    ip netns add "$a"; NS_MADE+=("$a")
+    ip netns add "$b"; NS_MADE+=("$b")
+    # veth created directly inside the namespaces: nothing appears on the host.
+    ip link add vethA netns "$a" type veth peer name vethB netns "$b"
+    ip -n "$a" addr add 198.18.0.1/30 dev vethA
+    ip -n "$b" addr add 198.18.0.2/30 dev vethB
+    ip -n "$a" addr add 198.19.1.1/32 dev lo
+    ip -n "$b" addr add 198.19.2.1/32 dev lo
+    ip -n "$a" link set lo up
+    ip -n "$b" link set lo up
+    ip -n "$a" link set vethA up
+    ip -n "$b" link set vethB up
+}
+
+# end_two_sites RC: the EXIT trap's work for a two-site script: stop what it
+# started, delete its namespaces, show the logs after a failure, remove BASE
+# (unless E2E_KEEP=1) and print the one-line result; exits with RC.
+end_two_sites() {
+    local rc=$1
+    set +e
+    stop_pids
+    for ns in "${NS_MADE[@]}"; do ip netns del "$ns" 2>/dev/null; done
+    if [ "$rc" != 0 ]; then
+        show_logs "$BASE"/server.log "$BASE"/agent-a.log "$BASE"/agent-b.log "$BASE"/a/charon.log "$BASE"/b/charon.log
+    fi
+    if [ "${E2E_KEEP:-0}" = 1 ]; then log "kept $BASE"; else rm -rf "$BASE"; fi
+    if [ "$rc" = 0 ]; then log "1 passed, 0 failed ($(elapsed)s)"; else log "0 passed, 1 failed ($(elapsed)s)"; fi
+    exit "$rc"
 }
 
 # write_charon_conf DIR: strongswan.conf for a charon with its VICI socket and

@@ -46,34 +46,12 @@ PIDFILE="$BASE/pids"
 touch "$PIDFILE"
 NS_MADE=()
 
-cleanup() {
-    local rc=$?
-    set +e
-    stop_pids
-    for ns in "${NS_MADE[@]}"; do ip netns del "$ns" 2>/dev/null; done
-    if [ "$rc" != 0 ]; then
-        show_logs "$BASE"/server.log "$BASE"/agent-a.log "$BASE"/agent-b.log "$BASE"/a/charon.log "$BASE"/b/charon.log
-    fi
-    if [ "${E2E_KEEP:-0}" = 1 ]; then log "kept $BASE"; else rm -rf "$BASE"; fi
-    local took
-    took=$(elapsed)
-    if [ "$rc" = 0 ]; then log "1 passed, 0 failed (${took}s)"; else log "0 passed, 1 failed (${took}s)"; fi
-    exit "$rc"
-}
+cleanup() { end_two_sites $?; }
 trap cleanup EXIT
 
 # ------------------------------------------------------------ namespaces
-ip netns add "$NSA"; NS_MADE+=("$NSA")
-ip netns add "$NSB"; NS_MADE+=("$NSB")
-ip link add vethA netns "$NSA" type veth peer name vethB netns "$NSB"
-ip -n "$NSA" addr add 198.18.0.1/30 dev vethA
-ip -n "$NSB" addr add 198.18.0.2/30 dev vethB
-ip -n "$NSA" addr add 198.19.1.1/32 dev lo
-ip -n "$NSB" addr add 198.19.2.1/32 dev lo
+two_sites "$NSA" "$NSB"
 ip -n "$NSB" addr add 198.19.3.1/32 dev lo
-for ns in "$NSA" "$NSB"; do ip -n "$ns" link set lo up; done
-ip -n "$NSA" link set vethA up
-ip -n "$NSB" link set vethB up
 # 198.19.3.0/24 is reachable in the clear, never through the tunnel.
 ip -n "$NSA" route add 198.19.3.0/24 via 198.18.0.2 dev vethA
 

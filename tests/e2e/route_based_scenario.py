@@ -14,6 +14,8 @@ each within a deadline:
      enter the tunnel (counters unchanged), though the selectors are 0.0.0.0/0
   5. while nothing changes, the agents make no `ip` call at all; agent A
      restarts over a drifted ipsec0 and fixes exactly the drift (adoption)
+     then a proposal mismatch (A's peer endpoint on an IKE profile B refuses)
+     shows NO_PROPOSAL_CHOSEN in NSX's fail_reason, and clears when undone
   6. a second route-based session on node A is refused by its agent (userspace
      ESP carries one), with a failure saying so, and the first keeps working
   7. delete -> the agents remove the addresses and routes, and the SAs go
@@ -28,11 +30,15 @@ from __future__ import annotations
 import base64
 import json
 import os
-import re
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import scenario  # noqa: E402
+from scenario import Failed, nsx_call, ok, wait  # noqa: E402
 
 E = os.environ
 URL = E["E2E_URL"]
@@ -46,48 +52,10 @@ SITES = {
           "lan": "198.19.2.0/24", "vti": "169.254.10.2"},
 }
 PSK = "e2e-psk-" + base64.b32encode(os.urandom(10)).decode().lower()
-T0 = time.monotonic()
-
-
-class Failed(Exception):
-    pass
-
-
-def ok(msg: str) -> None:
-    print(f"ok - {msg} [{time.monotonic() - T0:.1f}s]", flush=True)
-
-
-def wait(desc: str, fn, timeout: float = 30.0, interval: float = 0.3):
-    start = time.monotonic()
-    last = None
-    while True:
-        try:
-            last = fn()
-        except (urllib.error.URLError, OSError, subprocess.SubprocessError) as e:
-            last = f"{type(e).__name__}: {e}"
-        if last is True or (last and not isinstance(last, str)):
-            ok(f"{desc} (after {time.monotonic() - start:.1f}s)")
-            return last
-        if time.monotonic() - start > timeout:
-            raise Failed(f"{desc}: not reached within {timeout:.0f}s; last: {last!r}")
-        time.sleep(interval)
 
 
 def nsx(method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(URL + path, data=data, method=method)
-    cred = base64.b64encode(f"admin:{PASSWORD}".encode()).decode()
-    req.add_header("Authorization", f"Basic {cred}")
-    req.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(req, timeout=10) as r:
-            return r.status, json.loads(r.read() or b"{}")
-    except urllib.error.HTTPError as e:
-        raw = e.read()
-        try:
-            return e.code, json.loads(raw)
-        except ValueError:
-            return e.code, {"raw": raw.decode(errors="replace")}
+    return nsx_call(URL, PASSWORD, method, path, body)
 
 
 def neutron(method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
@@ -148,29 +116,11 @@ def tun(site: str) -> dict:
 
 
 def swanctl(site: str, *args: str) -> str:
-    d = f"{BASE}/{site}"
-    return subprocess.run(
-        ["swanctl", *args, "--uri", f"unix://{d}/charon.vici"],
-        env={**os.environ, "STRONGSWAN_CONF": f"{d}/strongswan.conf"},
-        capture_output=True, text=True, timeout=20, check=True,
-    ).stdout
+    return scenario.swanctl(BASE, site, *args)
 
 
 def sa_packets(site: str, conn_id: str) -> tuple[int, int]:
-    """(in, out) packets of conn_id's installed CHILD_SAs, from `swanctl --list-sas`."""
-    pin = pout = 0
-    inside = False
-    for line in swanctl(site, "--list-sas").splitlines():
-        if not line.startswith(" "):
-            inside = line.startswith(conn_id + ":")
-        elif inside:
-            m = re.match(r"\s+(in|out)\s+\S+.*?(\d+) packets", line)
-            if m:
-                if m.group(1) == "in":
-                    pin += int(m.group(2))
-                else:
-                    pout += int(m.group(2))
-    return pin, pout
+    return scenario.sa_packets(BASE, site, conn_id)
 
 
 def ping(site: str, dst: str, src: str | None = None, count: int = 3) -> bool:
@@ -178,6 +128,12 @@ def ping(site: str, dst: str, src: str | None = None, count: int = 3) -> bool:
     if src:
         cmd += ["-I", src]
     return subprocess.run(cmd + [dst], capture_output=True, text=True).returncode == 0
+
+
+def wait_clean(site: str, whose: str) -> None:
+    """Waits for agent `site` to take every address and route off ipsec0."""
+    wait(f"delete: agent {site.upper()} removed {whose} address and route from ipsec0",
+         lambda: (lambda t: (not t["addrs"] and not t["routes"]) or json.dumps(t))(tun(site)))
 
 
 def netif_calls(site: str) -> int:
@@ -302,6 +258,11 @@ def main() -> None:
         raise Failed("ping A -> B failed after agent A adopted ipsec0")
     ok("the tunnel carries traffic again after the adoption")
 
+    # 5c. A proposal mismatch is named: A's peer endpoint moves to an IKE
+    # profile B does not accept; A's session says NO_PROPOSAL_CHOSEN with
+    # charon's words, and recovers when the profile is put back.
+    no_proposal(ike, eps["a"][2], ida)
+
     # 6. A second route-based session on node A: refused (userspace ESP carries one).
     svc, lep, _ = eps["a"]
     pep2 = create("peer-endpoints", {
@@ -332,8 +293,7 @@ def main() -> None:
         if code != 200:
             raise Failed(f"DELETE session {me}: {code} {body}")
     for me in ("a", "b"):
-        wait(f"delete: agent {me.upper()} removed the address and route from ipsec0",
-             lambda me=me: (lambda t: (not t["addrs"] and not t["routes"]) or json.dumps(t))(tun(me)))
+        wait_clean(me, "the session's")
         sid = sessions[me]["id"]
         wait(f"delete: no SA of the session in charon {me.upper()}",
              lambda me=me, sid=sid: sid not in swanctl(me, "--list-sas") or "still there")
@@ -342,6 +302,38 @@ def main() -> None:
     ok("after delete, 198.19.2.1 is unreachable from 198.19.1.1")
 
     neutron_route_mode()
+
+
+def no_proposal(ike: dict, pep: dict, sid: str) -> None:
+    other = create("ike-profiles", {"display_name": "rb-ike-other", "ike_version": "IKE_V2",
+                                    "encryption_algorithms": ["AES_256"], "digest_algorithms": ["SHA2_512"],
+                                    "dh_groups": ["GROUP15"]})
+
+    def set_profile(profile_id: str) -> None:
+        code, cur = nsx("GET", f"{VPN}/peer-endpoints/{pep['id']}")
+        if code != 200:
+            raise Failed(f"GET peer endpoint: {code} {cur}")
+        code, body = nsx("PUT", f"{VPN}/peer-endpoints/{pep['id']}", {**cur, "ike_profile_id": profile_id, "psk": PSK})
+        if code != 200:
+            raise Failed(f"PUT peer endpoint ike_profile_id: {code} {body}")
+
+    def fail_reason() -> str:
+        st = nsx("GET", f"{VPN}/sessions/{sid}/status")[1]
+        return (st.get("ike_status") or {}).get("fail_reason") or ""
+
+    set_profile(other["id"])
+    got = wait("no proposal: A's fail_reason names NO_PROPOSAL_CHOSEN",
+               lambda: (lambda r: {"reason": r} if r.startswith("NO_PROPOSAL_CHOSEN: ")
+                        else (r or "no reason yet"))(fail_reason()),
+               timeout=30)
+    print(f"    fail_reason: {got['reason']!r}")
+    set_profile(ike["id"])
+    wait("no proposal: back on the shared profile, the tunnel pings again",
+         lambda: ping("a", "198.19.2.1", src="198.19.1.1", count=1), timeout=30)
+    wait("no proposal: the fail_reason is gone once the tunnel is up", lambda: fail_reason() == "" or fail_reason())
+    code, body = nsx("DELETE", f"{VPN}/ike-profiles/{other['id']}")
+    if code != 200:
+        raise Failed(f"DELETE ike profile: {code} {body}")
 
 
 def neutron_route_mode() -> None:
@@ -392,8 +384,7 @@ def neutron_route_mode() -> None:
         if code != 204:
             raise Failed(f"DELETE Neutron connection {me}: {code} {body}")
     for me in ("a", "b"):
-        wait(f"delete: agent {me.upper()} removed the Neutron connection's address and route",
-             lambda me=me: (lambda t: (not t["addrs"] and not t["routes"]) or json.dumps(t))(tun(me)))
+        wait_clean(me, "the Neutron connection's")
 
 
 if __name__ == "__main__":

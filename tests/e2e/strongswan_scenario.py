@@ -29,14 +29,14 @@ import ssl
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 
 import openstack
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from stats_check import check_statistics  # noqa: E402
 import metrics_check  # noqa: E402
+import scenario  # noqa: E402
+from scenario import Failed, nsx_call, ok  # noqa: E402
 
 E = os.environ
 URL = E["E2E_URL"]
@@ -51,58 +51,19 @@ SITES = {
           "addr": "198.18.0.2", "host": "198.19.2.1", "lan": "198.19.2.0/24"},
 }
 PSK = "e2e-psk-" + base64.b32encode(os.urandom(10)).decode().lower()
-T0 = time.monotonic()
-
-
-class Failed(Exception):
-    pass
-
-
-def ok(msg: str) -> None:
-    print(f"ok - {msg} [{time.monotonic() - T0:.1f}s]", flush=True)
 
 
 def wait(desc: str, fn, timeout: float = 60.0, interval: float = 0.5):
-    """Polls fn() until it returns a truthy value; fails with its last result."""
-    start = time.monotonic()
-    last = None
-    while True:
-        try:
-            last = fn()
-        except Exception as e:  # keep polling through transient errors
-            last = f"{type(e).__name__}: {e}"
-            if not isinstance(e, (urllib.error.URLError, openstack.exceptions.SDKException, OSError)):
-                raise
-        if last is True or (last and not isinstance(last, str)):
-            ok(f"{desc} (after {time.monotonic() - start:.1f}s)")
-            return last
-        if time.monotonic() - start > timeout:
-            raise Failed(f"{desc}: not reached within {timeout:.0f}s; last: {last!r}")
-        time.sleep(interval)
+    """Polls fn() (see scenario.wait), also through openstacksdk's errors."""
+    return scenario.wait(desc, fn, timeout, interval, scenario.TRANSIENT + (openstack.exceptions.SDKException,))
 
 
 def nsx(path: str) -> tuple[int, dict]:
-    req = urllib.request.Request(URL + path)
-    cred = base64.b64encode(f"admin:{PASSWORD}".encode()).decode()
-    req.add_header("Authorization", f"Basic {cred}")
-    try:
-        with urllib.request.urlopen(req, timeout=10, context=TLS) as r:
-            return r.status, json.loads(r.read() or b"{}")
-    except urllib.error.HTTPError as e:
-        body = e.read()
-        try:
-            return e.code, json.loads(body)
-        except ValueError:
-            return e.code, {"raw": body.decode(errors="replace")}
+    return nsx_call(URL, PASSWORD, "GET", path, tls=TLS)
 
 
 def swanctl(site: str, *args: str) -> str:
-    d = f"{BASE}/{site}"
-    return subprocess.run(
-        ["swanctl", *args, "--uri", f"unix://{d}/charon.vici"],
-        env={**os.environ, "STRONGSWAN_CONF": f"{d}/strongswan.conf"},
-        capture_output=True, text=True, timeout=20, check=True,
-    ).stdout
+    return scenario.swanctl(BASE, site, *args)
 
 
 def sas(site: str) -> str:
@@ -110,16 +71,8 @@ def sas(site: str) -> str:
 
 
 def sa_packets_in(site: str, conn_id: str) -> int:
-    """Inbound packets of the installed CHILD_SAs of conn_id, from `swanctl --list-sas`."""
-    total, inside = 0, False
-    for line in sas(site).splitlines():
-        if not line.startswith(" "):
-            inside = line.startswith(conn_id + ":")
-        elif inside:
-            m = re.match(r"\s+in\s+\S+.*?(\d+) packets", line)
-            if m:
-                total += int(m.group(1))
-    return total
+    """Inbound packets of the installed CHILD_SAs of conn_id."""
+    return scenario.sa_packets(BASE, site, conn_id)[0]
 
 
 def ping(src: str, dst_site: str, count: int = 3) -> bool:

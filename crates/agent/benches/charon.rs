@@ -26,43 +26,20 @@ use agent::reconcile::{Reconciler, Settings};
 use agent::render::EspMode;
 use agent::vici::Vici;
 use agent::vici::charon::Charon;
-use model::realization::{ChildProposal, IkeProposal, IkeState, NodeConfig, Tunnel};
+use model::realization::{IkeState, NodeConfig, Tunnel};
 use model::*;
 
 fn tunnel(n: u32, local: &str, peer: &str, initiator: Initiator) -> Tunnel {
     Tunnel {
         id: format!("bench-{n:05}"),
         name: format!("bench {n}"),
-        enabled: true,
-        local_address: local.parse().unwrap(),
-        local_id: local.into(),
-        peer_address: peer.parse().unwrap(),
         // One identity (and key) per tunnel, as with many peers behind one address.
         peer_id: format!("peer-{n}.bench.test"),
         psk: Psk(format!("bench-secret-{n}")),
-        ike: IkeProposal {
-            version: IkeVersion::V2,
-            encryption: vec![EncryptionAlgorithm::Aes128],
-            integrity: vec![AuthAlgorithm::Sha256],
-            dh_groups: vec![DhGroup::Group14],
-            lifetime_seconds: 3600,
-            aggressive: false,
-        },
-        child: ChildProposal {
-            protocol: TransformProtocol::Esp,
-            mode: EncapsulationMode::Tunnel,
-            encryption: vec![EncryptionAlgorithm::Aes128],
-            integrity: vec![AuthAlgorithm::Sha256],
-            pfs_groups: vec![DhGroup::Group14],
-            lifetime_seconds: 3600,
-        },
         local_ts: vec![format!("10.{}.{}.0/24", 100 + n / 250, n % 250).parse().unwrap()],
         remote_ts: vec![format!("10.{}.{}.0/24", n / 250, n % 250).parse().unwrap()],
-        dpd: DpdSettings::default(),
         initiator,
-        mtu: 1500,
-        generation: 1,
-        route: None,
+        ..agent::fake::tunnel(n, local, peer)
     }
 }
 

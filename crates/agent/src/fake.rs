@@ -5,6 +5,7 @@
 //! restarts — are about *which VICI calls happen*. The fake keeps charon's state
 //! (connections, shared keys, SAs) and a log of every call, so tests assert exactly
 //! that, and can make charon refuse a command, fail an initiation, or restart.
+//! [`tunnel`] is the tunnel those tests and the benchmarks start from.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -12,6 +13,49 @@ use std::time::Duration;
 
 use crate::message::Section;
 use crate::vici::{ChildSa, Connector, IkeSa, Initiated, Vici, ViciError};
+
+/// Tunnel number `n` from `local` to `peer`: an IKEv2 responder with
+/// AES-128 / SHA-256 / MODP-2048 for IKE and ESP (PFS on), a distinct peer
+/// identity and key, and `10.0.0.0/24` to `10.<1 + n/250>.<n%250>.0/24`.
+/// Tests and benchmarks change what they are about with struct update syntax.
+pub fn tunnel(n: u32, local: &str, peer: &str) -> model::realization::Tunnel {
+    use model::realization::{ChildProposal, IkeProposal, Tunnel};
+    use model::*;
+    let net = |s: String| s.parse().expect("a valid CIDR");
+    Tunnel {
+        id: format!("t{n:04}"),
+        name: format!("tunnel {n}"),
+        enabled: true,
+        local_address: local.parse().expect("an IP address"),
+        local_id: local.into(),
+        peer_address: peer.parse().expect("an IP address"),
+        peer_id: format!("peer-{n}"),
+        psk: Psk(format!("secret-{n}")),
+        ike: IkeProposal {
+            version: IkeVersion::V2,
+            encryption: vec![EncryptionAlgorithm::Aes128],
+            integrity: vec![AuthAlgorithm::Sha256],
+            dh_groups: vec![DhGroup::Group14],
+            lifetime_seconds: 3600,
+            aggressive: false,
+        },
+        child: ChildProposal {
+            protocol: TransformProtocol::Esp,
+            mode: EncapsulationMode::Tunnel,
+            encryption: vec![EncryptionAlgorithm::Aes128],
+            integrity: vec![AuthAlgorithm::Sha256],
+            pfs_groups: vec![DhGroup::Group14],
+            lifetime_seconds: 3600,
+        },
+        local_ts: vec![net("10.0.0.0/24".into())],
+        remote_ts: vec![net(format!("10.{}.{}.0/24", 1 + n / 250, n % 250))],
+        dpd: DpdSettings::default(),
+        initiator: Initiator::ResponseOnly,
+        mtu: 1500,
+        generation: 1,
+        route: None,
+    }
+}
 
 /// One VICI call, as recorded.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]

@@ -264,34 +264,36 @@ pub fn plan(want: &Desired, have: &Observed) -> Result<Vec<Cmd>, PlanError> {
     } else if !have.exists {
         return Err(PlanError::NoTunDevice(dev));
     }
-    for a in have.addresses.iter().filter(|a| !want.addresses.contains(a)) {
-        cmds.push(Cmd::AddrDel {
-            dev: dev.clone(),
-            net: *a,
-        });
-    }
-    for a in want.addresses.iter().filter(|a| !have.addresses.contains(a)) {
-        cmds.push(Cmd::AddrAdd {
-            dev: dev.clone(),
-            net: *a,
-        });
-    }
+    let addr_del = |net| Cmd::AddrDel {
+        dev: dev.clone(),
+        net,
+    };
+    let addr_add = |net| Cmd::AddrAdd {
+        dev: dev.clone(),
+        net,
+    };
+    cmds.extend(diff(&have.addresses, &want.addresses, addr_del, addr_add));
     if !have.up && (want.xfrm_if_id.is_some() || !want.addresses.is_empty() || !want.routes.is_empty()) {
         cmds.push(Cmd::LinkUp { dev: dev.clone() });
     }
-    for r in have.routes.iter().filter(|r| !want.routes.contains(r)) {
-        cmds.push(Cmd::RouteDel {
-            dev: dev.clone(),
-            net: *r,
-        });
-    }
-    for r in want.routes.iter().filter(|r| !have.routes.contains(r)) {
-        cmds.push(Cmd::RouteReplace {
-            dev: dev.clone(),
-            net: *r,
-        });
-    }
+    let route_del = |net| Cmd::RouteDel {
+        dev: dev.clone(),
+        net,
+    };
+    let route_add = |net| Cmd::RouteReplace {
+        dev: dev.clone(),
+        net,
+    };
+    cmds.extend(diff(&have.routes, &want.routes, route_del, route_add));
     Ok(cmds)
+}
+
+/// The commands turning the set `have` into `want`: `del` for each of `have`
+/// not wanted, then `add` for each of `want` not there, in their orders.
+fn diff(have: &[IpNet], want: &[IpNet], del: impl Fn(IpNet) -> Cmd, add: impl Fn(IpNet) -> Cmd) -> Vec<Cmd> {
+    let gone = have.iter().filter(|n| !want.contains(n)).map(|n| del(*n));
+    let new = want.iter().filter(|n| !have.contains(n)).map(|n| add(*n));
+    gone.chain(new).collect()
 }
 
 /// An `ip` call that failed: what it was and what it said.
@@ -907,40 +909,15 @@ mod tests {
     }
 
     fn cfg(route: Option<RouteSpec>, enabled: bool) -> NodeConfig {
-        use model::realization::{ChildProposal, IkeProposal};
-        use model::*;
         let t = Tunnel {
             id: "t1".into(),
             name: "t".into(),
             enabled,
-            local_address: "192.0.2.1".parse().unwrap(),
-            local_id: "192.0.2.1".into(),
-            peer_address: "192.0.2.2".parse().unwrap(),
-            peer_id: "192.0.2.2".into(),
-            psk: Psk("k".into()),
-            ike: IkeProposal {
-                version: IkeVersion::V2,
-                encryption: vec![EncryptionAlgorithm::Aes128],
-                integrity: vec![AuthAlgorithm::Sha256],
-                dh_groups: vec![DhGroup::Group14],
-                lifetime_seconds: 3600,
-                aggressive: false,
-            },
-            child: ChildProposal {
-                protocol: TransformProtocol::Esp,
-                mode: EncapsulationMode::Tunnel,
-                encryption: vec![EncryptionAlgorithm::Aes128],
-                integrity: vec![AuthAlgorithm::Sha256],
-                pfs_groups: vec![],
-                lifetime_seconds: 3600,
-            },
             local_ts: vec![n("0.0.0.0/0")],
             remote_ts: vec![n("0.0.0.0/0")],
-            dpd: DpdSettings::default(),
-            initiator: Initiator::BiDirectional,
-            mtu: 1500,
-            generation: 1,
+            initiator: model::Initiator::BiDirectional,
             route,
+            ..crate::fake::tunnel(1, "192.0.2.1", "192.0.2.2")
         };
         NodeConfig {
             node_id: "n".into(),

@@ -9,45 +9,14 @@ use agent::reconcile::{Reconciler, Settings, Stale};
 use agent::render::EspMode;
 use agent::runner::{Agent, LoopSettings};
 use agent::vici::{Connector, Initiated};
-use model::realization::{ChildProposal, IkeProposal, IkeState, NodeConfig, NodeReport, Tunnel};
+use model::realization::{IkeState, NodeConfig, NodeReport, Tunnel};
 use model::*;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
 fn tunnel(n: u32) -> Tunnel {
-    Tunnel {
-        id: format!("t{n:04}"),
-        name: format!("tunnel {n}"),
-        enabled: true,
-        local_address: "198.18.0.1".parse().unwrap(),
-        local_id: "198.18.0.1".into(),
-        peer_address: format!("203.0.113.{}", n % 250 + 1).parse().unwrap(),
-        peer_id: format!("peer-{n}"),
-        psk: Psk(format!("secret-{n}")),
-        ike: IkeProposal {
-            version: IkeVersion::V2,
-            encryption: vec![EncryptionAlgorithm::Aes128],
-            integrity: vec![AuthAlgorithm::Sha256],
-            dh_groups: vec![DhGroup::Group14],
-            lifetime_seconds: 3600,
-            aggressive: false,
-        },
-        child: ChildProposal {
-            protocol: TransformProtocol::Esp,
-            mode: EncapsulationMode::Tunnel,
-            encryption: vec![EncryptionAlgorithm::Aes128],
-            integrity: vec![AuthAlgorithm::Sha256],
-            pfs_groups: vec![DhGroup::Group14],
-            lifetime_seconds: 3600,
-        },
-        local_ts: vec!["10.0.0.0/24".parse().unwrap()],
-        remote_ts: vec![format!("10.{}.{}.0/24", 1 + n / 250, n % 250).parse().unwrap()],
-        dpd: DpdSettings::default(),
-        initiator: Initiator::ResponseOnly,
-        mtu: 1500,
-        generation: 1,
-        route: None,
-    }
+    let peer = format!("203.0.113.{}", n % 250 + 1);
+    agent::fake::tunnel(n, "198.18.0.1", &peer)
 }
 
 fn config(generation: i64, tunnels: Vec<Tunnel>) -> NodeConfig {

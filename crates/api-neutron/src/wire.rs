@@ -378,12 +378,7 @@ impl IpsecSiteConnection {
             } else {
                 RouteMode::Static
             },
-            tunnel_addresses: b
-                .tunnel_ports
-                .iter()
-                .flat_map(|p| p.ip_subnets.iter())
-                .flat_map(|s| s.ip_addresses.iter().map(|a| format!("{a}/{}", s.prefix_length)))
-                .collect(),
+            tunnel_addresses: b.tunnel_addresses().map(|n| n.to_string()).collect(),
             mtu: b.mtu,
             auth_mode: AuthMode::Psk,
             psk: b.psk.expose().to_string(),

@@ -529,16 +529,7 @@ pub fn session(conn: &Connection, ipsec_policy: &IpsecPolicy) -> Result<u8> {
 /// then up with its addresses, and routing is left to the operator (or a
 /// routing daemon over the interface).
 pub fn routed_peer_networks(conn: &Connection, peer: IpAddr) -> Result<()> {
-    let ports: Vec<ipnet::IpNet> = conn
-        .tunnel_ports
-        .iter()
-        .flat_map(|p| p.ip_subnets.iter())
-        .flat_map(|s| {
-            s.ip_addresses
-                .iter()
-                .filter_map(move |a| ipnet::IpNet::new(*a, s.prefix_length).ok().map(|n| n.trunc()))
-        })
-        .collect();
+    let ports: Vec<ipnet::IpNet> = conn.tunnel_addresses().map(|n| n.trunc()).collect();
     for (i, n) in conn.peer_cidrs.iter().enumerate() {
         if n.trunc() != *n {
             return Err(field(

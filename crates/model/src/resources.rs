@@ -675,6 +675,20 @@ impl Connection {
     pub fn is_endpoint_form(&self) -> bool {
         self.local_endpoint_id.is_some()
     }
+
+    /// A route-based connection's tunnel interface addresses with their
+    /// prefix lengths (host bits kept), in the order of its tunnel ports;
+    /// an address whose prefix length does not fit its family is skipped.
+    pub fn tunnel_addresses(&self) -> impl Iterator<Item = IpNet> + '_ {
+        self.tunnel_ports
+            .iter()
+            .flat_map(|p| p.ip_subnets.iter())
+            .flat_map(|s| {
+                s.ip_addresses
+                    .iter()
+                    .filter_map(move |a| IpNet::new(*a, s.prefix_length).ok())
+            })
+    }
 }
 
 /// A stable id derived from `parts` (UUID-shaped: the first 16 bytes of their

@@ -308,16 +308,7 @@ fn mtu(conn: &Connection, ip_version: u8) -> Result<()> {
 /// routed `peer_cidrs` obey [`crate::nsx::routed_peer_networks`]. Returns the
 /// IP version of the outer (peer) address, or 4 while it is still a name.
 fn route_mode(conn: &Connection) -> Result<u8> {
-    let addresses: Vec<IpNet> = conn
-        .tunnel_ports
-        .iter()
-        .flat_map(|p| p.ip_subnets.iter())
-        .flat_map(|s| {
-            s.ip_addresses
-                .iter()
-                .filter_map(move |a| IpNet::new(*a, s.prefix_length).ok())
-        })
-        .collect();
+    let addresses: Vec<IpNet> = conn.tunnel_addresses().collect();
     if addresses.is_empty() {
         return Err(Error::field(
             "tunnel_addresses",

@@ -89,13 +89,9 @@ fn route_spec(c: &Connection) -> Option<RouteSpec> {
         return None;
     }
     let mut addresses = Vec::new();
-    for s in c.tunnel_ports.iter().flat_map(|p| p.ip_subnets.iter()) {
-        for a in &s.ip_addresses {
-            if let Ok(n) = ipnet::IpNet::new(*a, s.prefix_length)
-                && !addresses.contains(&n)
-            {
-                addresses.push(n);
-            }
+    for n in c.tunnel_addresses() {
+        if !addresses.contains(&n) {
+            addresses.push(n);
         }
     }
     Some(RouteSpec {

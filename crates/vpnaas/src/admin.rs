@@ -306,6 +306,28 @@ pub async fn node_add(
     Ok(json!({"id": n.id, "name": n.name, "gateway_id": n.gateway_id, "auth": "token", "token": token}))
 }
 
+/// Unregisters the node `node` names: its id, or a name exactly one node
+/// has (several: the ids are listed and nothing is deleted).
+pub async fn node_delete(store: &Store, node: &str) -> anyhow::Result<Value> {
+    let nodes = store.node_states(None).await?;
+    let by_id: Vec<_> = nodes.iter().filter(|n| n.node.id == node).collect();
+    let by_name: Vec<_> = nodes.iter().filter(|n| n.node.name == node).collect();
+    let n = match (by_id.as_slice(), by_name.as_slice()) {
+        ([n], _) | ([], [n]) => &n.node,
+        ([], []) => anyhow::bail!("no node has the id or name {node}"),
+        (_, many) => anyhow::bail!(
+            "{} nodes are named {node}; delete one by its id: {}",
+            many.len(),
+            many.iter()
+                .map(|n| n.node.id.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    store.node_delete(&n.id).await?;
+    Ok(json!({"id": n.id, "name": n.name, "gateway_id": n.gateway_id, "deleted": true}))
+}
+
 /// Every transport node with its last report (realized generation, last
 /// seen), as a JSON list.
 pub async fn node_list(store: &Store) -> anyhow::Result<Value> {

@@ -188,6 +188,12 @@ enum NodeCmd {
         cert_file: Option<std::path::PathBuf>,
     },
     List,
+    /// Unregister a node (by id, or by name when one node has it): its token
+    /// or certificate stops authenticating at once, and its reports, status
+    /// and statistics baselines go with it.
+    Delete {
+        node: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -401,6 +407,7 @@ async fn main() -> anyhow::Result<()> {
                     cert_file,
                 } => print(admin::node_add(&store, &name, &gateway, cert_file.as_deref()).await?),
                 NodeCmd::List => print(admin::node_list(&store).await?),
+                NodeCmd::Delete { node } => print(admin::node_delete(&store, &node).await?),
             }
         }
         Cmd::Subnet { cmd } => {

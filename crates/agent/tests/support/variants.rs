@@ -2,43 +2,28 @@
 //! loaded into a real charon by `tests/charon.rs`.
 
 use agent::render::EspMode;
-use model::realization::{ChildProposal, IkeProposal, Tunnel};
+use model::realization::Tunnel;
 use model::*;
 
 pub(crate) fn base() -> Tunnel {
-    Tunnel {
+    let mut t = Tunnel {
         id: "3f1c7d2e-0000-4000-8000-00000000000a".into(),
         name: "site-a-to-b".into(),
-        enabled: true,
-        local_address: "198.18.0.1".parse().unwrap(),
         local_id: "198.18.0.1".into(),
-        peer_address: "198.18.0.2".parse().unwrap(),
         peer_id: "198.18.0.2".into(),
         psk: Psk("golden-secret-never-printed".into()),
-        ike: IkeProposal {
-            version: IkeVersion::V2,
-            encryption: vec![EncryptionAlgorithm::Aes128],
-            integrity: vec![AuthAlgorithm::Sha1],
-            dh_groups: vec![DhGroup::Group5],
-            lifetime_seconds: 3600,
-            aggressive: false,
-        },
-        child: ChildProposal {
-            protocol: TransformProtocol::Esp,
-            mode: EncapsulationMode::Tunnel,
-            encryption: vec![EncryptionAlgorithm::Aes128],
-            integrity: vec![AuthAlgorithm::Sha1],
-            pfs_groups: vec![DhGroup::Group5],
-            lifetime_seconds: 3600,
-        },
         local_ts: vec!["198.19.1.0/24".parse().unwrap()],
         remote_ts: vec!["198.19.2.0/24".parse().unwrap()],
-        dpd: DpdSettings::default(),
         initiator: Initiator::BiDirectional,
-        mtu: 1500,
         generation: 7,
-        route: None,
-    }
+        ..agent::fake::tunnel(0, "198.18.0.1", "198.18.0.2")
+    };
+    // Neutron's default policies: SHA-1 and MODP-1536 (group 5).
+    t.ike.integrity = vec![AuthAlgorithm::Sha1];
+    t.ike.dh_groups = vec![DhGroup::Group5];
+    t.child.integrity = vec![AuthAlgorithm::Sha1];
+    t.child.pfs_groups = vec![DhGroup::Group5];
+    t
 }
 
 /// (golden file name, tunnel, ESP mode).

@@ -1,0 +1,63 @@
+"""`vpnaas node delete`: an operator retires a gateway node. Checked from
+outside: the node's token stops authenticating at once on the running server,
+`node list` no longer shows it, names that several nodes share are refused
+(nothing is deleted), and a missing node is an error, not a silent success.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import requests
+
+from conftest import HTTP_TIMEOUT
+
+
+def admin_fails(world, *args: str) -> str:
+    srv = world.server
+    res = subprocess.run([str(srv.binary), *srv.db_args, *args], capture_output=True, text=True,
+                         timeout=60, stdin=subprocess.DEVNULL)
+    assert res.returncode != 0, f"{args}: expected a failure, got {res.stdout}"
+    return res.stderr
+
+
+def config_status(world, node) -> int:
+    r = requests.get(f"{world.url}/internal/v1/nodes/{node['id']}/config",
+                     headers={"Authorization": f"Bearer {node['token']}"}, timeout=HTTP_TIMEOUT)
+    return r.status_code
+
+
+def listed(world) -> set[str]:
+    srv = world.server
+    res = subprocess.run([str(srv.binary), *srv.db_args, "node", "list"], capture_output=True, text=True,
+                         timeout=60, stdin=subprocess.DEVNULL, check=True)
+    return {n["id"] for n in json.loads(res.stdout)}
+
+
+def test_a_deleted_node_is_gone_and_its_token_refused(world):
+    srv = world.server
+    srv.admin("gateway", "create", "na-gw", "--project", "demo", "--external-v4", "172.24.4.90")
+    node = srv.admin("node", "add", "na-node", "--gateway", "na-gw")
+    assert config_status(world, node) == 200
+    assert node["id"] in listed(world)
+
+    out = srv.admin("node", "delete", "na-node")
+    assert out == {"id": node["id"], "name": "na-node", "gateway_id": node["gateway_id"], "deleted": True}
+    assert config_status(world, node) == 401, "a deleted node's token still authenticates"
+    assert node["id"] not in listed(world)
+    assert "no node" in admin_fails(world, "node", "delete", node["id"])
+
+
+def test_a_shared_name_is_refused_and_an_id_always_works(world):
+    srv = world.server
+    srv.admin("gateway", "create", "na-gw2", "--project", "demo", "--external-v4", "172.24.4.91")
+    a = srv.admin("node", "add", "na-twin", "--gateway", "na-gw2")
+    b = srv.admin("node", "add", "na-twin", "--gateway", "na-gw2")
+    err = admin_fails(world, "node", "delete", "na-twin")
+    assert a["id"] in err and b["id"] in err, err
+    assert {a["id"], b["id"]} <= listed(world), "a refused delete removed a node"
+    srv.admin("node", "delete", a["id"])
+    assert config_status(world, a) == 401 and config_status(world, b) == 200
+    srv.admin("node", "delete", "na-twin")  # now only one has the name
+    assert config_status(world, b) == 401
