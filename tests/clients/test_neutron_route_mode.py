@@ -179,6 +179,8 @@ def test_interface_ids_are_distinct_and_kept(api, world, site):
         ({"peer_cidrs": ["169.254.44.0/24"]}, "peer_cidrs"),
         ({"peer_cidrs": ["10.84.0.0/24", "10.84.0.0/24"]}, "peer_cidrs"),
         ({"route_mode": "static"}, "tunnel_addresses"),
+        # The interface's subnet holds the peer: the tunnel's own packets would enter it.
+        ({"tunnel_addresses": ["192.0.2.1/24"]}, "tunnel_addresses"),
     ],
 )
 def test_bad_route_mode_input_is_refused_in_neutrons_envelope(api, site, change, field):
@@ -214,3 +216,21 @@ def test_another_projects_route_mode_connection_is_missing(api, site):
     r = api.put(f"{CONN}/{c['id']}", {"ipsec_site_connection": {"tunnel_addresses": ["169.254.77.1/30"]}},
                 user="other")
     assert_neutron_error(r, 404)
+
+
+def test_route_mode_connections_of_one_gateway_do_not_collide(api, site):
+    first = create(api, site, 8)
+    # Another interface in the same subnet, or a route the first already has:
+    # refused, in Neutron's envelope, with nothing written.
+    for change, field in (({"tunnel_addresses": ["169.254.48.2/30"]}, "tunnel_addresses"),
+                          ({"peer_cidrs": ["10.88.0.0/16"]}, "peer_cidrs")):
+        r = api.post(CONN, conn_body(site, 9, **change))
+        body = assert_neutron_error(r, 400)
+        assert field in body["message"] and "another route-based connection" in body["message"], body
+        assert api.get(CONN, params={"name": "rm-conn-9"}).json()["ipsec_site_connections"] == []
+    # An update is held to the same rule.
+    second = create(api, site, 9)
+    site["node"].report_all_up()
+    assert api.wait_settled("ipsec_site_connection", second["id"])["status"] == "ACTIVE"
+    r = api.put(f"{CONN}/{second['id']}", {"ipsec_site_connection": {"peer_cidrs": first["peer_cidrs"]}})
+    assert_neutron_error(r, 400)

@@ -15,7 +15,8 @@ each within a deadline:
   5. while nothing changes, the agents make no `ip` call at all; agent A
      restarts over a drifted ipsec0 and fixes exactly the drift (adoption)
      then a proposal mismatch (A's peer endpoint on an IKE profile B refuses)
-     shows NO_PROPOSAL_CHOSEN in NSX's fail_reason, and clears when undone
+     shows NO_PROPOSAL_CHOSEN in NSX's fail_reason on both sides (B's lines
+     are unnamed: attributed by IKE_SA), and clears when undone
   6. a second route-based session on node A is refused by its agent (userspace
      ESP carries one), with a failure saying so, and the first keeps working
   7. delete -> the agents remove the addresses and routes, and the SAs go
@@ -261,7 +262,7 @@ def main() -> None:
     # 5c. A proposal mismatch is named: A's peer endpoint moves to an IKE
     # profile B does not accept; A's session says NO_PROPOSAL_CHOSEN with
     # charon's words, and recovers when the profile is put back.
-    no_proposal(ike, eps["a"][2], ida)
+    no_proposal(ike, eps["a"][2], ida, sessions["b"]["id"])
 
     # 6. A second route-based session on node A: refused (userspace ESP carries one).
     svc, lep, _ = eps["a"]
@@ -304,7 +305,7 @@ def main() -> None:
     neutron_route_mode()
 
 
-def no_proposal(ike: dict, pep: dict, sid: str) -> None:
+def no_proposal(ike: dict, pep: dict, sid: str, responder: str) -> None:
     other = create("ike-profiles", {"display_name": "rb-ike-other", "ike_version": "IKE_V2",
                                     "encryption_algorithms": ["AES_256"], "digest_algorithms": ["SHA2_512"],
                                     "dh_groups": ["GROUP15"]})
@@ -317,8 +318,8 @@ def no_proposal(ike: dict, pep: dict, sid: str) -> None:
         if code != 200:
             raise Failed(f"PUT peer endpoint ike_profile_id: {code} {body}")
 
-    def fail_reason() -> str:
-        st = nsx("GET", f"{VPN}/sessions/{sid}/status")[1]
+    def fail_reason(session: str = sid) -> str:
+        st = nsx("GET", f"{VPN}/sessions/{session}/status")[1]
         return (st.get("ike_status") or {}).get("fail_reason") or ""
 
     set_profile(other["id"])
@@ -327,6 +328,13 @@ def no_proposal(ike: dict, pep: dict, sid: str) -> None:
                         else (r or "no reason yet"))(fail_reason()),
                timeout=30)
     print(f"    fail_reason: {got['reason']!r}")
+    # The responder's lines come before its IKE_SA has a config (unnamed):
+    # the agent attributes them by the IKE_SA the peer's address started.
+    got = wait("no proposal: B (the responder) names NO_PROPOSAL_CHOSEN too",
+               lambda: (lambda r: {"reason": r} if r.startswith("NO_PROPOSAL_CHOSEN: ")
+                        else (r or "no reason yet"))(fail_reason(responder)),
+               timeout=30)
+    print(f"    fail_reason on B: {got['reason']!r}")
     set_profile(ike["id"])
     wait("no proposal: back on the shared profile, the tunnel pings again",
          lambda: ping("a", "198.19.2.1", src="198.19.1.1", count=1), timeout=30)

@@ -12,11 +12,15 @@
 //! Everything here is pure: the mapping from charon's words to a
 //! [`DownReason`] is tested against recorded charon 5.9 log lines.
 //!
-//! Limits: a `log` event is attributed by its `ikesa-name`, which is the tunnel
-//! id once the IKE_SA has a config; lines logged before that (a responder that
-//! found no config at all: "no IKE config found for ...") carry `(unnamed)`
-//! and can't be attributed to a tunnel. charon forwards log lines up to level
-//! 1 to VICI clients.
+//! Attribution: a `log` event belongs to a tunnel by its `ikesa-name`, which
+//! is the tunnel id once the IKE_SA has a config. A responder's lines before
+//! that (its IKE_SA_INIT: "received proposals unacceptable", "no IKE config
+//! found for A...B") carry `(unnamed)`, but also the IKE_SA's `ikesa-uniqueid`:
+//! [`Tracks`] learns which tunnel an IKE_SA is from a named line of it, or
+//! from the peer address its first lines name ("198.18.0.2 is initiating an
+//! IKE_SA", "A...B") when exactly one tunnel has that peer, and attributes
+//! the IKE_SA's unnamed lines by it. Lines with neither stay unattributed.
+//! charon forwards log lines up to level 1 to VICI clients.
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -67,6 +71,8 @@ pub enum Event {
     Log {
         /// `ikesa-name`, when the line belongs to an IKE_SA with a config.
         name: Option<String>,
+        /// `ikesa-uniqueid`, when the line belongs to an IKE_SA.
+        ike_sa: Option<u32>,
         /// charon's log group (`IKE`, `CFG`, `NET`, ...).
         group: String,
         /// The line, verbatim.
@@ -221,19 +227,67 @@ impl Track {
     }
 }
 
-/// The tracks of every tunnel, by tunnel id.
+/// How many IKE_SAs' tunnels [`Tracks`] remembers (charon's unique ids only
+/// grow; the oldest are forgotten first).
+pub const IKE_SAS_REMEMBERED: usize = 4096;
+
+/// The tracks of every tunnel, by tunnel id, and which tunnel each recently
+/// seen IKE_SA (charon's unique id) belongs to.
 #[derive(Debug, Clone, Default)]
-pub struct Tracks(pub BTreeMap<String, Track>);
+pub struct Tracks(pub BTreeMap<String, Track>, BTreeMap<u32, String>);
 
 impl Tracks {
     /// Takes one event; returns whether it concerned a tunnel in `known`.
-    pub fn apply(&mut self, ev: &Event, now_ms: i64, known: impl Fn(&str) -> bool) -> bool {
-        match ev.tunnel() {
-            Some(id) if known(id) => {
-                self.0.entry(id.to_string()).or_default().apply(ev, now_ms);
+    /// `by_peer` names the one desired tunnel with a peer address, if exactly
+    /// one has it: it attributes an unnamed IKE_SA's lines (see the module).
+    pub fn apply(
+        &mut self,
+        ev: &Event,
+        now_ms: i64,
+        known: impl Fn(&str) -> bool,
+        by_peer: impl Fn(std::net::IpAddr) -> Option<String>,
+    ) -> bool {
+        let id = match (ev.tunnel(), ev) {
+            (Some(id), Event::Log { ike_sa: Some(sa), .. }) if known(id) => {
+                self.remember(*sa, id);
+                Some(id.to_string())
+            }
+            (Some(id), _) => known(id).then(|| id.to_string()),
+            (
+                None,
+                Event::Log {
+                    ike_sa: Some(sa),
+                    msg,
+                    ..
+                },
+            ) => match self.1.get(sa) {
+                Some(id) => Some(id.clone()),
+                None => {
+                    let found = addresses(msg).into_iter().find_map(&by_peer);
+                    if let Some(id) = &found {
+                        self.remember(*sa, id);
+                    }
+                    found
+                }
+            },
+            (None, _) => None,
+        };
+        match id {
+            Some(id) if known(&id) => {
+                self.0.entry(id).or_default().apply(ev, now_ms);
                 true
             }
             _ => false,
+        }
+    }
+
+    fn remember(&mut self, sa: u32, id: &str) {
+        if self.1.get(&sa).map(String::as_str) == Some(id) {
+            return;
+        }
+        self.1.insert(sa, id.to_string());
+        while self.1.len() > IKE_SAS_REMEMBERED {
+            self.1.pop_first();
         }
     }
 
@@ -245,7 +299,20 @@ impl Tracks {
     /// Forgets tunnels no longer desired.
     pub fn retain(&mut self, keep: impl Fn(&str) -> bool) {
         self.0.retain(|id, _| keep(id));
+        self.1.retain(|_, id| keep(id));
     }
+}
+
+/// The IP addresses a log line names as words, as charon prints hosts (`%H`):
+/// `198.18.0.2`, `198.18.0.2[500]`, and pairs `A...B`; in order.
+pub fn addresses(msg: &str) -> Vec<std::net::IpAddr> {
+    msg.split(|c: char| c.is_whitespace() || c == ',')
+        .flat_map(|w| w.split("..."))
+        .filter_map(|w| {
+            let host = w.split('[').next().unwrap_or(w);
+            host.trim_end_matches(['.', ':', ';']).parse().ok()
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -255,9 +322,77 @@ mod tests {
     fn log(msg: &str) -> Event {
         Event::Log {
             name: Some("t1".into()),
+            ike_sa: Some(1),
             group: "IKE".into(),
             msg: msg.into(),
         }
+    }
+
+    /// A line of IKE_SA `sa` logged before it had a config (`(unnamed)`).
+    fn unnamed(sa: u32, msg: &str) -> Event {
+        Event::Log {
+            name: None,
+            ike_sa: Some(sa),
+            group: "IKE".into(),
+            msg: msg.into(),
+        }
+    }
+
+    #[test]
+    fn addresses_are_read_as_charon_prints_hosts() {
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+        assert_eq!(
+            addresses("198.18.0.2 is initiating an IKE_SA"),
+            vec![ip("198.18.0.2")]
+        );
+        assert_eq!(
+            addresses("no IKE config found for 198.18.0.1...198.18.0.2, sending NO_PROPOSAL_CHOSEN"),
+            vec![ip("198.18.0.1"), ip("198.18.0.2")]
+        );
+        assert_eq!(
+            addresses("received packet: from 2001:db8::2[500] to 2001:db8::1[500] (464 bytes)"),
+            vec![ip("2001:db8::2"), ip("2001:db8::1")]
+        );
+        assert!(addresses("received proposals unacceptable").is_empty());
+    }
+
+    #[test]
+    fn a_responders_unnamed_lines_are_attributed_by_ike_sa() {
+        let peers = |ip: std::net::IpAddr| (ip.to_string() == "198.18.0.1").then(|| "t1".to_string());
+        let known = |id: &str| id == "t1";
+        let mut tracks = Tracks::default();
+        // charon 5.9 as a responder whose proposals the initiator refuses.
+        assert!(tracks.apply(&unnamed(7, "198.18.0.1 is initiating an IKE_SA"), 1, known, peers));
+        assert!(tracks.apply(&unnamed(7, "received proposals unacceptable"), 2, known, peers));
+        let t = tracks.get("t1").unwrap();
+        assert_eq!(t.reason.as_ref().map(|r| r.0), Some(DownReason::NoProposalChosen));
+        assert_eq!(t.log.len(), 2);
+        // Another IKE_SA naming no known peer, and a line of no IKE_SA: nobody's.
+        assert!(!tracks.apply(
+            &unnamed(8, "203.0.113.9 is initiating an IKE_SA"),
+            3,
+            known,
+            peers
+        ));
+        assert!(!tracks.apply(&unnamed(8, "received proposals unacceptable"), 3, known, peers));
+        let none = Event::Log {
+            name: None,
+            ike_sa: None,
+            group: "CFG".into(),
+            msg: "x".into(),
+        };
+        assert!(!tracks.apply(&none, 4, known, peers));
+        // A named line teaches its IKE_SA too; a tunnel no longer desired is forgotten.
+        let named = Event::Log {
+            name: Some("t1".into()),
+            ike_sa: Some(9),
+            group: "IKE".into(),
+            msg: "a".into(),
+        };
+        assert!(tracks.apply(&named, 5, known, |_| None));
+        assert!(tracks.apply(&unnamed(9, "sending DELETE for IKE_SA"), 6, known, |_| None));
+        tracks.retain(|_| false);
+        assert!(!tracks.apply(&unnamed(9, "b"), 7, known, |_| None));
     }
 
     /// Lines as charon 5.9.8 logs them (recorded from the e2e namespaces and
@@ -381,8 +516,8 @@ mod tests {
         );
         assert_eq!((t.ike_rekeys, t.child_rekeys), (1, 2));
         let mut all = Tracks::default();
-        assert!(!all.apply(&log("x"), 1, |id| id == "other"));
-        assert!(all.apply(&log("x"), 1, |id| id == "t1"));
+        assert!(!all.apply(&log("x"), 1, |id| id == "other", |_| None));
+        assert!(all.apply(&log("x"), 1, |id| id == "t1", |_| None));
         assert_eq!(all.get("t1").map(|t| t.log.len()), Some(1));
     }
 }

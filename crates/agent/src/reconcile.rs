@@ -448,8 +448,15 @@ impl Reconciler {
         let Some(cfg) = self.desired.clone() else {
             return false;
         };
+        let by_peer = |ip: std::net::IpAddr| {
+            let mut with = cfg.tunnels.iter().filter(|t| t.enabled && t.peer_address == ip);
+            match (with.next(), with.next()) {
+                (Some(t), None) => Some(t.id.clone()),
+                _ => None,
+            }
+        };
         self.tracks
-            .apply(ev, now_ms, |id| cfg.tunnels.iter().any(|t| t.id == id))
+            .apply(ev, now_ms, |id| cfg.tunnels.iter().any(|t| t.id == id), by_peer)
     }
 
     /// Feeds what `list-sas` shows into each enabled tunnel's track, so a

@@ -258,6 +258,7 @@ mod tests {
         track.apply(
             &crate::events::Event::Log {
                 name: Some("t1".into()),
+                ike_sa: Some(1),
                 group: "IKE".into(),
                 msg: "giving up after 5 retransmits".into(),
             },

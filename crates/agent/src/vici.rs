@@ -340,7 +340,7 @@ pub mod charon {
     struct RawEvent {
         up: bool,
         sas: Vec<(String, EventSa)>,
-        log: Option<(Option<String>, String, String)>,
+        log: Option<(Option<String>, Option<u32>, String, String)>,
     }
 
     /// What the agent reads of an IKE_SA section in an event.
@@ -352,8 +352,13 @@ pub mod charon {
 
     impl RawEvent {
         fn into_events(self, event: &str) -> Vec<Event> {
-            if let Some((name, group, msg)) = self.log {
-                return vec![Event::Log { name, group, msg }];
+            if let Some((name, ike_sa, group, msg)) = self.log {
+                return vec![Event::Log {
+                    name,
+                    ike_sa,
+                    group,
+                    msg,
+                }];
             }
             let up = self.up;
             self.sas
@@ -382,8 +387,8 @@ pub mod charon {
                 }
                 fn visit_map<A: serde::de::MapAccess<'de>>(self, mut m: A) -> Result<RawEvent, A::Error> {
                     let mut ev = RawEvent::default();
-                    let (mut name, mut group, mut msg, mut is_log) =
-                        (None, String::new(), String::new(), false);
+                    let (mut name, mut ike_sa, mut group, mut msg, mut is_log) =
+                        (None, None, String::new(), String::new(), false);
                     while let Some(key) = m.next_key::<String>()? {
                         match key.as_str() {
                             "up" => ev.up = m.next_value::<String>()? == "yes",
@@ -393,7 +398,8 @@ pub mod charon {
                             }
                             "group" => group = m.next_value()?,
                             "ikesa-name" => name = Some(m.next_value::<String>()?),
-                            "level" | "thread" | "ikesa-uniqueid" => {
+                            "ikesa-uniqueid" => ike_sa = m.next_value::<String>()?.parse().ok(),
+                            "level" | "thread" => {
                                 m.next_value::<String>()?;
                             }
                             _ => {
@@ -404,7 +410,7 @@ pub mod charon {
                     }
                     if is_log {
                         ev.sas.clear();
-                        ev.log = Some((name.filter(|n| n != "(unnamed)"), group, msg));
+                        ev.log = Some((name.filter(|n| n != "(unnamed)"), ike_sa, group, msg));
                     }
                     Ok(ev)
                 }

@@ -452,6 +452,7 @@ async fn events_are_reported_at_once_with_their_reason() {
         events
             .send(Event::Log {
                 name: Some("t0001".into()),
+                ike_sa: Some(1),
                 group: "IKE".into(),
                 msg: msg.into(),
             })

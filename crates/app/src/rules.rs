@@ -321,9 +321,10 @@ pub(crate) async fn derive_session(tx: &mut Tx<'_>, conn: &mut Connection) -> Re
     Ok(())
 }
 
-/// Gives a route-based connection its interface id on its gateway, inside
-/// the write transaction (writers are serialized, so two creates can't pick
-/// the same number): it keeps the one it has unless another route-based
+/// Checks a route-based connection against the gateway's other route-based
+/// connections ([`model::nsx::route_based_neighbours`]) and gives it its
+/// interface id on the gateway, inside the write transaction (writers are
+/// serialized, so two creates can't pick the same number): it keeps the one it has unless another route-based
 /// connection of the same gateway holds it (the connection moved to another
 /// gateway's service), else gets the lowest free number, never 0. The
 /// numbers of the gateway's other connections are read through every
@@ -344,6 +345,7 @@ pub(crate) async fn allocate_if_id(tx: &mut Tx<'_>, conn: &mut Connection, own_i
                 continue;
             }
             let other: Record<Connection> = tx.get(&Scope::All, &cid).await?;
+            model::nsx::route_based_neighbours(conn, &other.body)?;
             if other.body.route_based && other.body.if_id != 0 {
                 taken.insert(other.body.if_id);
             }

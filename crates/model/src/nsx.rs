@@ -530,6 +530,12 @@ pub fn session(conn: &Connection, ipsec_policy: &IpsecPolicy) -> Result<u8> {
 /// routing daemon over the interface).
 pub fn routed_peer_networks(conn: &Connection, peer: IpAddr) -> Result<()> {
     let ports: Vec<ipnet::IpNet> = conn.tunnel_addresses().map(|n| n.trunc()).collect();
+    if let Some(p) = ports.iter().find(|p| p.contains(&peer)) {
+        return Err(field(
+            interface_field(conn),
+            format!("{p} contains the peer address {peer}: the tunnel's own packets would be routed into it"),
+        ));
+    }
     for (i, n) in conn.peer_cidrs.iter().enumerate() {
         if n.trunc() != *n {
             return Err(field(
@@ -560,6 +566,46 @@ pub fn routed_peer_networks(conn: &Connection, peer: IpAddr) -> Result<()> {
             return Err(field(
                 "peer_cidrs",
                 format!("{n} overlaps the tunnel interface's own subnet {p}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The attribute a route-based connection's interface addresses are given
+/// in: NSX `tunnel_ports`, or our Neutron `tunnel_addresses`.
+fn interface_field(conn: &Connection) -> &'static str {
+    if conn.is_endpoint_form() {
+        "tunnel_ports"
+    } else {
+        "tunnel_addresses"
+    }
+}
+
+/// Rules between two route-based connections of one gateway: their tunnel
+/// interfaces' subnets must not overlap (each is on-link on its own
+/// interface), nor may they route the same peer network (one route per
+/// destination: the second would take the first's traffic).
+pub fn route_based_neighbours(conn: &Connection, other: &Connection) -> Result<()> {
+    if !conn.route_based || !other.route_based {
+        return Ok(());
+    }
+    let theirs: Vec<ipnet::IpNet> = other.tunnel_addresses().map(|n| n.trunc()).collect();
+    for mine in conn.tunnel_addresses().map(|n| n.trunc()) {
+        if let Some(t) = theirs.iter().find(|t| t.contains(&mine) || mine.contains(*t)) {
+            return Err(field(
+                interface_field(conn),
+                format!(
+                    "{mine} overlaps {t}, the tunnel interface of another route-based connection of this gateway"
+                ),
+            ));
+        }
+    }
+    for n in &conn.peer_cidrs {
+        if let Some(t) = other.peer_cidrs.iter().find(|t| t.contains(n) || n.contains(*t)) {
+            return Err(field(
+                "peer_cidrs",
+                format!("{n} overlaps {t}, which another route-based connection of this gateway routes"),
             ));
         }
     }

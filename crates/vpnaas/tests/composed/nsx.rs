@@ -422,6 +422,20 @@ async fn route_based_sessions_get_interface_ids_and_routes() {
         .nsx_create("sessions", session(&p2, "169.254.2.1", json!([])))
         .await;
     assert_eq!(b["peer_cidrs"], json!([]));
+    // Sessions of one gateway: no two tunnel subnets overlap, no network is
+    // routed twice, and no tunnel subnet holds the peer.
+    for (vti, routes, field) in [
+        ("169.254.1.2", json!([]), "tunnel_ports"),
+        ("169.254.9.1", json!(["10.10.1.0/24"]), "peer_cidrs"),
+        ("203.0.113.2", json!([]), "tunnel_ports"),
+    ] {
+        let e = s
+            .nsx(Method::POST, &sessions, Some(session(&p3, vti, routes)))
+            .await;
+        assert_eq!(e.status, 400, "{vti}: {:?}", e.body);
+        let msg = e.body["error_message"].as_str().unwrap();
+        assert!(msg.contains(field), "{vti}: {msg}");
+    }
 
     let route_of = |cfg: &Value, id: &str| {
         cfg["tunnels"]
