@@ -315,7 +315,7 @@ impl Realizer {
             (_, None) => conn.meta.generation.max(service.meta.generation),
         };
         let gateway = [service.body.router_id.clone()];
-        let nodes: Vec<NodeState> = snap.node_states_of(&gateway).await?;
+        let nodes: Vec<NodeState> = snap.node_realization_of(&gateway).await?;
         let gw_gen = snap
             .gateway_generations_of(&gateway)
             .await?

@@ -101,6 +101,8 @@ pub struct Store {
     _follow: std::sync::Arc<tokio::sync::oneshot::Sender<()>>,
     /// Who is told how long waits and commits take ([`observe`]).
     observer: observe::Slot,
+    /// Node reports waiting to be written together ([`Store::node_report`]).
+    reports: std::sync::Arc<nodes::ReportQueue>,
 }
 
 /// Milliseconds since the Unix epoch: the one clock every stored timestamp
@@ -162,6 +164,7 @@ impl Store {
             notify,
             _follow: std::sync::Arc::new(stop_tx),
             observer: observe::Slot::default(),
+            reports: Default::default(),
         })
     }
 

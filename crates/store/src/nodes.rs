@@ -1,6 +1,8 @@
 //! Transport nodes, their reports and per-gateway generations. Reading them
 //! for many gateways at once goes through a [`crate::read::Snapshot`].
 
+use std::collections::HashMap;
+
 use model::realization::{Failure, NodeReport, TunnelStatus};
 use model::{Error, Kind, Result};
 use sqlx::Row;
@@ -64,6 +66,13 @@ const SELECT_NODE: &str = "SELECT id, name, gateway_id, cert_sha256, created_at 
 pub(crate) const SELECT_NODE_STATE: &str = "SELECT n.id, n.name, n.gateway_id, n.cert_sha256, n.created_at, s.realized_generation, \
      s.last_seen, s.failures, s.tunnels, s.node_error FROM nodes n LEFT JOIN node_status s ON s.node_id = n.id";
 
+/// [`SELECT_NODE_STATE`] without the tunnels' statuses (the bulk of a
+/// report): what realization state needs, read for every node of a gateway
+/// on every state poll.
+pub(crate) const SELECT_NODE_REALIZATION: &str = "SELECT n.id, n.name, n.gateway_id, n.cert_sha256, n.created_at, \
+     s.realized_generation, s.last_seen, s.failures, NULL AS tunnels, s.node_error \
+     FROM nodes n LEFT JOIN node_status s ON s.node_id = n.id";
+
 pub(crate) fn state_from(r: &crate::backend::Row) -> Result<NodeState> {
     let failures: Option<String> = r.get("failures");
     let tunnels: Option<String> = r.get("tunnels");
@@ -83,6 +92,30 @@ pub(crate) fn state_from(r: &crate::backend::Row) -> Result<NodeState> {
             .map_err(|e| Error::internal("decode tunnels", e))?
             .unwrap_or_default(),
     })
+}
+
+/// Reports per multi-row statement: 7 values each, far below SQLite's and
+/// PostgreSQL's bind limits.
+const REPORT_CHUNK: usize = 500;
+
+/// One report waiting for its batch's write.
+struct ReportRow {
+    node_id: String,
+    realized_generation: Option<i64>,
+    last_seen: i64,
+    failures: String,
+    tunnels: String,
+    agent: Option<String>,
+    node_error: Option<String>,
+    done: tokio::sync::oneshot::Sender<Result<()>>,
+}
+
+/// Node reports waiting to be written together: when a fleet reports at
+/// once (every node answering the same change), one transaction and a few
+/// statements replace a commit per report.
+#[derive(Default)]
+pub(crate) struct ReportQueue {
+    pending: std::sync::Mutex<Vec<ReportRow>>,
 }
 
 impl Store {
@@ -222,24 +255,110 @@ impl Store {
     pub async fn node_report(&self, node_id: &str, report: &NodeReport) -> Result<()> {
         let failures = serde_json::to_string(&report.failures).map_err(|e| Error::internal("encode", e))?;
         let tunnels = serde_json::to_string(&report.tunnels).map_err(|e| Error::internal("encode", e))?;
+        let (done, result) = tokio::sync::oneshot::channel();
+        let row = ReportRow {
+            node_id: node_id.to_string(),
+            realized_generation: report.realized_generation,
+            last_seen: now_ms(),
+            failures,
+            tunnels,
+            agent: report.agent.clone(),
+            node_error: report.node_error.clone(),
+            done,
+        };
+        let lead = {
+            let mut pending = self.reports.pending.lock().unwrap_or_else(|p| p.into_inner());
+            pending.push(row);
+            pending.len() == 1
+        };
+        if lead {
+            // The first report of a batch starts its writer, in a task of its
+            // own: a caller that goes away must not strand the others. While
+            // it waits for the write turn, later reports join the batch.
+            let store = self.clone();
+            tokio::spawn(async move { store.write_reports().await });
+        }
+        result
+            .await
+            .map_err(|e| Error::internal("store report (the report writer stopped)", e))?
+    }
+
+    /// Writes every waiting report with a few multi-row upserts
+    /// (the last report of a node in the batch wins); a chunk that fails is
+    /// retried row by row, so each report gets its own answer.
+    async fn write_reports(&self) {
         let _turn = self.db.exclusive().await;
-        sqlx::query(
+        let batch = std::mem::take(&mut *self.reports.pending.lock().unwrap_or_else(|p| p.into_inner()));
+        // Later reports of a node replace earlier ones (all are answered).
+        let mut last: HashMap<&str, usize> = HashMap::new();
+        for (i, r) in batch.iter().enumerate() {
+            last.insert(r.node_id.as_str(), i);
+        }
+        let mut rows: Vec<&ReportRow> = batch
+            .iter()
+            .enumerate()
+            .filter(|(i, r)| last.get(r.node_id.as_str()) == Some(i))
+            .map(|(_, r)| r)
+            .collect();
+        rows.sort_by(|a, b| a.node_id.cmp(&b.node_id));
+        let mut failed: HashMap<String, Error> = HashMap::new();
+        for chunk in rows.chunks(REPORT_CHUNK) {
+            if self.upsert_reports(chunk).await.is_err() {
+                for r in chunk {
+                    if let Err(e) = self.upsert_reports(std::slice::from_ref(r)).await {
+                        failed.insert(r.node_id.clone(), e);
+                    }
+                }
+            }
+        }
+        for r in batch {
+            let answer = match failed.get(&r.node_id) {
+                Some(e) => Err(Error::internal(
+                    "store report",
+                    std::io::Error::other(e.to_string()),
+                )),
+                None => Ok(()),
+            };
+            let _ = r.done.send(answer);
+        }
+    }
+
+    async fn upsert_reports(&self, rows: &[&ReportRow]) -> Result<()> {
+        let values: Vec<String> = (0..rows.len())
+            .map(|i| {
+                let b = i * 7;
+                format!(
+                    "(${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                    b + 1,
+                    b + 2,
+                    b + 3,
+                    b + 4,
+                    b + 5,
+                    b + 6,
+                    b + 7
+                )
+            })
+            .collect();
+        let sql = format!(
             "INSERT INTO node_status (node_id, realized_generation, last_seen, failures, tunnels, agent, node_error) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (node_id) DO UPDATE SET \
+             VALUES {} ON CONFLICT (node_id) DO UPDATE SET \
              realized_generation = excluded.realized_generation, last_seen = excluded.last_seen, \
              failures = excluded.failures, tunnels = excluded.tunnels, agent = excluded.agent, \
              node_error = excluded.node_error",
-        )
-        .bind(node_id)
-        .bind(report.realized_generation)
-        .bind(now_ms())
-        .bind(failures)
-        .bind(tunnels)
-        .bind(&report.agent)
-        .bind(&report.node_error)
-        .execute(&self.db.soft)
-        .await
-        .map_err(db_err("store report"))?;
+            values.join(", ")
+        );
+        let mut q = sqlx::query(&sql);
+        for r in rows {
+            q = q
+                .bind(&r.node_id)
+                .bind(r.realized_generation)
+                .bind(r.last_seen)
+                .bind(&r.failures)
+                .bind(&r.tunnels)
+                .bind(&r.agent)
+                .bind(&r.node_error);
+        }
+        q.execute(&self.db.soft).await.map_err(db_err("store report"))?;
         Ok(())
     }
 

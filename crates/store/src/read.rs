@@ -26,7 +26,7 @@ use model::{
 use sqlx::Row;
 
 use crate::backend::Db;
-use crate::nodes::{NodeState, SELECT_NODE_STATE, state_from};
+use crate::nodes::{NodeState, SELECT_NODE_REALIZATION, SELECT_NODE_STATE, state_from};
 use crate::{Body, Cipher, SELECT_RESOURCE, Scope, Store, db_err, decode_row};
 
 /// Most ids bound in one `IN (...)` list; longer lists are read in chunks of
@@ -205,11 +205,28 @@ impl Snapshot {
         &mut self,
         gateway_ids: impl IntoIterator<Item = &'a String>,
     ) -> Result<Vec<NodeState>> {
+        self.nodes_of(SELECT_NODE_STATE, gateway_ids).await
+    }
+
+    /// [`Snapshot::node_states_of`] without the tunnels' statuses (`tunnels`
+    /// empty): enough for realization states, and much less to decode.
+    pub async fn node_realization_of<'a>(
+        &mut self,
+        gateway_ids: impl IntoIterator<Item = &'a String>,
+    ) -> Result<Vec<NodeState>> {
+        self.nodes_of(SELECT_NODE_REALIZATION, gateway_ids).await
+    }
+
+    async fn nodes_of<'a>(
+        &mut self,
+        select: &str,
+        gateway_ids: impl IntoIterator<Item = &'a String>,
+    ) -> Result<Vec<NodeState>> {
         let ids: Vec<&String> = gateway_ids.into_iter().collect();
         let mut out = Vec::new();
         for chunk in ids.chunks(CHUNK) {
             let sql = format!(
-                "{SELECT_NODE_STATE} WHERE n.gateway_id IN ({}) ORDER BY n.created_at, n.id",
+                "{select} WHERE n.gateway_id IN ({}) ORDER BY n.created_at, n.id",
                 placeholders(1, chunk.len())
             );
             let mut q = sqlx::query(&sql);

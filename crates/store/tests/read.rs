@@ -316,3 +316,36 @@ async fn a_snapshot_dropped_while_it_begins_leaves_no_open_transaction() {
         );
     }
 }
+
+/// What realization states read of a gateway's nodes is their reports without
+/// the tunnels' statuses, the rest equal to the full read.
+#[tokio::test]
+async fn node_realization_is_the_full_state_without_tunnels() {
+    let (_dir, _path, store) = open().await;
+    let gw = gateway(&store, "p", "gw", 1).await;
+    let node = store.node_create("n", &gw.meta.id, "hash-n").await.unwrap();
+    let report = NodeReport {
+        realized_generation: Some(3),
+        tunnels: vec![model::realization::TunnelStatus {
+            id: "t1".into(),
+            ..Default::default()
+        }],
+        failures: vec![model::realization::Failure {
+            entity_id: "t2".into(),
+            message: "no".into(),
+        }],
+        ..NodeReport::default()
+    };
+    store.node_report(&node.id, &report).await.unwrap();
+    let ids = [gw.meta.id.clone()];
+    let mut snap = store.snapshot().await.unwrap();
+    let full = snap.node_states_of(&ids).await.unwrap();
+    let brief = snap.node_realization_of(&ids).await.unwrap();
+    assert_eq!(full.len(), 1);
+    assert_eq!(full[0].tunnels.len(), 1);
+    assert!(brief[0].tunnels.is_empty());
+    assert_eq!(brief[0].realized_generation, Some(3));
+    assert_eq!(brief[0].failures, full[0].failures);
+    assert_eq!(brief[0].last_seen, full[0].last_seen);
+    assert_eq!(brief[0].node.id, node.id);
+}
