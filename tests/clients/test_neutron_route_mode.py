@@ -57,6 +57,7 @@ def site(api, world):
     gw = world.server.admin(
         "gateway", "create", "rm-gw", "--project", "demo", "--external-v4", "172.24.4.80"
     )["id"]
+    world.server.admin("subnet", "create", "rm-lan", "--gateway", "rm-gw", "--cidr", "10.200.0.0/24")
     made = []
 
     def make(resource, body):
@@ -181,6 +182,17 @@ def test_interface_ids_are_distinct_and_kept(api, world, site):
         ({"route_mode": "static"}, "tunnel_addresses"),
         # The interface's subnet holds the peer: the tunnel's own packets would enter it.
         ({"tunnel_addresses": ["192.0.2.1/24"]}, "tunnel_addresses"),
+        # Not unicast hosts of their subnet, or given twice.
+        ({"tunnel_addresses": ["169.254.44.3/30"]}, "tunnel_addresses"),
+        ({"tunnel_addresses": ["127.0.0.2/8"]}, "tunnel_addresses"),
+        ({"tunnel_addresses": ["224.0.0.9/24"]}, "tunnel_addresses"),
+        ({"tunnel_addresses": ["::ffff:169.254.44.1/126"]}, "tunnel_addresses"),
+        ({"tunnel_addresses": ["169.254.44.1/30", "169.254.44.1/29"]}, "tunnel_addresses"),
+        # The gateway's own external address and internal subnet stay out of tunnels.
+        ({"tunnel_addresses": ["172.24.4.81/24"]}, "tunnel_addresses"),
+        ({"peer_cidrs": ["10.200.0.0/25"]}, "peer_cidrs"),
+        # Bounded lists.
+        ({"peer_cidrs": [f"10.{i // 256}.{i % 256}.0/24" for i in range(257)]}, "peer_cidrs"),
     ],
 )
 def test_bad_route_mode_input_is_refused_in_neutrons_envelope(api, site, change, field):
@@ -223,7 +235,12 @@ def test_route_mode_connections_of_one_gateway_do_not_collide(api, site):
     # Another interface in the same subnet, or a route the first already has:
     # refused, in Neutron's envelope, with nothing written.
     for change, field in (({"tunnel_addresses": ["169.254.48.2/30"]}, "tunnel_addresses"),
-                          ({"peer_cidrs": ["10.88.0.0/16"]}, "peer_cidrs")):
+                          ({"peer_cidrs": ["10.88.0.0/16"]}, "peer_cidrs"),
+                          # across kinds: my interface in its routes, my routes over its interface
+                          ({"tunnel_addresses": ["10.88.0.5/30"]}, "tunnel_addresses"),
+                          ({"peer_cidrs": ["169.254.48.0/24"]}, "peer_cidrs"),
+                          # its peer (192.0.2.88) routed into this tunnel
+                          ({"peer_cidrs": ["192.0.2.0/24"], "peer_address": "198.51.100.9"}, "peer_cidrs")):
         r = api.post(CONN, conn_body(site, 9, **change))
         body = assert_neutron_error(r, 400)
         assert field in body["message"] and "another route-based connection" in body["message"], body

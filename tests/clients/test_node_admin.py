@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 
 import requests
 
@@ -61,3 +62,43 @@ def test_a_shared_name_is_refused_and_an_id_always_works(world):
     assert config_status(world, a) == 401 and config_status(world, b) == 200
     srv.admin("node", "delete", "na-twin")  # now only one has the name
     assert config_status(world, b) == 401
+
+
+def test_a_long_poll_waiting_when_its_node_is_deleted_gets_no_later_change(world, api):
+    """The snapshot of a change made after the deletion never reaches the
+    deleted node (it would carry the new pre-shared key): its waiting
+    long-poll answers 401 instead."""
+    import threading
+
+    srv = world.server
+    gw = srv.admin("gateway", "create", "na-gw3", "--project", "demo", "--external-v4", "172.24.4.92")["id"]
+    node = srv.admin("node", "add", "na-waiter", "--gateway", "na-gw3")
+    h = {"Authorization": f"Bearer {node['token']}"}
+    url = f"{world.url}/internal/v1/nodes/{node['id']}/config"
+    known = requests.get(url, headers=h, timeout=HTTP_TIMEOUT).json()["generation"]
+    got = {}
+
+    def poll():
+        r = requests.get(url, params={"known": known, "wait": 20}, headers=h, timeout=30)
+        got["status"], got["body"] = r.status_code, r.text
+
+    t = threading.Thread(target=poll)
+    t.start()
+    time.sleep(0.5)  # the long-poll is waiting (authenticated) by now
+    srv.admin("node", "delete", node["id"])
+    ike = api.create("ikepolicy", {"name": "na-ike"})
+    ipsec = api.create("ipsecpolicy", {"name": "na-ipsec"})
+    svc = api.create("vpnservice", {"name": "na-svc", "router_id": gw})
+    conn = api.create("ipsec_site_connection", {
+        "name": "na-conn", "vpnservice_id": svc["id"], "ikepolicy_id": ike["id"], "ipsecpolicy_id": ipsec["id"],
+        "peer_address": "192.0.2.92", "peer_id": "192.0.2.92", "psk": "after-the-delete-psk",
+        "route_mode": "route", "tunnel_addresses": ["169.254.92.1/30"], "peer_cidrs": ["10.92.0.0/24"]})
+    t.join(timeout=30)
+    try:
+        assert got.get("status") == 401, got
+        assert "after-the-delete-psk" not in got["body"]
+        assert json.loads(got["body"])["error"]["code"] == 401
+    finally:
+        for res, i in (("ipsec_site_connection", conn["id"]), ("vpnservice", svc["id"]),
+                       ("ipsecpolicy", ipsec["id"]), ("ikepolicy", ike["id"])):
+            api.remove(res, i)

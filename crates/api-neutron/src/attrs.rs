@@ -36,8 +36,11 @@ pub enum Check {
     Lifetime,
     /// The `dpd` dict.
     Dpd,
-    /// `type:subnet_list` (each a CIDR), after `convert_to_list`.
-    SubnetList,
+    /// `type:subnet_list` (each a CIDR), after `convert_to_list`, with at
+    /// most this many entries (ours: Neutron sets no bound, but every entry
+    /// becomes a traffic selector or route and is checked against the
+    /// gateway's others).
+    SubnetList(usize),
     /// A list of strings (endpoints).
     StrList,
     /// `type:subnet`: one CIDR.
@@ -349,7 +352,10 @@ fn validate(attr: &Attr, v: &Value) -> Option<String> {
                 }),
             ],
         ),
-        Check::SubnetList => match v {
+        Check::SubnetList(max) => match v {
+            Value::Array(items) if items.len() > max => {
+                Some(format!("{} entries are more than the {max} allowed", items.len()))
+            }
             Value::Array(items) => items.iter().find_map(check_subnet),
             other => Some(format!("'{}' is not a list", py(other))),
         },

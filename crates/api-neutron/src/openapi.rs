@@ -164,8 +164,9 @@ fn attr_schema(a: &Attr) -> Schema {
                 Type::Object,
             )
         }
-        Check::SubnetList => {
+        Check::SubnetList(max) => {
             return ArrayBuilder::new()
+                .max_items(Some(max))
                 .items(
                     ObjectBuilder::new()
                         .schema_type(Type::String)

@@ -321,8 +321,9 @@ pub(crate) async fn derive_session(tx: &mut Tx<'_>, conn: &mut Connection) -> Re
     Ok(())
 }
 
-/// Checks a route-based connection against the gateway's other route-based
-/// connections ([`model::nsx::route_based_neighbours`]) and gives it its
+/// Checks a route-based connection against its gateway's addresses and
+/// subnets ([`model::nsx::route_based_on_gateway`]) and other route-based
+/// connections ([`model::nsx::route_based_neighbours`]), and gives it its
 /// interface id on the gateway, inside the write transaction (writers are
 /// serialized, so two creates can't pick the same number): it keeps the one it has unless another route-based
 /// connection of the same gateway holds it (the connection moved to another
@@ -335,8 +336,28 @@ pub(crate) async fn allocate_if_id(tx: &mut Tx<'_>, conn: &mut Connection, own_i
         return Ok(());
     }
     let service: Record<VpnService> = tx.get(&Scope::All, &conn.vpnservice_id).await?;
+    let router = service.body.router_id.clone();
+    let gateway: Record<Gateway> = tx.get(&Scope::All, &router).await?;
+    let external: Vec<std::net::IpAddr> = [
+        gateway.body.external_v4.map(Into::into),
+        gateway.body.external_v6.map(Into::into),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let mut internal = Vec::new();
     let mut taken = std::collections::BTreeSet::new();
-    for (kind, sid) in tx.users_of(&service.body.router_id).await? {
+    let users = tx.users_of(&router).await?;
+    for (kind, id) in &users {
+        if *kind == Kind::Subnet {
+            let subnet: Record<Subnet> = tx.get(&Scope::All, id).await?;
+            if subnet.body.is_on(&router) {
+                internal.push(subnet.body.cidr);
+            }
+        }
+    }
+    model::nsx::route_based_on_gateway(conn, &external, &internal)?;
+    for (kind, sid) in users {
         if kind != Kind::VpnService {
             continue;
         }

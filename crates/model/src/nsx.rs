@@ -472,6 +472,7 @@ pub fn session(conn: &Connection, ipsec_policy: &IpsecPolicy) -> Result<u8> {
                 }
             }
         }
+        tunnel_interface(conn)?;
         routed_peer_networks(conn, peer)?;
         ip_of(&peer)
     } else {
@@ -572,6 +573,43 @@ pub fn routed_peer_networks(conn: &Connection, peer: IpAddr) -> Result<()> {
     Ok(())
 }
 
+/// Rules of a route-based connection's tunnel interface: one (NSX: one
+/// tunnel port), and each address a unicast host of its subnet that is on
+/// the interface once: not unspecified, loopback, multicast, broadcast, an
+/// IPv4-mapped IPv6 address, nor (for subnets of more than two addresses)
+/// the network or broadcast address.
+pub fn tunnel_interface(conn: &Connection) -> Result<()> {
+    let at = interface_field(conn);
+    if conn.tunnel_ports.len() > 1 {
+        return Err(field(at, "a route-based session has one tunnel port"));
+    }
+    let mut seen: Vec<IpAddr> = Vec::new();
+    for a in conn.tunnel_addresses() {
+        let ip = a.addr();
+        let point_to_point = a.max_prefix_len() - a.prefix_len() <= 1;
+        let special = match ip {
+            IpAddr::V4(v4) => {
+                v4.is_unspecified() || v4.is_loopback() || v4.is_multicast() || v4.is_broadcast()
+            }
+            IpAddr::V6(v6) => {
+                v6.is_unspecified() || v6.is_loopback() || v6.is_multicast() || v6.to_ipv4_mapped().is_some()
+            }
+        };
+        let edge = !point_to_point && (ip == a.network() || (ip.is_ipv4() && ip == a.broadcast()));
+        if a.prefix_len() == 0 || special || edge {
+            return Err(field(
+                at,
+                format!("{a} is not a unicast host address of its subnet"),
+            ));
+        }
+        if seen.contains(&ip) {
+            return Err(field(at, format!("{ip} is given twice")));
+        }
+        seen.push(ip);
+    }
+    Ok(())
+}
+
 /// The attribute a route-based connection's interface addresses are given
 /// in: NSX `tunnel_ports`, or our Neutron `tunnel_addresses`.
 fn interface_field(conn: &Connection) -> &'static str {
@@ -582,31 +620,103 @@ fn interface_field(conn: &Connection) -> &'static str {
     }
 }
 
-/// Rules between two route-based connections of one gateway: their tunnel
-/// interfaces' subnets must not overlap (each is on-link on its own
-/// interface), nor may they route the same peer network (one route per
-/// destination: the second would take the first's traffic).
+/// Rules between two route-based connections of one gateway, whichever was
+/// made first: their tunnel interfaces' subnets and routed networks must not
+/// overlap one another in any combination (a subnet is on-link on its own
+/// interface, a destination has one route), and neither may route or hold on
+/// an interface the other's peer address (that tunnel's own IKE and ESP
+/// packets would enter the wrong tunnel).
 pub fn route_based_neighbours(conn: &Connection, other: &Connection) -> Result<()> {
     if !conn.route_based || !other.route_based {
         return Ok(());
     }
-    let theirs: Vec<ipnet::IpNet> = other.tunnel_addresses().map(|n| n.trunc()).collect();
-    for mine in conn.tunnel_addresses().map(|n| n.trunc()) {
-        if let Some(t) = theirs.iter().find(|t| t.contains(&mine) || mine.contains(*t)) {
-            return Err(field(
-                interface_field(conn),
-                format!(
-                    "{mine} overlaps {t}, the tunnel interface of another route-based connection of this gateway"
-                ),
-            ));
+    let nets = |c: &Connection| -> (Vec<ipnet::IpNet>, Vec<ipnet::IpNet>) {
+        (
+            c.tunnel_addresses().map(|n| n.trunc()).collect(),
+            c.peer_cidrs.clone(),
+        )
+    };
+    let (my_if, my_routes) = nets(conn);
+    let (their_if, their_routes) = nets(other);
+    let overlap = |a: &ipnet::IpNet, b: &ipnet::IpNet| a.contains(b) || b.contains(a);
+    let cases: [(&[ipnet::IpNet], &[ipnet::IpNet], &str, &str); 4] = [
+        (
+            &my_if,
+            &their_if,
+            interface_field(conn),
+            "the tunnel interface of",
+        ),
+        (
+            &my_if,
+            &their_routes,
+            interface_field(conn),
+            "a network routed by",
+        ),
+        (&my_routes, &their_if, "peer_cidrs", "the tunnel interface of"),
+        (&my_routes, &their_routes, "peer_cidrs", "a network routed by"),
+    ];
+    for (mine, theirs, at, what) in cases {
+        for n in mine {
+            if let Some(t) = theirs.iter().find(|t| overlap(n, t)) {
+                return Err(field(
+                    at,
+                    format!("{n} overlaps {t}, {what} another route-based connection of this gateway"),
+                ));
+            }
         }
     }
-    for n in &conn.peer_cidrs {
-        if let Some(t) = other.peer_cidrs.iter().find(|t| t.contains(n) || n.contains(*t)) {
-            return Err(field(
-                "peer_cidrs",
-                format!("{n} overlaps {t}, which another route-based connection of this gateway routes"),
-            ));
+    if let Ok(peer) = other.peer_address.parse::<IpAddr>() {
+        for (mine, at) in [(&my_if, interface_field(conn)), (&my_routes, "peer_cidrs")] {
+            if let Some(n) = mine.iter().find(|n| n.contains(&peer)) {
+                return Err(field(
+                    at,
+                    format!(
+                        "{n} contains {peer}, the peer of another route-based connection of this gateway"
+                    ),
+                ));
+            }
+        }
+    }
+    if let Ok(peer) = conn.peer_address.parse::<IpAddr>()
+        && let Some(n) = their_if.iter().chain(&their_routes).find(|n| n.contains(&peer))
+    {
+        return Err(field(
+            "peer_address",
+            format!(
+                "{peer} is inside {n}, which another route-based connection of this gateway routes or holds"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Rules between a route-based connection and its own gateway: its tunnel
+/// subnets and routed networks hold none of the gateway's external
+/// addresses and overlap none of its internal subnets (routing those into a
+/// tunnel would cut the gateway off its uplink or its own LAN).
+pub fn route_based_on_gateway(
+    conn: &Connection,
+    external: &[IpAddr],
+    internal: &[ipnet::IpNet],
+) -> Result<()> {
+    if !conn.route_based {
+        return Ok(());
+    }
+    let my_if: Vec<ipnet::IpNet> = conn.tunnel_addresses().map(|n| n.trunc()).collect();
+    for (mine, at) in [(&my_if, interface_field(conn)), (&conn.peer_cidrs, "peer_cidrs")] {
+        for n in mine {
+            if let Some(a) = external.iter().find(|a| n.contains(*a)) {
+                return Err(field(
+                    at,
+                    format!("{n} contains {a}, an external address of this gateway"),
+                ));
+            }
+            if let Some(s) = internal.iter().find(|s| s.contains(n) || n.contains(*s)) {
+                return Err(field(
+                    at,
+                    format!("{n} overlaps {s}, an internal subnet of this gateway"),
+                ));
+            }
         }
     }
     Ok(())

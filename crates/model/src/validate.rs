@@ -303,9 +303,8 @@ fn mtu(conn: &Connection, ip_version: u8) -> Result<()> {
 }
 
 /// A Neutron connection in route mode (ours): its tunnel interface has at
-/// least one address, each a host of a real subnet (neither /0 nor, for
-/// subnets with more than two addresses, the network address), and its
-/// routed `peer_cidrs` obey [`crate::nsx::routed_peer_networks`]. Returns the
+/// least one address, its addresses obey [`crate::nsx::tunnel_interface`] and
+/// its routed `peer_cidrs` [`crate::nsx::routed_peer_networks`]. Returns the
 /// IP version of the outer (peer) address, or 4 while it is still a name.
 fn route_mode(conn: &Connection) -> Result<u8> {
     let addresses: Vec<IpNet> = conn.tunnel_addresses().collect();
@@ -315,15 +314,7 @@ fn route_mode(conn: &Connection) -> Result<u8> {
             "a connection in route mode needs the address of its tunnel interface, e.g. 169.254.10.1/30",
         ));
     }
-    for a in &addresses {
-        let point_to_point = a.max_prefix_len() - a.prefix_len() <= 1;
-        if a.prefix_len() == 0 || (!point_to_point && a.addr() == a.network()) {
-            return Err(Error::field(
-                "tunnel_addresses",
-                format!("{a} is not a host address of its subnet"),
-            ));
-        }
-    }
+    crate::nsx::tunnel_interface(conn)?;
     match conn.peer_address.parse::<IpAddr>() {
         Ok(peer) => {
             crate::nsx::routed_peer_networks(conn, peer)?;

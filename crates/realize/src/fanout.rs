@@ -66,6 +66,10 @@ pub(crate) struct Built {
     /// `NodeConfig` without its first field, `node_id`, serialized:
     /// `{"gateway_id":…,"generation":…,"tunnels":[…]}`.
     rest: Bytes,
+    /// The gateway's registered nodes in the snapshot built from: a node
+    /// not among them (unregistered while it waited, or registered since)
+    /// has its registration looked at before it is answered.
+    nodes: std::collections::HashSet<String>,
 }
 
 /// The fields of [`model::realization::NodeConfig`] after `node_id`, in its
@@ -79,14 +83,28 @@ struct Rest<'a> {
 }
 
 impl Built {
-    pub(crate) fn new(gateway_id: &str, generation: i64, tunnels: &[Tunnel]) -> Result<Built> {
+    pub(crate) fn new(
+        gateway_id: &str,
+        generation: i64,
+        tunnels: &[Tunnel],
+        nodes: std::collections::HashSet<String>,
+    ) -> Result<Built> {
         let rest = serde_json::to_vec(&Rest {
             gateway_id,
             generation,
             tunnels,
         })
         .map_err(|e| model::Error::internal("encode node configuration", e))?;
-        Ok(Built { rest: rest.into() })
+        Ok(Built {
+            rest: rest.into(),
+            nodes,
+        })
+    }
+
+    /// Whether `node_id` was a registered node of the gateway in the
+    /// snapshot this was built from.
+    pub(crate) fn has_node(&self, node_id: &str) -> bool {
+        self.nodes.contains(node_id)
     }
 
     /// The `NodeConfig` of `node_id`, serialized.
@@ -242,8 +260,8 @@ impl Fanout {
             .cell
             .get_or_try_init(|| async {
                 r.fanout.builds.fetch_add(1, Ordering::Relaxed);
-                let (generation, tunnels) = r.gateway_tunnels(gateway).await?;
-                Ok::<_, model::Error>(Arc::new(Built::new(gateway, generation, &tunnels)?))
+                let (generation, tunnels, nodes) = r.gateway_tunnels(gateway).await?;
+                Ok::<_, model::Error>(Arc::new(Built::new(gateway, generation, &tunnels, nodes)?))
             })
             .await?;
         Ok(built.clone())
@@ -325,7 +343,7 @@ mod tests {
             "tunnels": [],
         }))
         .unwrap();
-        let built = Built::new(&cfg.gateway_id, cfg.generation, &cfg.tunnels).unwrap();
+        let built = Built::new(&cfg.gateway_id, cfg.generation, &cfg.tunnels, Default::default()).unwrap();
         assert_eq!(built.body(&cfg.node_id), serde_json::to_vec(&cfg).unwrap());
     }
 }

@@ -97,6 +97,9 @@ pub enum NodeApiError {
     /// A verified client certificate no node was registered with.
     #[error("client certificate not registered for any node")]
     UnknownCertificate,
+    /// A node unregistered (`vpnaas node delete`) while its long-poll waited.
+    #[error("the node was unregistered")]
+    Unregistered,
     /// An authenticated node asking about another node's path.
     #[error("a node may only access its own configuration")]
     ForeignNode,
@@ -115,7 +118,8 @@ impl NodeApiError {
             NodeApiError::MalformedToken
             | NodeApiError::NoCredentials
             | NodeApiError::UnknownToken
-            | NodeApiError::UnknownCertificate => StatusCode::UNAUTHORIZED,
+            | NodeApiError::UnknownCertificate
+            | NodeApiError::Unregistered => StatusCode::UNAUTHORIZED,
             NodeApiError::ForeignNode => StatusCode::FORBIDDEN,
             NodeApiError::InvalidReport(_) => StatusCode::BAD_REQUEST,
             NodeApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -267,7 +271,7 @@ pub struct ConfigQuery {
         (status = 200, description = "A snapshot newer than `known` (or any, without `known`)", body = NodeConfig),
         (status = 204, description = "Nothing newer than `known` within `wait`"),
         (status = 400, description = "Unparsable query", body = ErrorBody),
-        (status = 401, description = "Missing, malformed or unknown token or certificate", body = ErrorBody),
+        (status = 401, description = "Missing, malformed or unknown token or certificate, or the node was unregistered while it waited", body = ErrorBody),
         (status = 403, description = "Another node's path", body = ErrorBody),
     ),
 )]
@@ -295,6 +299,12 @@ async fn config(
         if q.known.is_none_or(|k| current > k) {
             // Shared with the gateway's other nodes asking for this change.
             let built = Fanout::config(&r, &changes, current).await?;
+            // A node unregistered while it waited gets no snapshot of a change
+            // made after: the build's snapshot lists the gateway's nodes (one
+            // read per build, not per node); one not listed is looked up.
+            if !built.has_node(&node.id) && !r.store.node_registered(&node.id).await? {
+                return Err(NodeApiError::Unregistered);
+            }
             return Ok(built.response(&node.id));
         }
         let now = Instant::now();

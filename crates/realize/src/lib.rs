@@ -219,7 +219,7 @@ impl Realizer {
     /// answers long-polls with the same, built once per gateway change and
     /// shared by the gateway's nodes.
     pub async fn node_config(&self, node: &Node) -> Result<NodeConfig> {
-        let (generation, tunnels) = self.gateway_tunnels(&node.gateway_id).await?;
+        let (generation, tunnels, _) = self.gateway_tunnels(&node.gateway_id).await?;
         Ok(NodeConfig {
             node_id: node.id.clone(),
             gateway_id: node.gateway_id.clone(),
@@ -228,12 +228,17 @@ impl Realizer {
         })
     }
 
-    /// The generation of a new snapshot and the tunnels of `gateway_id` in it,
-    /// sorted by id: every node of the gateway carries these.
-    async fn gateway_tunnels(&self, gateway_id: &str) -> Result<(i64, Vec<Tunnel>)> {
+    /// The generation of a new snapshot, the tunnels of `gateway_id` in it,
+    /// sorted by id (every node of the gateway carries these), and the
+    /// gateway's registered nodes in it.
+    async fn gateway_tunnels(
+        &self,
+        gateway_id: &str,
+    ) -> Result<(i64, Vec<Tunnel>, std::collections::HashSet<String>)> {
         let mut snap = self.store.snapshot().await?;
         let generation = snap.generation;
         let gateway: Record<Gateway> = snap.get(gateway_id).await?;
+        let nodes = snap.node_ids_of(gateway_id).await?;
         let services: Vec<Record<VpnService>> = snap.list_users(gateway_id).await?;
         let service_ids: Vec<String> = services.iter().map(|s| s.meta.id.clone()).collect();
         let conns: Vec<Record<Connection>> = snap.users_of_any(&service_ids).await?;
@@ -256,7 +261,7 @@ impl Realizer {
             }
         }
         tunnels.sort_by(|a, b| a.id.cmp(&b.id));
-        Ok((generation, tunnels))
+        Ok((generation, tunnels, nodes))
     }
 
     /// Statuses of the objects `refs` was loaded for, from the node states and

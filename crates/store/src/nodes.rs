@@ -204,6 +204,16 @@ impl Store {
         Ok(())
     }
 
+    /// Whether the node `id` is (still) registered.
+    pub async fn node_registered(&self, id: &str) -> Result<bool> {
+        let row = sqlx::query("SELECT 1 FROM nodes WHERE id = $1")
+            .bind(id)
+            .fetch_optional(self.read_pool())
+            .await
+            .map_err(db_err("read node"))?;
+        Ok(row.is_some())
+    }
+
     /// The node a token belongs to.
     pub async fn node_by_token(&self, token_hash: &str) -> Result<Option<Node>> {
         let row = sqlx::query(&format!("{SELECT_NODE} WHERE token_hash = $1"))

@@ -208,6 +208,16 @@ impl Snapshot {
         self.nodes_of(SELECT_NODE_STATE, gateway_ids).await
     }
 
+    /// The ids of `gateway_id`'s registered nodes.
+    pub async fn node_ids_of(&mut self, gateway_id: &str) -> Result<std::collections::HashSet<String>> {
+        let rows = sqlx::query("SELECT id FROM nodes WHERE gateway_id = $1")
+            .bind(gateway_id)
+            .fetch_all(&mut *self.tx)
+            .await
+            .map_err(db_err("read nodes"))?;
+        Ok(rows.iter().map(|r| r.get::<String, _>(0)).collect())
+    }
+
     /// [`Snapshot::node_states_of`] without the tunnels' statuses (`tunnels`
     /// empty): enough for realization states, and much less to decode.
     pub async fn node_realization_of<'a>(

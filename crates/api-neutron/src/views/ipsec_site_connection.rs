@@ -6,6 +6,12 @@ use model::nsx::{TunnelPort, TunnelSubnet};
 /// `/v2.0/vpn/ipsec-site-connections`.
 pub struct Connections;
 
+/// Most `peer_cidrs` of a connection (NSX's `peer_cidrs` and rule subnets
+/// are bounded likewise).
+pub const MAX_PEER_CIDRS: usize = 256;
+/// Most addresses of a route-mode connection's tunnel interface.
+pub const MAX_TUNNEL_ADDRESSES: usize = 16;
+
 static CONN_ATTRS: LazyLock<Vec<Attr>> = LazyLock::new(|| {
     let mut v = common(true).to_vec();
     v.extend([
@@ -16,7 +22,7 @@ static CONN_ATTRS: LazyLock<Vec<Attr>> = LazyLock::new(|| {
         Attr::new("peer_id").required().check(Check::Str(255)),
         Attr::new("peer_cidrs")
             .conv(Conv::List)
-            .check(Check::SubnetList)
+            .check(Check::SubnetList(MAX_PEER_CIDRS))
             .no_filter(),
         Attr::new("local_ep_group_id").check(Check::UuidOrNone),
         Attr::new("peer_ep_group_id").check(Check::UuidOrNone),
@@ -29,7 +35,7 @@ static CONN_ATTRS: LazyLock<Vec<Attr>> = LazyLock::new(|| {
         Attr::new("tunnel_addresses")
             .default(Default::EmptyList)
             .conv(Conv::List)
-            .check(Check::SubnetList)
+            .check(Check::SubnetList(MAX_TUNNEL_ADDRESSES))
             .no_filter(),
         Attr::new("mtu")
             .default(Default::Int(1500))
