@@ -102,3 +102,22 @@ def test_a_long_poll_waiting_when_its_node_is_deleted_gets_no_later_change(world
         for res, i in (("ipsec_site_connection", conn["id"]), ("vpnservice", svc["id"]),
                        ("ipsecpolicy", ipsec["id"]), ("ikepolicy", ike["id"])):
             api.remove(res, i)
+
+
+def test_a_report_of_a_generation_never_committed_is_refused(world):
+    """A node can't claim a generation the server never committed (it would
+    show later changes in_sync before any node fetched them)."""
+    srv = world.server
+    srv.admin("gateway", "create", "na-gw4", "--project", "demo", "--external-v4", "172.24.4.93")
+    node = srv.admin("node", "add", "na-reporter", "--gateway", "na-gw4")
+    h = {"Authorization": f"Bearer {node['token']}"}
+    cfg = requests.get(f"{world.url}/internal/v1/nodes/{node['id']}/config", headers=h, timeout=HTTP_TIMEOUT).json()
+    url = f"{world.url}/internal/v1/nodes/{node['id']}/report"
+    for bad in (-5, cfg["generation"] + 10**9):
+        r = requests.post(url, json={"realized_generation": bad, "tunnels": []}, headers=h, timeout=HTTP_TIMEOUT)
+        assert r.status_code == 400, r.text
+        assert r.json()["error"]["code"] == 400 and "realized_generation" in r.json()["error"]["message"]
+    r = requests.post(url, json={"realized_generation": cfg["generation"], "tunnels": []}, headers=h,
+                      timeout=HTTP_TIMEOUT)
+    assert r.status_code == 204, r.text
+    srv.admin("node", "delete", node["id"])

@@ -106,6 +106,11 @@ pub enum NodeApiError {
     /// A report body that is not a `NodeReport`.
     #[error("invalid report")]
     InvalidReport(#[source] serde_json::Error),
+    /// A report claiming a generation that was never committed (negative, or
+    /// above the latest one): it would mark changes realized before any node
+    /// fetched them.
+    #[error("realized_generation {0} is not a generation this server has committed (latest: {1})")]
+    ImpossibleGeneration(i64, i64),
     /// A store or realization failure; the details go to the log only.
     #[error("internal error")]
     Internal(#[from] model::Error),
@@ -121,7 +126,9 @@ impl NodeApiError {
             | NodeApiError::UnknownCertificate
             | NodeApiError::Unregistered => StatusCode::UNAUTHORIZED,
             NodeApiError::ForeignNode => StatusCode::FORBIDDEN,
-            NodeApiError::InvalidReport(_) => StatusCode::BAD_REQUEST,
+            NodeApiError::InvalidReport(_) | NodeApiError::ImpossibleGeneration(..) => {
+                StatusCode::BAD_REQUEST
+            }
             NodeApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -331,7 +338,7 @@ async fn config(
     security(("node_token" = []), ("node_certificate" = [])),
     responses(
         (status = 204, description = "Recorded"),
-        (status = 400, description = "Not a `NodeReport`", body = ErrorBody),
+        (status = 400, description = "Not a `NodeReport`, or a `realized_generation` never committed", body = ErrorBody),
         (status = 401, description = "Missing, malformed or unknown token or certificate", body = ErrorBody),
         (status = 403, description = "Another node's path", body = ErrorBody),
     ),
@@ -344,6 +351,17 @@ async fn report(
 ) -> Result<StatusCode, NodeApiError> {
     own(&node, &id)?;
     let report: NodeReport = serde_json::from_slice(&body).map_err(NodeApiError::InvalidReport)?;
+    if let Some(g) = report.realized_generation {
+        // This process's latest commit first (no query); above it, the
+        // database's (another replica may have committed since).
+        let seen = *r.store.subscribe().borrow();
+        if g < 0 || g > seen {
+            let latest = r.store.generation_current().await?;
+            if g < 0 || g > latest {
+                return Err(NodeApiError::ImpossibleGeneration(g, latest));
+            }
+        }
+    }
     r.store.node_report(&node.id, &report).await?;
     // Watchers and metrics (see `crate::watch`).
     r.report_accepted(&node, &report);
