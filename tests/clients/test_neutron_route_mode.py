@@ -251,3 +251,23 @@ def test_route_mode_connections_of_one_gateway_do_not_collide(api, site):
     assert api.wait_settled("ipsec_site_connection", second["id"])["status"] == "ACTIVE"
     r = api.put(f"{CONN}/{second['id']}", {"ipsec_site_connection": {"peer_cidrs": first["peer_cidrs"]}})
     assert_neutron_error(r, 400)
+
+
+def test_nsx_renames_a_route_mode_connection_but_does_not_reroute_it(api, world, site):
+    c = create(api, site, 10)
+    path = f"/api/v1/vpn/ipsec/sessions/{c['id']}"
+    auth = ("admin", world.server.admin_password)
+    s = nsx_get(world, path)
+    # nsxlib's read-modify-write of a rename: the echo of the rest passes.
+    r = requests.put(world.url + path, json={**s, "display_name": "rm-renamed"}, auth=auth, timeout=HTTP_TIMEOUT)
+    assert r.status_code == 200, r.text
+    assert r.json()["display_name"] == "rm-renamed"
+    # Its routes and interface are Neutron's to change: refused, not dropped.
+    for change in ({"peer_cidrs": ["10.210.0.0/24"]},
+                   {"tunnel_ports": [{"ip_subnets": [{"ip_addresses": ["169.254.99.1"], "prefix_length": 30}]}]}):
+        cur = nsx_get(world, path)
+        r = requests.put(world.url + path, json={**cur, **change}, auth=auth, timeout=HTTP_TIMEOUT)
+        assert r.status_code == 400, r.text
+        assert "Neutron" in r.json()["error_message"], r.text
+    assert api.show("ipsec_site_connection", c["id"])["peer_cidrs"] == ["10.90.0.0/24"]
+    assert api.show("ipsec_site_connection", c["id"])["name"] == "rm-renamed"

@@ -284,6 +284,32 @@ impl Resource for Sessions {
                     "this session was created through the Neutron API; its endpoints are changed there",
                 ));
             }
+            // Route mode (ours): its interface and routes are Neutron's
+            // `tunnel_addresses` and `peer_cidrs`. An echo of what GET showed
+            // passes; a change is refused, not dropped in silence.
+            let addresses = |ports: &[TunnelPort]| -> Vec<ipnet::IpNet> {
+                Connection {
+                    tunnel_ports: ports.to_vec(),
+                    ..Connection::default()
+                }
+                .tunnel_addresses()
+                .collect()
+            };
+            let ports_changed = p
+                .ports
+                .as_ref()
+                .is_some_and(|ports| addresses(ports) != c.tunnel_addresses().collect::<Vec<_>>());
+            let routes_changed = c.route_based && p.routes.as_ref().is_some_and(|r| *r != c.peer_cidrs);
+            if ports_changed || routes_changed {
+                return Err(Error::field(
+                    if ports_changed {
+                        "tunnel_ports"
+                    } else {
+                        "peer_cidrs"
+                    },
+                    "this session was created through the Neutron API; its tunnel interface and routes are changed there (tunnel_addresses, peer_cidrs)",
+                ));
+            }
             return Ok(());
         }
         if let Some(l) = &p.local {
