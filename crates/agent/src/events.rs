@@ -234,7 +234,12 @@ pub const IKE_SAS_REMEMBERED: usize = 4096;
 /// The tracks of every tunnel, by tunnel id, and which tunnel each recently
 /// seen IKE_SA (charon's unique id) belongs to.
 #[derive(Debug, Clone, Default)]
-pub struct Tracks(pub BTreeMap<String, Track>, BTreeMap<u32, String>);
+pub struct Tracks {
+    /// Per tunnel id.
+    pub tunnels: BTreeMap<String, Track>,
+    /// IKE_SA unique id → tunnel id (at most [`IKE_SAS_REMEMBERED`]).
+    ike_sas: BTreeMap<u32, String>,
+}
 
 impl Tracks {
     /// Takes one event; returns whether it concerned a tunnel in `known`.
@@ -247,34 +252,29 @@ impl Tracks {
         known: impl Fn(&str) -> bool,
         by_peer: impl Fn(std::net::IpAddr) -> Option<String>,
     ) -> bool {
-        let id = match (ev.tunnel(), ev) {
-            (Some(id), Event::Log { ike_sa: Some(sa), .. }) if known(id) => {
-                self.remember(*sa, id);
+        let (sa, msg) = match ev {
+            Event::Log { ike_sa, msg, .. } => (*ike_sa, msg.as_str()),
+            _ => (None, ""),
+        };
+        let id = match (ev.tunnel(), sa) {
+            (Some(id), _) if !known(id) => None,
+            (Some(id), Some(sa)) => {
+                self.remember(sa, id);
                 Some(id.to_string())
             }
-            (Some(id), _) => known(id).then(|| id.to_string()),
-            (
-                None,
-                Event::Log {
-                    ike_sa: Some(sa),
-                    msg,
-                    ..
-                },
-            ) => match self.1.get(sa) {
-                Some(id) => Some(id.clone()),
-                None => {
-                    let found = addresses(msg).into_iter().find_map(&by_peer);
-                    if let Some(id) = &found {
-                        self.remember(*sa, id);
-                    }
-                    found
+            (Some(id), None) => Some(id.to_string()),
+            (None, Some(sa)) => self.ike_sas.get(&sa).cloned().or_else(|| {
+                let found = addresses(msg).into_iter().find_map(&by_peer);
+                if let Some(id) = &found {
+                    self.remember(sa, id);
                 }
-            },
-            (None, _) => None,
+                found
+            }),
+            (None, None) => None,
         };
         match id {
             Some(id) if known(&id) => {
-                self.0.entry(id).or_default().apply(ev, now_ms);
+                self.tunnels.entry(id).or_default().apply(ev, now_ms);
                 true
             }
             _ => false,
@@ -282,24 +282,24 @@ impl Tracks {
     }
 
     fn remember(&mut self, sa: u32, id: &str) {
-        if self.1.get(&sa).map(String::as_str) == Some(id) {
+        if self.ike_sas.get(&sa).map(String::as_str) == Some(id) {
             return;
         }
-        self.1.insert(sa, id.to_string());
-        while self.1.len() > IKE_SAS_REMEMBERED {
-            self.1.pop_first();
+        self.ike_sas.insert(sa, id.to_string());
+        while self.ike_sas.len() > IKE_SAS_REMEMBERED {
+            self.ike_sas.pop_first();
         }
     }
 
     /// One tunnel's track.
     pub fn get(&self, id: &str) -> Option<&Track> {
-        self.0.get(id)
+        self.tunnels.get(id)
     }
 
     /// Forgets tunnels no longer desired.
     pub fn retain(&mut self, keep: impl Fn(&str) -> bool) {
-        self.0.retain(|id, _| keep(id));
-        self.1.retain(|_, id| keep(id));
+        self.tunnels.retain(|id, _| keep(id));
+        self.ike_sas.retain(|_, id| keep(id));
     }
 }
 

@@ -475,7 +475,7 @@ impl Reconciler {
                     ..Context::default()
                 },
             );
-            self.tracks.0.entry(t.id.clone()).or_default().observed(
+            self.tracks.tunnels.entry(t.id.clone()).or_default().observed(
                 st.ike_state == model::realization::IkeState::Established,
                 st.child_sas_installed,
                 now_ms,

@@ -180,6 +180,16 @@ pub struct TunnelPort {
     pub ip_subnets: Vec<TunnelSubnet>,
 }
 
+/// The addresses of `ports` with their prefix lengths (host bits kept), in
+/// order; an address whose prefix length does not fit its family is skipped.
+pub fn port_addresses(ports: &[TunnelPort]) -> impl Iterator<Item = ipnet::IpNet> + '_ {
+    ports.iter().flat_map(|p| p.ip_subnets.iter()).flat_map(|s| {
+        s.ip_addresses
+            .iter()
+            .filter_map(move |a| ipnet::IpNet::new(*a, s.prefix_length).ok())
+    })
+}
+
 /// Addresses of a tunnel port sharing one prefix length.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TunnelSubnet {

@@ -680,14 +680,7 @@ impl Connection {
     /// prefix lengths (host bits kept), in the order of its tunnel ports;
     /// an address whose prefix length does not fit its family is skipped.
     pub fn tunnel_addresses(&self) -> impl Iterator<Item = IpNet> + '_ {
-        self.tunnel_ports
-            .iter()
-            .flat_map(|p| p.ip_subnets.iter())
-            .flat_map(|s| {
-                s.ip_addresses
-                    .iter()
-                    .filter_map(move |a| IpNet::new(*a, s.prefix_length).ok())
-            })
+        crate::nsx::port_addresses(&self.tunnel_ports)
     }
 }
 

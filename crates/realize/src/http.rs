@@ -354,12 +354,12 @@ async fn report(
     if let Some(g) = report.realized_generation {
         // This process's latest commit first (no query); above it, the
         // database's (another replica may have committed since).
-        let seen = *r.store.subscribe().borrow();
-        if g < 0 || g > seen {
-            let latest = r.store.generation_current().await?;
-            if g < 0 || g > latest {
-                return Err(NodeApiError::ImpossibleGeneration(g, latest));
-            }
+        let mut latest = *r.store.subscribe().borrow();
+        if g > latest {
+            latest = r.store.generation_current().await?;
+        }
+        if g < 0 || g > latest {
+            return Err(NodeApiError::ImpossibleGeneration(g, latest));
         }
     }
     r.store.node_report(&node.id, &report).await?;

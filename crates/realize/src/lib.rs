@@ -74,6 +74,18 @@ enum Target<'a> {
     Latest,
 }
 
+/// A session of a disabled service has no realization, status or
+/// statistics: NSX answers them with an error ([`Violation::ServiceDisabled`]).
+fn refuse_disabled(conn: &Record<Connection>, service: &Record<VpnService>) -> Result<()> {
+    if service.body.admin_state_up {
+        return Ok(());
+    }
+    Err(Error::Invalid(Violation::ServiceDisabled {
+        service: service.meta.id.clone(),
+        connection: conn.meta.id.clone(),
+    }))
+}
+
 /// The interface side of a route-based connection: its interface id, the
 /// tunnel ports' addresses with their prefix lengths (host bits kept: they
 /// are the interface's own addresses), and the routed peer networks. None
@@ -303,12 +315,7 @@ impl Realizer {
         let mut snap = self.store.snapshot().await?;
         let conn: Record<Connection> = snap.get(conn_id).await?;
         let service: Record<VpnService> = snap.get(&conn.body.vpnservice_id).await?;
-        if !service.body.admin_state_up {
-            return Err(Error::Invalid(Violation::ServiceDisabled {
-                service: service.meta.id.clone(),
-                connection: conn.meta.id.clone(),
-            }));
-        }
+        refuse_disabled(&conn, &service)?;
         let target = match (target, requested) {
             (_, Some(Ok(g))) => g,
             (_, Some(Err(rid))) => {

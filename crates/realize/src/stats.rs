@@ -493,11 +493,8 @@ impl Realizer {
         let service = refs
             .service_of(&conn.body)
             .ok_or_else(|| Error::not_found(Kind::VpnService, &conn.body.vpnservice_id))?;
-        if refuse_disabled && !service.body.admin_state_up {
-            return Err(Error::Invalid(Violation::ServiceDisabled {
-                service: service.meta.id.clone(),
-                connection: conn.meta.id.clone(),
-            }));
+        if refuse_disabled {
+            crate::refuse_disabled(&conn, service)?;
         }
         let nodes = snap.node_states_of([&service.body.router_id]).await?;
         let all = snap.stats_baselines_of([&conn.meta.id]).await?;
@@ -521,12 +518,7 @@ impl Realizer {
         let mut snap = self.store.snapshot().await?;
         let conn: Record<Connection> = snap.get(conn_id).await?;
         let service: Record<VpnService> = snap.get(&conn.body.vpnservice_id).await?;
-        if !service.body.admin_state_up {
-            return Err(Error::Invalid(Violation::ServiceDisabled {
-                service: service.meta.id.clone(),
-                connection: conn.meta.id.clone(),
-            }));
-        }
+        crate::refuse_disabled(&conn, &service)?;
         let nodes = snap.node_states_of([&service.body.router_id]).await?;
         drop(snap);
         let per_node: Vec<(String, Baseline)> = nodes

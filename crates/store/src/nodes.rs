@@ -111,8 +111,8 @@ struct ReportRow {
 }
 
 /// Node reports waiting to be written together: when a fleet reports at
-/// once (every node answering the same change), one transaction and a few
-/// statements replace a commit per report.
+/// once (every node answering the same change), a few multi-row statements
+/// replace a statement and commit per report.
 #[derive(Default)]
 pub(crate) struct ReportQueue {
     pending: std::sync::Mutex<Vec<ReportRow>>,
@@ -335,19 +335,7 @@ impl Store {
 
     async fn upsert_reports(&self, rows: &[&ReportRow]) -> Result<()> {
         let values: Vec<String> = (0..rows.len())
-            .map(|i| {
-                let b = i * 7;
-                format!(
-                    "(${}, ${}, ${}, ${}, ${}, ${}, ${})",
-                    b + 1,
-                    b + 2,
-                    b + 3,
-                    b + 4,
-                    b + 5,
-                    b + 6,
-                    b + 7
-                )
-            })
+            .map(|i| format!("({})", crate::read::placeholders(i * 7 + 1, 7)))
             .collect();
         let sql = format!(
             "INSERT INTO node_status (node_id, realized_generation, last_seen, failures, tunnels, agent, node_error) \

@@ -95,7 +95,7 @@ fn missing<V>(have: &HashMap<String, V>, want: &BTreeSet<String>) -> Vec<String>
 }
 
 /// `$from, $from+1, ...` for `n` bound values.
-fn placeholders(from: usize, n: usize) -> String {
+pub(crate) fn placeholders(from: usize, n: usize) -> String {
     (from..from + n)
         .map(|i| format!("${i}"))
         .collect::<Vec<_>>()

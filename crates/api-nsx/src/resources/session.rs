@@ -287,18 +287,10 @@ impl Resource for Sessions {
             // Route mode (ours): its interface and routes are Neutron's
             // `tunnel_addresses` and `peer_cidrs`. An echo of what GET showed
             // passes; a change is refused, not dropped in silence.
-            let addresses = |ports: &[TunnelPort]| -> Vec<ipnet::IpNet> {
-                Connection {
-                    tunnel_ports: ports.to_vec(),
-                    ..Connection::default()
-                }
-                .tunnel_addresses()
-                .collect()
-            };
             let ports_changed = p
                 .ports
                 .as_ref()
-                .is_some_and(|ports| addresses(ports) != c.tunnel_addresses().collect::<Vec<_>>());
+                .is_some_and(|ports| model::nsx::port_addresses(ports).ne(c.tunnel_addresses()));
             let routes_changed = c.route_based && p.routes.as_ref().is_some_and(|r| *r != c.peer_cidrs);
             if ports_changed || routes_changed {
                 return Err(Error::field(
